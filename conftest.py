@@ -1,0 +1,90 @@
+"""pytest plugin: `mp_test_*.py` files are collected as MicroPython tests and run on the unix port.
+
+Each `test_*` function becomes one pytest item; the module runs once per session under the real
+MicroPython interpreter (tools/mp_runner.py) and each item reports its own outcome.
+"""
+
+import ast
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent
+MP_PATH = [ROOT / "protocol", ROOT / "firmware", ROOT / "firmware" / "tests", ROOT / "protocol" / "tests"]
+MP_TIMEOUT_S = 600
+
+
+def pytest_collect_file(parent, file_path):
+    if file_path.suffix == ".py" and file_path.name.startswith("mp_test_"):
+        return MicroPythonModule.from_parent(parent, path=file_path)
+    return None
+
+
+class MicroPythonModule(pytest.File):
+    def collect(self):
+        tree = ast.parse(self.path.read_text())
+        names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
+        for name in names:
+            yield MicroPythonTest.from_parent(self, name=name)
+
+    def results(self):
+        if not hasattr(self, "_results"):
+            self._results = run_module(self.path, [item.name for item in self.collect()])
+        return self._results
+
+
+class MicroPythonTest(pytest.Item):
+    def runtest(self):
+        outcome, detail = self.parent.results().get(self.name, ("missing", "no result reported"))
+        if outcome == "SKIP":
+            pytest.skip(detail)
+        if outcome != "PASS":
+            raise MicroPythonFailure(detail)
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, MicroPythonFailure):
+            return f"under MicroPython:\n{excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, 0, f"{self.name} [micropython]"
+
+
+class MicroPythonFailure(Exception):
+    pass
+
+
+def run_module(path, names):
+    from traction.micropython import interpreter
+
+    env = dict(os.environ, MICROPYPATH=os.pathsep.join(str(p) for p in [*MP_PATH, path.parent]))
+    cmd = [interpreter(), str(ROOT / "tools" / "mp_runner.py"), str(path.parent), path.stem, *names]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=MP_TIMEOUT_S, env=env, cwd=path.parent)
+    except subprocess.TimeoutExpired:
+        return {n: ("FAIL", f"timed out after {MP_TIMEOUT_S} s") for n in names}
+    return parse_output(proc.stdout, proc.stderr, proc.returncode, names)
+
+
+def parse_output(stdout, stderr, returncode, names):
+    results, current, trace = {}, None, []
+    for line in stdout.splitlines():
+        if current is not None:
+            if line == "@@END":
+                results[current] = ("FAIL", "\n".join(trace))
+                current, trace = None, []
+            else:
+                trace.append(line)
+        elif line.startswith("@@PASS "):
+            results[line[7:]] = ("PASS", "")
+        elif line.startswith("@@SKIP "):
+            name, _, reason = line[7:].partition(" ")
+            results[name] = ("SKIP", reason)
+        elif line.startswith("@@FAIL "):
+            current = line[7:]
+    crash = f"interpreter exited {returncode}\nstdout:\n{stdout[-4000:]}\nstderr:\n{stderr[-4000:]}"
+    for n in names:
+        results.setdefault(n, ("FAIL", crash))
+    return results
