@@ -1,0 +1,49 @@
+# The hardware boundary. The application sees only a Board with the members below; hal/sim and
+# hal/rp2 implement it. Everything is integers: no floats cross this boundary.
+#
+# board = traction_fw.hal.load(config)   config: dict from boards/<name>.json ("hal": "sim" | "rp2")
+#
+# board.kind            "real" or "sim" (reported in INFO, never branched on by the application)
+# board.config          the board config dict
+# board.control_hz      control and load-cell sample rate (int)
+# board.period_us       control period in microseconds (int)
+# board.time_scale      device seconds per wall second (1 on real hardware)
+# board.store           path (str) of the board's file store root; records/ and settings.json live there
+#
+# board.clock.ticks_ms() / ticks_us()  monotonic device time; wraps like time.ticks_*: compare only
+#                                      with time.ticks_diff / ticks_add
+# board.clock.wait_tick()              block until the next control period starts (the sim advances its
+#                                      plant here; it may allocate; it is never called inside app.tick)
+#
+# board.loadcell.ready()   True when a sample arrived since the last read()
+# board.loadcell.read()    raw signed counts of the last sample (int)
+# board.loadcell.rails()   (min_counts, max_counts) the ADC can report; a reading at a rail is saturated
+#
+# board.motor.enable() / disable() / enabled()
+# board.motor.command(speed)   speed: int per-mille of full speed, -1000..1000; positive winds in (pulls)
+# board.motor.position()       encoder counts (int), or None on a board without an encoder
+#
+# board.stop_switch.pressed()  True while the patient's stop switch is pressed
+# board.service_jumper()       True while the physical service jumper is fitted
+#
+# board.watchdog.start(timeout_ms) / feed()
+#
+# board.link.read(buf)   non-blocking: read up to len(buf) bytes into the preallocated bytearray buf,
+#                        return how many (0 if none). Reads byte by byte from the port so bytes meant for
+#                        the REPL stay unread once the application stops reading.
+# board.link.write(data) queue bytes for the host (never blocks the tick for long)
+#
+# board.service()        housekeeping outside the tick (the sim's side channel); may allocate
+# board.reset()          hard reset (the sim exits its process with code 3; its launcher restarts it)
+# board.reset_cause()    0 power-on or requested reset, 1 watchdog or unexpected reset
+
+
+def load(config):
+    name = config.get("hal", "sim")
+    if name == "sim":
+        from .sim import board
+    elif name == "rp2":
+        from .rp2 import board
+    else:
+        raise ValueError("unknown hal " + name)
+    return board.Board(config)
