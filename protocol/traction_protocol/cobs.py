@@ -4,16 +4,21 @@ from .errors import BadCobs
 
 
 def encode(data):
-    """COBS-encode data (no delimiter appended)."""
-    out = bytearray()
+    """COBS-encode data (no delimiter appended): at most len(data) + 1 bytes for up to 254 bytes.
+
+    A run of 254 non-zero bytes that ends the data closes with its 0xFF code and no empty block
+    after it, so a 254-byte frame never needs more than 255 encoded bytes.
+    """
+    out = bytearray(b"\x00")
     code_at = 0
-    out.append(0)
     code = 1
-    for b in data:
+    last = len(data) - 1
+    for i in range(len(data)):
+        b = data[i]
         if b:
             out.append(b)
             code += 1
-        if not b or code == 0xFF:
+        if not b or (code == 0xFF and i < last):
             out[code_at] = code
             code_at = len(out)
             out.append(0)

@@ -29,7 +29,7 @@ class MessageError(ProtocolError):
     """A frame with a good CRC whose content is not a valid message. seq and type are known."""
 
     def __init__(self, msg, seq=None, type_id=None):
-        ProtocolError.__init__(self, msg)
+        super().__init__(msg)  # MicroPython: Exception has no __init__ attribute to call directly
         self.seq = seq
         self.type_id = type_id
 

@@ -220,8 +220,8 @@ def encode_payload(name, fields):
         v = fields[fname]
         if kind == "text16":
             v = v.encode() if isinstance(v, str) else bytes(v)
-            if len(v) > 16:
-                raise EncodeError("%s.%s longer than 16 bytes" % (name, fname))
+            if len(v) > 16 or not _printable(v):
+                raise EncodeError("%s.%s must be at most 16 printable ASCII characters" % (name, fname))
         elif kind == "bytes32":
             if len(v) != 32:
                 raise EncodeError("%s.%s must be 32 bytes" % (name, fname))
@@ -262,7 +262,7 @@ def decode_payload(spec, payload, seq=None):
     for f, v in zip(spec.fields, values):
         fname, kind, lo, hi = f[0], f[1], f[2], f[3]
         if kind == "text16":
-            v = _text(v)
+            v = _text(spec, fname, v, seq)
         elif kind != "bytes32":
             _check(spec, fname, v, lo, hi, OutOfRange, seq)
         fields[fname] = v
@@ -271,9 +271,21 @@ def decode_payload(spec, payload, seq=None):
     return fields
 
 
-def _text(raw):
+def _printable(raw):
+    for b in raw:
+        if not 0x20 <= b <= 0x7E:
+            return False
+    return True
+
+
+def _text(spec, fname, raw, seq):
+    # Printable ASCII then only NUL padding: anything else has no single text value, so it is refused
+    # rather than guessed at (and every accepted field re-encodes to the same bytes).
     end = raw.find(b"\x00")
-    return (raw if end < 0 else raw[:end]).decode()
+    text = raw if end < 0 else raw[:end]
+    if not _printable(text) or raw[len(text):] != bytes(len(raw) - len(text)):
+        raise OutOfRange("%s.%s is not NUL-padded printable ASCII" % (spec.name, fname), seq, spec.type_id)
+    return text.decode()
 
 
 def _decode_tail(spec, payload, seq):
