@@ -1,0 +1,133 @@
+"""Link logic against an in-test fake board: retransmission, exactly-once, stale replies, loss."""
+
+import time
+
+import pytest
+from fakeboard import FakeBoard, telemetry
+from traction.errors import BoardUnreachable, NakError, PortError, ProtocolVersionError
+from traction.link import Link
+from traction.transport import open_port
+from traction_protocol import encode
+
+FAST = {"rto_first": 0.02, "rto_max": 0.05}
+
+
+@pytest.fixture
+def board():
+    b = FakeBoard()
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def link(board):
+    lk = Link(open_port(board.url), **FAST)
+    yield lk
+    lk.close()
+
+
+def test_request_returns_the_named_reply(link):
+    info = link.request("HELLO", {"host_version": 1})
+    assert info.name == "INFO" and info["serial"] == "FAKE-0001"
+
+
+def test_lost_replies_are_retransmitted_and_executed_once(board, link):
+    board.drop_replies = 3
+    reply = link.request("SET_TIME", {"utc_s": 1})
+    assert reply.name == "ACK"
+    assert board.executed == ["SET_TIME"]  # the board saw it 4 times and ran it once
+    assert board.received == 4
+    assert link.retransmissions == 3
+
+
+def test_lost_commands_are_retransmitted(board, link):
+    board.drop_commands = 2
+    link.request("ESTOP")
+    assert board.executed == ["ESTOP"] and link.retransmissions == 2
+
+
+def test_duplicate_replies_are_dropped_as_stale(board, link):
+    board.duplicate_replies = True
+    link.request("SET_TIME", {"utc_s": 1})
+    status = link.request("GET_STATUS")  # must not take the duplicate ACK for its reply
+    assert status.name == "STATUS"
+    deadline = time.monotonic() + 1
+    while link.stale_replies < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert link.stale_replies == 2
+    assert board.executed == ["SET_TIME", "GET_STATUS"]
+
+
+def test_each_command_gets_a_new_seq_so_repeats_execute(board, link):
+    link.request("TARE")
+    link.request("TARE")
+    assert board.executed == ["TARE", "TARE"]
+
+
+def test_nak_raises_with_the_error_name_and_the_fix(board, link):
+    board.refuse["TARE"] = "BAD_STATE"
+    with pytest.raises(NakError) as e:
+        link.request("TARE")
+    assert e.value.error == "BAD_STATE" and e.value.state == "IDLE"
+    assert "TARE" in str(e.value) and e.value.fix in str(e.value)
+
+
+def test_silent_board_is_unreachable_after_the_attempts(board, link):
+    board.silent = True
+    t0 = time.monotonic()
+    with pytest.raises(BoardUnreachable, match="did not answer GET_STATUS after 6 attempts"):
+        link.request("GET_STATUS")
+    assert board.received == 6
+    assert time.monotonic() - t0 >= 0.02 + 0.04 + 0.05 * 4 - 0.01
+
+
+def test_vanished_board_is_reported_at_once(board, link):
+    link.request("GET_STATUS")
+    board.vanish()
+    t0 = time.monotonic()
+    with pytest.raises(BoardUnreachable, match="vanished"):
+        for _ in range(50):
+            link.request("GET_STATUS")
+            time.sleep(0.01)
+    assert time.monotonic() - t0 < 1.0
+    assert link.lost
+
+
+def test_garbage_and_corrupt_frames_are_dropped(board, link):
+    good = encode("EVENT", 1, {"event": 1, "ms": 5, "kind": 1, "code": 3, "value": 0})
+    corrupt = bytearray(good)
+    corrupt[3] ^= 0x40
+    seen = []
+    link.add_listener(seen.append)
+    board.send_raw(b"\x13\x37garbage\x00" + bytes(corrupt) + b"\xff" * 300 + b"\x00" + good)
+    assert link.request("GET_STATUS").name == "STATUS"
+    deadline = time.monotonic() + 1
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [m["event"] for m in seen] == [1]
+    assert link.bad_frames == 3
+
+
+def test_telemetry_goes_to_listeners_not_to_replies(board, link):
+    seen = []
+    link.add_listener(seen.append)
+    board.send("TELEMETRY", telemetry(10, [(100, 120), (110, 120)]))
+    assert link.request("GET_STATUS").name == "STATUS"
+    deadline = time.monotonic() + 1
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert seen[0].name == "TELEMETRY" and seen[0]["samples"] == [(100, 120), (110, 120)]
+
+
+def test_a_board_of_another_version_is_named(board, link):
+    board.protocol = 2  # it answers our version-1 frames with a NAK in version 2 (SPEC section 12)
+    with pytest.raises(ProtocolVersionError, match="speaks protocol version 2"):
+        link.request("HELLO", {"host_version": 1})
+    assert link.retransmissions == 0
+
+
+def test_a_port_that_does_not_exist_is_one_clear_error():
+    with pytest.raises(PortError, match="/dev/ttyNOPE9 does not exist"):
+        open_port("/dev/ttyNOPE9")
+    with pytest.raises(PortError, match="cannot open port socket://127.0.0.1:1"):
+        open_port("socket://127.0.0.1:1")

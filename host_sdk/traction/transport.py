@@ -1,0 +1,30 @@
+"""Open the byte stream to a board: a device path, a pty, or any pyserial URL (socket://, rfc2217://)."""
+
+import os
+
+import serial
+
+from traction.errors import PortError
+
+BAUDRATE = 115200
+READ_TIMEOUT_S = 0.05  # how long the reader thread blocks before checking whether it should stop
+
+
+def open_port(port: str, timeout: float = READ_TIMEOUT_S) -> serial.SerialBase:
+    """A pyserial port object, opened; PortError with a one-line reason otherwise."""
+    if not port or not isinstance(port, str):
+        raise PortError("no port given: pass a device path (/dev/ttyACM0), a URL (socket://host:port) "
+                        "or 'sim'")
+    if "://" not in port and not os.path.exists(port):
+        raise PortError(f"port {port} does not exist: check the cable and the path "
+                        "(ls /dev/ttyACM* /dev/ttyUSB*), or use 'sim'")
+    try:
+        # Waits for bytes in the reader thread, so a short timeout keeps close() quick.
+        return serial.serial_for_url(port, baudrate=BAUDRATE, timeout=timeout, write_timeout=2.0)
+    except (serial.SerialException, OSError, ValueError) as e:
+        raise PortError(f"cannot open port {port}: {_reason(e)}") from e
+
+
+def _reason(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
