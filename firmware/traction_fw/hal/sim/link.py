@@ -1,0 +1,109 @@
+# The serial link of the simulated board. "memory": in-process byte queues a test drives through
+# host_write()/host_read(). "stdio": the process's stdin/stdout, which the virtual-board launcher puts on
+# a pty in raw mode. While the link_silent fault is set, bytes are dropped both ways.
+import select
+import sys
+
+
+class Ring:
+    """A fixed byte queue: put and get never allocate."""
+
+    def __init__(self, size):
+        self.buf = bytearray(size)
+        self.head = 0
+        self.count = 0
+
+    def put(self, b):
+        if self.count == len(self.buf):
+            return False
+        self.buf[(self.head + self.count) % len(self.buf)] = b
+        self.count += 1
+        return True
+
+    def get(self):
+        b = self.buf[self.head]
+        self.head = (self.head + 1) % len(self.buf)
+        self.count -= 1
+        return b
+
+
+class MemoryLink:
+    def __init__(self, size=65536):
+        self._in = Ring(size)
+        self._out = Ring(size)
+        self.silent = False
+        self.dropped = 0  # bytes the firmware wrote while the host queue was full
+
+    # -- the hal contract --
+    def read(self, buf):
+        n = 0
+        ring = self._in
+        while n < len(buf) and ring.count:
+            buf[n] = ring.get()
+            n += 1
+        return n
+
+    def write(self, data):
+        if self.silent:
+            return
+        out = self._out
+        for i in range(len(data)):
+            if not out.put(data[i]):
+                self.dropped += len(data) - i
+                return
+
+    # -- the host side, for in-process tests --
+    def host_write(self, data):
+        """Queue bytes for the firmware to read."""
+        if self.silent:
+            return
+        for b in data:
+            if not self._in.put(b):
+                raise OverflowError("link input queue full: the firmware is not reading")
+
+    def host_read(self):
+        """Everything the firmware wrote since the last call."""
+        out = self._out
+        data = bytearray(out.count)
+        for i in range(len(data)):
+            data[i] = out.get()
+        return bytes(data)
+
+
+class StdioLink:
+    def __init__(self):
+        self.silent = False
+        self._byte = bytearray(1)
+        self._stdin = sys.stdin.buffer
+        self._stdout = sys.stdout.buffer
+        self._poll = select.poll()
+        # ipoll allocates its result tuple on its first event: take that event now (stdout is writable)
+        # so that read() never allocates.
+        self._poll.register(sys.stdout, select.POLLOUT)
+        for _ in self._poll.ipoll(0):
+            break
+        self._poll.unregister(sys.stdout)
+        self._poll.register(sys.stdin, select.POLLIN)
+
+    def read(self, buf):
+        # One byte at a time, and only while the application asks: what it does not read stays in the
+        # pty for the REPL.
+        n = 0
+        while n < len(buf) and self._pending():
+            if not self._stdin.readinto(self._byte):
+                break
+            if not self.silent:
+                buf[n] = self._byte[0]
+                n += 1
+        return n
+
+    def write(self, data):
+        if self.silent:
+            return
+        self._stdout.write(data)
+        self._stdout.flush()
+
+    def _pending(self):
+        for _ in self._poll.ipoll(0):
+            return True
+        return False

@@ -1,0 +1,63 @@
+# The simulated load cell and its ADC. sample() runs in Clock.wait_tick and may allocate; ready(),
+# read() and rails() run inside the application's heap-locked tick and only return stored objects.
+
+
+class LoadCell:
+    def __init__(self, params, rng):
+        self.counts_per_n = params["counts_per_n"]
+        self.zero = params["zero_counts"]
+        self.noise_n = params["noise_n"]
+        self.rating_n = params["rating_n"]
+        rails = params["rails"]
+        self._rails = (rails[0], rails[1])
+        drift = params["drift_n_per_min"] / 60.0
+        self.drift_n_s = drift if rng.uniform() < 0.5 else -drift
+        self.spike_n = params["spike_n"]
+        self.rng = rng
+        self.drift_n = 0.0
+        self.counts = self.zero
+        self._ready = False
+        # Faults (see Sim.inject): None or the fault's parameters
+        self.disconnected = None  # "rails" or "zero"
+        self.stuck = False
+        self.stale = False
+        self.spike_chance = 0.0
+
+    # -- the hal contract (called in the tick: no allocation) --
+    def ready(self):
+        return self._ready
+
+    def read(self):
+        self._ready = False
+        return self.counts
+
+    def rails(self):
+        return self._rails
+
+    # -- the simulation side --
+    def sample(self, force_n, dt):
+        """Take the sample that becomes ready at this control period."""
+        self.drift_n += self.drift_n_s * dt
+        if self.stale:
+            return
+        self._ready = True
+        if self.stuck:
+            return
+        if self.disconnected == "rails":
+            self.counts = self._rails[1]
+            return
+        if self.disconnected == "zero":
+            self.counts = 0
+            return
+        f = force_n + self.drift_n + self.noise_n * self.rng.normal()
+        if self.spike_chance > 0.0 and self.rng.chance(self.spike_chance):
+            f += self.spike_n if self.rng.uniform() < 0.5 else -self.spike_n
+        self.counts = self._clip(self.zero + int(round(f * self.counts_per_n)))
+
+    def _clip(self, c):
+        lo, hi = self._rails
+        if c < lo:
+            return lo
+        if c > hi:
+            return hi
+        return c

@@ -1,0 +1,30 @@
+# A small deterministic generator (Marsaglia xorshift32) so a seed gives the same plant on CPython and
+# MicroPython and from one run to the next; the ports' own random modules differ.
+MASK32 = 0xFFFFFFFF
+
+
+class Rng:
+    def __init__(self, seed):
+        self.state = (seed & MASK32) or 0x9E3779B9  # zero is xorshift's fixed point
+
+    def next32(self):
+        x = self.state
+        x ^= (x << 13) & MASK32
+        x ^= x >> 17
+        x ^= (x << 5) & MASK32
+        self.state = x
+        return x
+
+    def uniform(self):
+        """A float in [0, 1)."""
+        return self.next32() / 4294967296.0
+
+    def normal(self):
+        """Approximately standard normal (Irwin-Hall: the sum of 12 uniforms, minus 6)."""
+        s = 0.0
+        for _ in range(12):
+            s += self.uniform()
+        return s - 6.0
+
+    def chance(self, p):
+        return self.uniform() < p
