@@ -1,0 +1,201 @@
+"""The host's local store (SQLite): sessions, telemetry, events, records and device keys.
+
+Telemetry and events are written as they arrive and committed at least every FLUSH_S, so a host crash
+loses at most that much; sessions, records and keys are committed at once.
+"""
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from traction.errors import TractionError
+
+FLUSH_S = 0.25
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS devices (serial TEXT PRIMARY KEY, key BLOB, info TEXT, seen_utc REAL);
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY, session_id INTEGER, serial TEXT, started_utc REAL, source TEXT,
+    treatment TEXT, unit TEXT, ended_utc REAL, outcome TEXT, record INTEGER);
+CREATE TABLE IF NOT EXISTS telemetry (
+    session INTEGER, sample INTEGER, period_us INTEGER, state INTEGER, phase INTEGER, segment INTEGER,
+    force_dn INTEGER, target_dn INTEGER);
+CREATE INDEX IF NOT EXISTS telemetry_session ON telemetry (session, sample);
+CREATE TABLE IF NOT EXISTS events (
+    session INTEGER, event INTEGER, ms INTEGER, kind INTEGER, code INTEGER, value INTEGER, received_utc REAL);
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY, serial TEXT, record_id INTEGER, session_id INTEGER, data BLOB,
+    sha256 TEXT UNIQUE, verified INTEGER, error TEXT, received_utc REAL, acked INTEGER DEFAULT 0);
+"""
+
+
+class StoreError(TractionError):
+    pass
+
+
+def default_path() -> Path:
+    env = os.environ.get("TRACTION_STORE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "traction" / "traction.db"
+
+
+class Store:
+    def __init__(self, path=None):
+        self.path = Path(path) if path else default_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False)
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            raise StoreError(f"cannot open the store {self.path}: {e}; set $TRACTION_STORE or --store "
+                             "to a writable file") from e
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._dirty = False
+        self._closed = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_loop, name="traction-store-flush", daemon=True)
+        self._flusher.start()
+
+    # ---- device keys ----
+    def set_key(self, serial: str, key: bytes, info: dict | None = None):
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO devices (serial, key, info, seen_utc) VALUES (?, ?, ?, ?) ON CONFLICT(serial) "
+                "DO UPDATE SET key = excluded.key, info = COALESCE(excluded.info, info), "
+                "seen_utc = excluded.seen_utc",
+                (serial, bytes(key), json.dumps(info) if info else None, time.time()))
+            self._db.commit()
+
+    def key_for(self, serial: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute("SELECT key FROM devices WHERE serial = ?", (serial,)).fetchone()
+        return bytes(row["key"]) if row and row["key"] is not None else None
+
+    # ---- sessions ----
+    def new_session(self, session_id: int, serial: str, treatment: dict, source: str = "",
+                    unit: str = "N") -> int:
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO sessions (session_id, serial, started_utc, source, treatment, unit) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (session_id, serial, time.time(), source, json.dumps(treatment), unit))
+            self._db.commit()
+            return cur.lastrowid
+
+    def end_session(self, session: int, outcome: str, record: int | None = None):
+        with self._lock:
+            self._db.execute("UPDATE sessions SET ended_utc = ?, outcome = ?, record = COALESCE(?, record) "
+                             "WHERE id = ?", (time.time(), outcome, record, session))
+            self._db.commit()
+
+    def session_for(self, serial: str, session_id: int) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT id FROM sessions WHERE serial = ? AND session_id = ? "
+                                   "ORDER BY id DESC", (serial, session_id)).fetchone()
+        return row["id"] if row else None
+
+    def session(self, session: int) -> dict | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM sessions WHERE id = ?", (session,)).fetchone()
+        return dict(row) if row else None
+
+    def sessions(self) -> list[dict]:
+        """Every session, newest first, with its record's verification state."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT s.*, r.record_id AS record_id, r.verified AS verified, r.acked AS acked, "
+                "(SELECT COUNT(*) FROM telemetry t WHERE t.session = s.id) AS samples, "
+                "(SELECT COUNT(*) FROM events e WHERE e.session = s.id) AS events "
+                "FROM sessions s LEFT JOIN records r ON r.id = s.record ORDER BY s.id DESC").fetchall()
+        return [dict(r) for r in rows]
+
+    # ---- telemetry and events: batched ----
+    def add_telemetry(self, session: int, fields: dict):
+        """One TELEMETRY message (its fields as decoded): one row per sample."""
+        first, period = fields["sample"], fields["period_us"]
+        rows = [(session, first + i, period, fields["state"], fields["phase"], fields["segment"], f, t)
+                for i, (f, t) in enumerate(fields["samples"])]
+        with self._lock:
+            self._db.executemany("INSERT INTO telemetry VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._dirty = True
+
+    def add_event(self, session: int, fields: dict):
+        with self._lock:
+            self._db.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (session, fields["event"], fields["ms"], fields["kind"], fields["code"],
+                              fields["value"], time.time()))
+            self._dirty = True
+
+    def telemetry(self, session: int) -> list[dict]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM telemetry WHERE session = ? ORDER BY sample",
+                                    (session,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def events(self, session: int) -> list[dict]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM events WHERE session = ? ORDER BY rowid",
+                                    (session,)).fetchall()
+        return [dict(r) for r in rows]
+
+    # ---- records ----
+    def save_record(self, serial: str, record_id: int, data: bytes, verified: bool, error: str | None = None,
+                    session_id: int | None = None) -> int:
+        """Store a record's raw bytes (once: the same bytes again return the same row id)."""
+        digest = hashlib.sha256(data).hexdigest()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO records (serial, record_id, session_id, data, sha256, verified, error, "
+                "received_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sha256) DO UPDATE SET "
+                "verified = MAX(verified, excluded.verified), "
+                "error = CASE WHEN excluded.verified THEN NULL ELSE error END",
+                (serial, record_id, session_id, bytes(data), digest, int(verified), error, time.time()))
+            row = self._db.execute("SELECT id FROM records WHERE sha256 = ?", (digest,)).fetchone()
+            self._db.commit()
+        return row["id"]
+
+    def mark_acked(self, row: int):
+        with self._lock:
+            self._db.execute("UPDATE records SET acked = 1 WHERE id = ?", (row,))
+            self._db.commit()
+
+    def record(self, row: int) -> dict | None:
+        with self._lock:
+            found = self._db.execute("SELECT * FROM records WHERE id = ?", (row,)).fetchone()
+        return dict(found) if found else None
+
+    def records(self) -> list[dict]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, serial, record_id, session_id, verified, error, acked, "
+                                    "received_utc FROM records ORDER BY id").fetchall()
+        return [dict(r) for r in rows]
+
+    # ---- lifetime ----
+    def flush(self):
+        with self._lock:
+            if self._dirty:
+                self._db.commit()
+                self._dirty = False
+
+    def _flush_loop(self):
+        while not self._closed.wait(FLUSH_S):
+            self.flush()
+
+    def close(self):
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self.flush()
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
