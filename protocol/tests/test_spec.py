@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import crcmod.predefined
+import reference
 from traction_protocol import crc, encode
 
 PROTOCOL = Path(__file__).parents[1]
@@ -31,6 +32,10 @@ def test_crc_line_names_a_crcmod_function_with_the_stated_check_value(spec_crc_n
     crcmod_crc = crcmod.predefined.mkCrcFun(spec_crc_name)
     assert crcmod_crc(b"123456789") == spec_check_value == crc.CHECK_VALUE
     assert crc.crc16(b"123456789") == crc.CHECK_VALUE
+
+
+def test_reference_receiver_uses_the_spec_crc(spec_crc_name):
+    assert reference.CRC_NAME == spec_crc_name
 
 
 def test_board_table_crc_equals_crcmod_on_many_inputs(spec_crc_name):

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import crcmod.predefined
 import pytest
+import reference
 import vector_cases
 from traction_protocol import CATALOGUE, errors
 from traction_protocol.messages import BY_NAME
@@ -14,23 +15,8 @@ VECTORS = vector_cases.load(str(PROTOCOL / "vectors"))
 FRAME_ERRORS = {"OVERSIZED", "BAD_COBS", "TRUNCATED", "CRC_MISMATCH"}
 
 
-def unstuff(block):
-    """COBS decoding written apart from the codec's, so a codec bug cannot hide a CRC error."""
-    runs, i = [], 0
-    while i < len(block):
-        code = block[i]
-        run = block[i + 1:i + code]
-        if code == 0 or len(run) != code - 1:
-            raise ValueError(f"bad COBS code {code} at {i}")
-        runs.append(run)
-        i += code
-        if code < 0xFF and i < len(block):
-            runs.append(b"\x00")
-    return b"".join(runs)
-
-
 def crc_trailer_ok(spec_crc_name, wire):
-    body = unstuff(wire[:-1])
+    body = reference.unstuff(wire[:-1])
     crc = crcmod.predefined.mkCrcFun(spec_crc_name)
     return crc(body[:-2]) == int.from_bytes(body[-2:], "little")
 
