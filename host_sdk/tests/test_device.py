@@ -1,0 +1,103 @@
+"""Device against the in-test fake board: handshake, lease in wall time, records fetched and acknowledged."""
+
+import time
+
+import pytest
+from fakeboard import KEY, SERIAL, FakeBoard, signed_record
+from traction.device import Device
+from traction.errors import NakError, PortError
+from traction.store import Store
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "t.db")
+    yield s
+    s.close()
+
+
+def open_fake(board, store, **kw):
+    return Device.open(board.url, store=store, **kw)
+
+
+def test_open_handshakes_and_sets_the_time(store):
+    board = FakeBoard()
+    with open_fake(board, store) as dev:
+        assert dev.info.serial == SERIAL and dev.info.sim and dev.info.lumbar_max_n == 890.0
+        assert dev.info.modes == ("STATIC", "INTERMITTENT", "CYCLIC", "PROGRESSIVE", "REGRESSIVE")
+        assert board.executed[:3] == ["HELLO", "SET_TIME", "RECORD_LIST"]
+        status = dev.status()
+        assert status.state == "IDLE" and status.force_n == 1.2
+        assert status.calibrated and not status.record_pending
+    board.close()
+
+
+def test_heartbeat_period_is_device_lease_over_time_scale(store):
+    fast, slow = FakeBoard(time_scale=100), FakeBoard(time_scale=1)
+    with open_fake(fast, store) as a, open_fake(slow, store) as b:
+        assert a.lease_ms == 10000 and a.heartbeat_s == pytest.approx(10 / 3 / 100)
+        assert b.heartbeat_s == pytest.approx(10 / 3)
+        time.sleep(0.5)
+    assert fast.executed.count("HEARTBEAT") >= 5
+    assert slow.executed.count("HEARTBEAT") == 0
+    fast.close()
+    slow.close()
+
+
+def test_records_are_stored_verified_then_acknowledged(store):
+    board = FakeBoard()
+    board.records = {n: signed_record(record_id=n, session_id=40 + n) for n in (1, 2)}
+    session = store.new_session(42, SERIAL, {})
+    with open_fake(board, store, key=KEY, fetch=False) as dev:
+        fetched = dev.fetch_records()
+    assert [(f.record_id, f.acked, f.error) for f in fetched] == [(1, True, None), (2, True, None)]
+    assert board.records == {}  # acknowledged, so the board may delete them
+    assert board.executed.count("RECORD_READ") >= 12  # each ~1 kB record came in 200-byte chunks
+    assert [r["verified"] for r in store.records()] == [1, 1]
+    row = store.session(session)
+    assert row["outcome"] == "COMPLETED" and row["record"] == fetched[1].row
+    board.close()
+
+
+def test_a_record_that_fails_verification_is_kept_and_left_on_the_board(store):
+    board = FakeBoard()
+    board.records = {5: signed_record(key=b"x" * 32, record_id=5)}
+    with open_fake(board, store, key=KEY) as dev:  # open picks pending records up by itself
+        assert dev.info.serial == SERIAL
+    (saved,) = store.records()
+    assert saved["verified"] == 0 and "does not match the device key" in saved["error"] and not saved["acked"]
+    assert 5 in board.records and "RECORD_ACK" not in board.executed
+    board.close()
+
+
+def test_without_a_key_records_are_not_acknowledged(store):
+    board = FakeBoard()
+    board.records = {1: signed_record()}
+    with open_fake(board, store):
+        pass
+    assert "no device key" in store.records()[0]["error"] and 1 in board.records
+    board.close()
+
+
+def test_key_comes_from_the_store_by_serial(store):
+    board = FakeBoard()
+    board.records = {1: signed_record()}
+    store.set_key(SERIAL, KEY)
+    with open_fake(board, store):
+        pass
+    assert board.records == {} and store.records()[0]["verified"] == 1
+    board.close()
+
+
+def test_refused_commands_raise_nak_with_a_fix(store):
+    board = FakeBoard()
+    board.refuse["CLEAR_FAULT"] = "CAUSE_PRESENT"
+    with open_fake(board, store) as dev:
+        with pytest.raises(NakError, match="CAUSE_PRESENT .*remove the cause"):
+            dev.clear_fault()
+    board.close()
+
+
+def test_a_missing_port_is_one_clear_error(store):
+    with pytest.raises(PortError, match="does not exist"):
+        Device.open("/dev/ttyACM99", store=store)

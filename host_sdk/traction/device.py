@@ -1,0 +1,319 @@
+"""A connected traction board: handshake, lease, status, and the records it holds.
+
+    with Device.open("/dev/ttyACM0") as dev:      # or "socket://host:port", "rfc2217://...", "sim"
+        print(dev.info.serial, dev.status().state)
+"""
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from traction_protocol import VERSION
+from traction_protocol.constants import (
+    FAULT_NAME,
+    FLAG_CALIBRATED,
+    FLAG_MOTOR_ENABLED,
+    FLAG_RECORD_PENDING,
+    FLAG_SERVICE_JUMPER,
+    FLAG_STOP_SWITCH,
+    MODE_NAME,
+    SEGMENT_NAME,
+    STATE_NAME,
+)
+
+from traction.errors import BadReply, BoardUnreachable, ProtocolVersionError, TractionError
+from traction.link import Link
+from traction.record import Record, RecordError, verify
+from traction.store import Store
+from traction.transport import open_port
+from traction.units import from_dn
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_MAX_MS = 10000  # HEARTBEAT.lease_ms range, SPEC section 4
+HEARTBEAT_MIN_MS = 200
+RECORD_MAX_BYTES = 4 * 1024 * 1024  # a board claiming more is not believed
+
+
+@dataclass(frozen=True)
+class Info:
+    """What the board says about itself at HELLO, in SI units."""
+
+    serial: str
+    firmware: str
+    protocol: int
+    sim: bool
+    time_scale: int
+    control_hz: int
+    hard_max_n: float
+    cervical_max_n: float
+    lumbar_max_n: float
+    modes: tuple
+    calibrated: bool
+    cal_date: datetime | None
+    lease_min_ms: int
+    lease_max_ms: int
+    state: str
+
+    @classmethod
+    def from_message(cls, m):
+        if m["lease_min_ms"] > m["lease_max_ms"]:
+            raise BadReply(f"board reports an empty lease range {m['lease_min_ms']}..{m['lease_max_ms']} ms")
+        return cls(serial=m["serial"], firmware=f"{m['fw_major']}.{m['fw_minor']}.{m['fw_patch']}",
+                   protocol=m["protocol"], sim=bool(m["kind"]), time_scale=m["time_scale"],
+                   control_hz=m["control_hz"], hard_max_n=from_dn(m["hard_max_dn"]),
+                   cervical_max_n=from_dn(m["cervical_max_dn"]), lumbar_max_n=from_dn(m["lumbar_max_dn"]),
+                   modes=tuple(n for code, n in sorted(MODE_NAME.items()) if m["modes"] & (1 << (code - 1))),
+                   calibrated=bool(m["calibrated"]),
+                   cal_date=datetime.fromtimestamp(m["cal_date_s"], UTC) if m["cal_date_s"] else None,
+                   lease_min_ms=m["lease_min_ms"], lease_max_ms=m["lease_max_ms"],
+                   state=STATE_NAME[m["state"]])
+
+    def region_max_n(self, region: str) -> float:
+        """The provisioned maximum for a region ("cervical" or "lumbar"), never above the device's."""
+        region_max = self.cervical_max_n if region.lower() == "cervical" else self.lumbar_max_n
+        return min(self.hard_max_n, region_max)
+
+
+@dataclass(frozen=True)
+class Status:
+    state: str
+    fault: str | None
+    phase: int
+    segment: str
+    target_n: float
+    force_n: float
+    treatment_s: float
+    traction_s: float
+    remaining_s: float
+    stop_switch: bool
+    calibrated: bool
+    motor_enabled: bool
+    record_pending: bool
+    service_jumper: bool
+
+    @classmethod
+    def from_message(cls, m):
+        flags = m["flags"]
+        fault = FAULT_NAME.get(m["fault"], str(m["fault"])) if m["fault"] else None
+        return cls(state=STATE_NAME[m["state"]], fault=fault,
+                   phase=m["phase"], segment=SEGMENT_NAME.get(m["segment"], str(m["segment"])),
+                   target_n=from_dn(m["target_dn"]), force_n=from_dn(m["force_dn"]),
+                   treatment_s=m["treatment_ms"] / 1000, traction_s=m["traction_ms"] / 1000,
+                   remaining_s=m["remaining_ms"] / 1000, stop_switch=bool(flags & FLAG_STOP_SWITCH),
+                   calibrated=bool(flags & FLAG_CALIBRATED), motor_enabled=bool(flags & FLAG_MOTOR_ENABLED),
+                   record_pending=bool(flags & FLAG_RECORD_PENDING),
+                   service_jumper=bool(flags & FLAG_SERVICE_JUMPER))
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One record taken from the board: stored always, verified and acknowledged when the key checks."""
+
+    row: int  # its id in the store
+    record_id: int
+    record: Record | None
+    error: str | None
+    acked: bool
+
+
+class Device:
+    """Use Device.open(); the constructor takes an already open Link."""
+
+    def __init__(self, link: Link, info: Info, store: Store, key: bytes | None, board=None, own_store=False,
+                 lease_ms: int | None = None):
+        self.link = link
+        self.info = info
+        self.store = store
+        self.key = key
+        self.board = board  # the VirtualBoard this Device started, if any
+        self._own_store = own_store
+        self.lease_ms = _lease(info, lease_ms)
+        self.heartbeat_s = self.lease_ms / 3 / 1000 / info.time_scale  # SPEC section 6: a third, wall time
+        self._closed = threading.Event()
+        self._heartbeat = threading.Thread(target=self._heartbeat_loop, name="traction-heartbeat",
+                                           daemon=True)
+
+    @classmethod
+    def open(cls, port: str, store=None, key: bytes | None = None, lease_ms: int | None = None,
+             fetch: bool = True, sim_options: dict | None = None) -> "Device":
+        """Connect, handshake, set the board's clock, keep the lease, and pick up records left on the board.
+
+        port: a device path, a pyserial URL, or "sim" to start a VirtualBoard (sim_options go to it).
+        store: a Store, a path, or None for the default store. key: the device key when the store has none.
+        """
+        board = None
+        if port == "sim":
+            from traction.virtual_board import VirtualBoard
+
+            board = VirtualBoard(**(sim_options or {})).start()
+            port = board.port
+        own_store = not isinstance(store, Store)
+        link = None
+        try:
+            link = Link(open_port(port), name=f"board on {port}")
+            info = handshake(link)
+            store = store if isinstance(store, Store) else Store(store)
+            if board is not None:
+                store.set_key(info.serial, board.key)
+            key = key or store.key_for(info.serial)
+            device = cls(link, info, store, key, board=board, own_store=own_store, lease_ms=lease_ms)
+            device.set_time()
+            device._heartbeat.start()
+            if fetch:
+                device.fetch_records()
+            return device
+        except BaseException:
+            if link is not None:
+                link.close()
+            if board is not None:
+                board.close()
+            raise
+
+    # ---- commands ----
+    def command(self, name: str, **fields):
+        """Send any command (SPEC section 4) and return the reply Message; NakError if refused."""
+        self._check_open()
+        return self.link.request(name, fields)
+
+    def status(self) -> Status:
+        return Status.from_message(self.command("GET_STATUS"))
+
+    def set_time(self, utc_s: int | None = None):
+        self.command("SET_TIME", utc_s=int(time.time()) if utc_s is None else utc_s)
+
+    def clear_fault(self) -> str:
+        return STATE_NAME[self.command("CLEAR_FAULT")["state"]]
+
+    def tare(self) -> str:
+        return STATE_NAME[self.command("TARE")["state"]]
+
+    def stop(self) -> str:
+        return STATE_NAME[self.command("STOP")["state"]]
+
+    def estop(self) -> str:
+        return STATE_NAME[self.command("ESTOP")["state"]]
+
+    def add_listener(self, fn):
+        """fn(Message) for every TELEMETRY and EVENT, called on the reader thread."""
+        self.link.add_listener(fn)
+
+    def remove_listener(self, fn):
+        self.link.remove_listener(fn)
+
+    @property
+    def lost(self) -> str | None:
+        return self.link.lost
+
+    # ---- records ----
+    def fetch_records(self) -> list[Fetched]:
+        """Read every record the board holds; store each; acknowledge those that verify with the key."""
+        ids = self.command("RECORD_LIST")["record_ids"]
+        return [self.fetch_record(record_id) for record_id in ids]
+
+    def fetch_record(self, record_id: int) -> Fetched:
+        data = self.read_record(record_id)
+        record, error = None, None
+        if self.key is None:
+            error = (f"no device key for {self.info.serial} in the store {self.store.path}: "
+                     "the record is kept unverified and left on the board")
+        else:
+            try:
+                record = verify(data, self.key)
+            except RecordError as e:
+                error = str(e)
+        if error:
+            log.warning("record %d: %s", record_id, error)
+        row = self.store.save_record(self.info.serial, record_id, data, verified=record is not None,
+                                     error=error, session_id=record.session_id if record else None)
+        acked = False
+        if record is not None:
+            self._attach(record, row)
+            self.command("RECORD_ACK", record_id=record_id)  # only now that it is stored and verified
+            self.store.mark_acked(row)
+            acked = True
+        return Fetched(row, record_id, record, error, acked)
+
+    def read_record(self, record_id: int) -> bytes:
+        """A record's raw bytes, chunk by chunk (SPEC section 9.1), checking every chunk."""
+        data = bytearray()
+        total = None
+        while total is None or len(data) < total:
+            chunk = self.command("RECORD_READ", record_id=record_id, offset=len(data))
+            if chunk["record_id"] != record_id or chunk["offset"] != len(data):
+                raise BadReply(f"board sent record {chunk['record_id']} at {chunk['offset']} "
+                               f"for record {record_id} at {len(data)}")
+            if total is None:
+                total = chunk["total"]
+                if total > RECORD_MAX_BYTES:
+                    raise BadReply(f"board claims record {record_id} has {total} bytes "
+                                   f"(at most {RECORD_MAX_BYTES})")
+            elif chunk["total"] != total:
+                raise BadReply(f"record {record_id} changed size while read ({total} -> {chunk['total']})")
+            if not chunk["data"] and len(data) < total:
+                raise BadReply(f"board sent no data for record {record_id} at {len(data)} of {total} bytes")
+            data.extend(chunk["data"])
+        if len(data) != total:
+            raise BadReply(f"record {record_id}: received {len(data)} bytes, board said {total}")
+        return bytes(data)
+
+    def _attach(self, record: Record, row: int):
+        session = self.store.session_for(self.info.serial, record.session_id)
+        if session is not None:
+            self.store.end_session(session, record.end["reason"], row)
+
+    # ---- lease ----
+    def _heartbeat_loop(self):
+        while not self._closed.wait(self.heartbeat_s):
+            try:
+                self.link.request("HEARTBEAT", {"lease_ms": self.lease_ms})
+            except BoardUnreachable:
+                return  # link.lost says why; sessions and callers see it
+            except TractionError as e:
+                log.warning("heartbeat: %s", e)
+
+    def _check_open(self):
+        if self._closed.is_set():
+            raise TractionError("the device is closed: open it again with Device.open()")
+
+    # ---- lifetime ----
+    def close(self):
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        if self._heartbeat.is_alive():
+            self._heartbeat.join(timeout=2.0)
+        self.link.close()
+        if self.board is not None:
+            self.board.close()
+        if self._own_store:
+            self.store.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def handshake(link: Link) -> Info:
+    """HELLO -> INFO, with the protocol version checked."""
+    reply = link.request("HELLO", {"host_version": VERSION})
+    info = Info.from_message(reply.fields)
+    if info.protocol != VERSION:
+        raise ProtocolVersionError(f"board {info.serial} speaks protocol version {info.protocol}, this SDK "
+                                   f"speaks {VERSION}: update the firmware or the SDK so they match")
+    return info
+
+
+def _lease(info: Info, wanted: int | None) -> int:
+    lo = max(HEARTBEAT_MIN_MS, info.lease_min_ms)
+    hi = min(HEARTBEAT_MAX_MS, info.lease_max_ms)
+    return max(lo, min(hi, wanted or hi))
+
+
+def new_session_id() -> int:
+    return random.getrandbits(32)
