@@ -1,6 +1,7 @@
 """Property tests: whatever bytes arrive, in whatever chunks, the codec hands out only frames that a receiver
 written from SPEC.md would accept, or the codec's typed errors; and it loses no valid frame."""
 
+import pytest
 import reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -8,6 +9,7 @@ from traction_protocol import (
     BY_NAME,
     CATALOGUE,
     MAX_PAYLOAD,
+    EncodeError,
     Frame,
     FrameDecoder,
     FrameError,
@@ -162,6 +164,11 @@ def test_largest_frames_without_zero_bytes():
         wire = encode_frame(fill, 0x87, bytes([fill]) * MAX_PAYLOAD)
         assert len(wire) <= 256
         assert feed([wire]) == [Frame(1, fill, 0x87, bytes([fill]) * MAX_PAYLOAD)]
+
+
+def test_a_payload_over_the_maximum_is_refused():
+    with pytest.raises(EncodeError):
+        encode_frame(0, 0x87, bytes(MAX_PAYLOAD + 1))
 
 
 @st.composite

@@ -2,7 +2,7 @@
 # FrameDecoder is sans-IO: feed it any chunks of bytes, it hands back frames or typed errors.
 
 from . import cobs
-from .errors import CrcMismatch, FrameError, Oversized, Truncated
+from .errors import CrcMismatch, EncodeError, FrameError, Oversized, Truncated
 
 try:  # the host may use crcmod's C implementation; the board uses the table in crc.py
     import crcmod.predefined
@@ -41,7 +41,7 @@ class Frame:
 def encode_frame(seq, type_id, payload=b"", version=VERSION):
     """The exact bytes to put on the wire, delimiter included."""
     if len(payload) > MAX_PAYLOAD:
-        raise ValueError("payload of %d bytes exceeds %d" % (len(payload), MAX_PAYLOAD))
+        raise EncodeError("payload of %d bytes exceeds %d" % (len(payload), MAX_PAYLOAD))
     body = bytearray((version & 0xFF, seq & 0xFF, type_id & 0xFF))
     body.extend(payload)
     crc = crc16(body)
