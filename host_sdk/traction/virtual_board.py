@@ -1,0 +1,384 @@
+"""The virtual board: the real firmware on the MicroPython unix port, behind a pty, restarted like a board.
+
+    with VirtualBoard(seed=1, time_scale=30) as vb:
+        device = traction.Device.open(vb.port)
+        vb.press_stop()          # fault injection through the sim's side channel, never the link
+
+The board's file store is a folder that outlives the process (records, settings.json, board.json). The
+interpreter runs there on pty A; users open pty B (``vb.port``), which stays open while the interpreter
+exits and starts again: Ctrl-D at the REPL or board.reset() ends the unix port, and the launcher starts it
+again as a board reboots. A soft reset from mpremote's raw REPL brings the board back in the raw REPL
+without main.py, as on a real board. See docs/virtual-board.md.
+"""
+
+import collections
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from .errors import TractionError
+from .micropython import InterpreterNotFound, interpreter
+from .pty_relay import PtyRelay
+
+RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+SOFT_REBOOT = b"MPY: soft reboot\r\n"
+CTRL_B = b"\x02"
+
+# Process exit codes of the firmware (hal/sim/board.py).
+EXIT_RESET = 3  # board.reset() or machine.reset(): a hard reset, main.py runs again
+EXIT_UNEXPECTED = 4  # watchdog or injected reset: the firmware must see an unexpected reset cause
+
+CRASH_LOOP_RESTARTS = 5
+CRASH_LOOP_WINDOW_S = 10.0
+STDERR_LINES = 20
+STOP_TIMEOUT_S = 3.0
+
+# machine.reset() is missing on the unix port; a board's mpremote `reset` needs it. This module shadows
+# the built-in one (which it re-exports) on the interpreter's path.
+MACHINE_SHIM = '''\
+# Virtual board: machine.reset() hard-resets the board (the launcher restarts the interpreter).
+from umachine import *
+
+
+def reset():
+    import sys
+
+    sys.exit(3)
+'''
+
+
+class VirtualBoardError(TractionError):
+    """The virtual board cannot start or stopped restarting; the message says why."""
+
+
+def default_store(name):
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(base) / "traction" / "boards" / name
+
+
+def firmware_dir():
+    """<repo>/firmware: the folder holding main.py, boards/ and the traction_fw package."""
+    import traction_fw
+
+    return Path(traction_fw.__file__).resolve().parent.parent
+
+
+def protocol_dir():
+    import traction_protocol
+
+    return Path(traction_protocol.__file__).resolve().parent.parent
+
+
+def board_config(board="sim", overrides=None):
+    """firmware/boards/<board>.json with overrides ({"dotted.key": value}) applied."""
+    path = firmware_dir() / "boards" / f"{board}.json"
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        known = sorted(p.stem for p in path.parent.glob("*.json"))
+        names = ", ".join(known) or "none"
+        raise VirtualBoardError(f"no board config {path} (known boards: {names})") from None
+    for key, value in (overrides or {}).items():
+        set_dotted(config, key, value)
+    return config
+
+
+def set_dotted(config, key, value):
+    """config["a"]["b"] = value for key "a.b"; the path must exist, so a typo is an error, not a no-op."""
+    node = config
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            where = ".".join(parts[:i]) or "the top level"
+            choices = ", ".join(sorted(node)) if isinstance(node, dict) else "none (not a table)"
+            raise VirtualBoardError(f"unknown board setting {key!r}: {where} has {choices}")
+        if i == len(parts) - 1:
+            node[part] = value
+        else:
+            node = node[part]
+
+
+class VirtualBoard:
+    """A simulated traction board on a pty. Use as a context manager, or start() and close()."""
+
+    def __init__(self, seed=1, time_scale=30, store_dir=None, board="sim", overrides=None, on_stderr=None):
+        self.config = board_config(board, overrides)
+        self.config["sim"].update(seed=seed, time_scale=time_scale, link="stdio")
+        provision = self.config.get("provision", {})
+        self.name = provision.get("serial") or self.config.get("name", board)
+        self.store = Path(store_dir) if store_dir else default_store(self.name)
+        self.port = None
+        self.restarts = 0
+        self.failure = None
+        self._on_stderr = on_stderr
+        self._stderr_tail = collections.deque(maxlen=STDERR_LINES)
+        self._restart_times = collections.deque()
+        self._in_raw_repl = False
+        self._saw_soft_reboot = False
+        self._swallow_until_raw = False
+        self._swallowed = b""
+        self._output_tail = b""
+        self._proc = None
+        self._closing = False
+        self._runtime = None
+        self._relay = None
+        self._supervisor = None
+        self._cmd = None
+        self._main = firmware_dir() / "main.py"
+
+    # -- lifecycle --
+
+    def start(self):
+        try:
+            exe = interpreter()
+        except InterpreterNotFound as e:
+            raise VirtualBoardError(str(e)) from None
+        main = self._main
+        if not main.is_file():
+            raise VirtualBoardError(f"firmware not found: {main} does not exist")
+        self.store.mkdir(parents=True, exist_ok=True)
+        self._runtime = Path(tempfile.mkdtemp(prefix="traction-sim-"))
+        self.channel = self._runtime / "channel"
+        self.channel.mkdir()
+        lib = self._runtime / "lib"
+        lib.mkdir()
+        (lib / "machine.py").write_text(MACHINE_SHIM)
+        self.config["sim"]["channel"] = str(self.channel)
+        self._write_config(after_reset=False)
+        self._env = dict(os.environ, MICROPYPATH=os.pathsep.join(
+            [str(lib), str(firmware_dir()), str(protocol_dir())]))
+        self._cmd = {"firmware": [exe, str(main)], "repl": [exe]}
+        self._relay = PtyRelay(on_board_output=self._board_output, on_user_input=self._user_input)
+        self.port = self._relay.port
+        self._relay.start()
+        self._spawn("firmware")
+        self._supervisor = threading.Thread(target=self._supervise, name="virtual-board", daemon=True)
+        self._supervisor.start()
+        return self
+
+    def close(self):
+        """Stop the interpreter and the relay. The store stays; the side channel goes."""
+        if self._closing:
+            return
+        self._closing = True
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._supervisor is not None:
+            self._supervisor.join(STOP_TIMEOUT_S)
+        if self._relay is not None:
+            self._relay.close()
+        if self._runtime is not None:
+            shutil.rmtree(self._runtime, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def check(self):
+        """Raise VirtualBoardError if the board stopped restarting (a crash loop)."""
+        if self.failure:
+            raise VirtualBoardError(self.failure)
+
+    def stderr_tail(self):
+        return list(self._stderr_tail)
+
+    # -- the board's identity --
+
+    @property
+    def serial(self):
+        return self._identity()[0]
+
+    @property
+    def key(self):
+        """The device key that signs records (bytes): the store's settings, else the board config's."""
+        return self._identity()[1]
+
+    def _identity(self):
+        settings = self.store / "settings.json"
+        if settings.is_file():
+            s = json.loads(settings.read_text())
+            return s.get("serial", ""), bytes.fromhex(s.get("key", ""))
+        provision = self.config.get("provision", {})
+        key = provision.get("key_hex") or provision.get("key", "")
+        return provision.get("serial", ""), bytes.fromhex(key)
+
+    # -- the process --
+
+    def _write_config(self, after_reset):
+        self.config["sim"]["after_reset"] = after_reset
+        tmp = self.store / "board.json.tmp"
+        tmp.write_text(json.dumps(self.config, indent=2) + "\n")
+        tmp.replace(self.store / "board.json")
+
+    def _spawn(self, kind, keep_input=False):
+        if not keep_input:
+            self._relay.flush_board_input()
+        self._kind = kind
+        self._saw_soft_reboot = False
+        self._proc = subprocess.Popen(
+            self._cmd[kind], stdin=self._relay.board_fd, stdout=self._relay.board_fd, stderr=subprocess.PIPE,
+            cwd=self.store, env=self._env, start_new_session=True,
+        )
+        threading.Thread(target=self._read_stderr, args=(self._proc,), name="virtual-board-stderr",
+                         daemon=True).start()
+
+    def _supervise(self):
+        while True:
+            code = self._proc.wait()
+            if self._closing:
+                return
+            if code != 0 and self._crash_loop():
+                self.failure = self._crash_message(code)
+                return
+            self.restarts += 1
+            self._restart(code)
+
+    def _restart(self, code):
+        """Start what a board would run after the interpreter ended with this exit code."""
+        if code == 0 and self._kind == "firmware":
+            # main.py returned to hand the port to the REPL: the bytes after the REPL tool's CR Ctrl-C
+            # (mpremote's CR Ctrl-A) are still unread and go to the REPL.
+            self._spawn("repl", keep_input=True)
+        elif code == 0 and self._in_raw_repl:
+            # A soft reset in the raw REPL: a real board comes back in the raw REPL, without main.py.
+            # Its plain REPL banner is hidden (and with it, maybe, the old interpreter's last "OK").
+            if not self._saw_soft_reboot:
+                self._relay.to_user(SOFT_REBOOT)
+            self._swallow_until_raw = True
+            self._spawn("repl")
+            self._relay.to_board(b"\r\x01")
+        else:
+            # Ctrl-D at the friendly REPL, a reset, or a crash: the board boots its firmware.
+            self._in_raw_repl = False
+            self._write_config(after_reset=code not in (0, EXIT_RESET))
+            self._spawn("firmware")
+
+    def _crash_loop(self):
+        now = time.monotonic()
+        self._restart_times.append(now)
+        while self._restart_times and now - self._restart_times[0] > CRASH_LOOP_WINDOW_S:
+            self._restart_times.popleft()
+        return len(self._restart_times) > CRASH_LOOP_RESTARTS
+
+    def _crash_message(self, code):
+        lines = "\n".join(self._stderr_tail) or "(nothing on stderr)"
+        return (f"virtual board stopped: MicroPython failed {CRASH_LOOP_RESTARTS + 1} times within "
+                f"{CRASH_LOOP_WINDOW_S:.0f} s (last exit code {code}). Last stderr lines:\n{lines}")
+
+    def _read_stderr(self, proc):
+        for raw in proc.stderr:
+            line = raw.decode(errors="replace").rstrip("\n")
+            self._stderr_tail.append(line)
+            if self._on_stderr:
+                self._on_stderr(line)
+        proc.stderr.close()
+
+    # -- what passes through the port (relay thread) --
+
+    def _board_output(self, data):
+        seen = self._output_tail + data
+        self._output_tail = seen[-len(RAW_REPL_BANNER):]
+        if RAW_REPL_BANNER in seen:
+            self._in_raw_repl = True
+        if b"soft reboot" in seen:
+            self._saw_soft_reboot = True
+        if self._swallow_until_raw:
+            # Hide the plain REPL's banner: a soft-rebooted board shows only the raw REPL's.
+            self._swallowed += data
+            at = self._swallowed.find(RAW_REPL_BANNER)
+            if at < 0:
+                return b""
+            data, self._swallowed, self._swallow_until_raw = self._swallowed[at:], b"", False
+        return data
+
+    def _user_input(self, data):
+        if self._in_raw_repl and CTRL_B in data:
+            self._in_raw_repl = False
+        return data
+
+
+# -- the `traction sim` command --
+
+def register(subparsers):
+    """Add `sim` (and `inject`) to the `traction` command line."""
+    p = subparsers.add_parser(
+        "sim", help="run a virtual board; prints its port path alone on the first line",
+        description="Run the firmware on the MicroPython unix port with simulated hardware, behind a pty. "
+                    "The port path is printed alone on the first line of stdout; the rest goes to stderr. "
+                    "Runs until Ctrl-C or SIGTERM; the board's file store is kept.")
+    p.add_argument("--seed", type=int, default=1, help="seed of the simulated plant's noise (default 1)")
+    p.add_argument("--time-scale", type=_time_scale, default=30, metavar="N",
+                   help="device seconds per wall-clock second, 1..1000 (default 30)")
+    p.add_argument("--store", metavar="DIR", help="the board's file store (default "
+                   "~/.local/share/traction/boards/<serial>); kept across runs")
+    p.add_argument("--board", default="sim", help="board config firmware/boards/<BOARD>.json (default sim)")
+    p.add_argument("--set", dest="settings", metavar="KEY=VALUE", action="append", default=[],
+                   type=_setting, help="override a board config value by its dotted key, e.g. "
+                   "sim.region=cervical or loadcell.noise_n=0.5 (VALUE is JSON, else text); repeatable")
+    p.set_defaults(func=run_sim)
+
+
+def run_sim(args):
+    import signal
+    import sys
+
+    def stderr(line):
+        print(f"board: {line}", file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    board = None
+    try:
+        board = VirtualBoard(seed=args.seed, time_scale=args.time_scale, store_dir=args.store,
+                             board=args.board, overrides=dict(args.settings), on_stderr=stderr)
+        board.start()
+        print(board.port, flush=True)
+        print(f"virtual board {board.serial} on {board.port}; store {board.store}; side channel "
+              f"{board.channel}; time scale {args.time_scale}. Ctrl-C to stop.", file=sys.stderr, flush=True)
+        while board.failure is None:
+            time.sleep(0.2)
+        raise VirtualBoardError(board.failure)
+    except VirtualBoardError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if board is not None:
+            board.close()
+
+
+def _time_scale(text):
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"time scale must be a whole number, not {text!r}") from None
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"time scale must be 1..1000, not {value}")
+    return value
+
+
+def _setting(text):
+    import argparse
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
