@@ -36,9 +36,10 @@ def message_section(spec):
         if spec.tail:
             tname, kind, items, max_count = spec.tail
             if kind == "bytes":
-                lines.append(f"| {offset} | `{tname}` | u8[0..{max_count}] | | byte | the rest of the payload |")
+                lines.append(f"| {offset} | `{tname}` | u8[0..{max_count}] | | byte | "
+                             "the rest of the payload |")
             else:
-                types = ", ".join(f"`{n}` {KIND[c]}" for n, c in zip(items, kind[7:]))
+                types = ", ".join(f"`{n}` {KIND[c]}" for n, c in zip(items, kind[7:], strict=True))
                 lines.append(f"| {offset} | `{tname}` | repeated 0..{max_count} × ({types}) | | | "
                              "items fill the rest of the payload |")
     else:
