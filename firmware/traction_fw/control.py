@@ -1,0 +1,82 @@
+# The force controller: target and measured force (0.1 N) in, motor speed (per-mille, positive winds in)
+# out. It asks for a force rate, then divides by the plant's gain to get a speed:
+#
+#   rate wanted = target slope (feed-forward) + bandwidth * error + integral of error
+#   speed       = rate wanted / gain(force),   gain(force) = gain0 + gain1 * force
+#
+# gain is how fast the force rises per per-mille of speed (0.1 N/s per per-mille). The harness and the
+# patient stiffen as they stretch, so the gain grows with force; scheduling on it keeps the loop's
+# bandwidth the same across a region's force range. The integral removes the error that stress
+# relaxation leaves under P alone (a static hold needs the motor to keep winding in). Anti-windup: the
+# integral holds still while the line is slack, while the error is outside a small zone and while the
+# output is limited in the error's direction. The output is rate-limited (slew).
+#
+# update() runs inside the heap-locked tick: integers only, and every intermediate stays a small int on a
+# 32-bit port (|x| < 2**30), so errors and rates are clamped and gains are fixed point (Q8, Q16, Q20).
+#
+# params (board config "control"/<region>; floats allowed, converted once here):
+#   gain0      0.1 N/s per per-mille at zero force       gain1   its growth per 0.1 N of force
+#   bandwidth  1/s: how fast the proportional path closes an error
+#   ti_s       integral time, s
+#   slew       per-mille the output may change per control period
+#   taut_dn    below this measured force the line is slack: winding in slack says nothing about the
+#              force the patient needs, so the integral waits
+#   i_zone_dn  the integral acts only on errors smaller than this (slack take-up and new targets are
+#              the proportional path's job; integrating them would overshoot)
+
+OUT_MAX = 1000
+E_MAX = 20000  # 0.1 N
+RATE_MAX = 20000  # 0.1 N/s
+I_MAX = 10000 << 16  # 0.1 N/s, Q16
+F_MAX = 30000  # 0.1 N, for the gain schedule
+
+
+def _clamp(x, lo, hi):
+    if x < lo:
+        return lo
+    if x > hi:
+        return hi
+    return x
+
+
+class Controller:
+    def __init__(self, params, period_us):
+        dt = period_us / 1000000.0
+        self.gain0_q8 = int(params["gain0"] * 256 + 0.5)
+        self.gain1_q20 = int(params["gain1"] * 1048576 + 0.5)
+        self.bw_q8 = int(params["bandwidth"] * 256 + 0.5)
+        self.ki_q16 = int(params["bandwidth"] / params["ti_s"] * dt * 65536 + 0.5)  # per period
+        self.slew = int(params["slew"])
+        self.taut_dn = int(params["taut_dn"])
+        self.i_zone = int(params["i_zone_dn"])
+        checks = (
+            1 <= self.gain0_q8 <= 65536,
+            0 <= self.gain1_q20 <= 16384,
+            0 < self.bw_q8 <= 16384,
+            0 <= self.ki_q16 <= 65536,
+            1 <= self.slew <= 2 * OUT_MAX,
+            0 <= self.i_zone <= 2000,
+        )
+        if False in checks:
+            raise ValueError("controller parameter out of range")
+        self.i_q16 = 0
+        self.out = 0
+
+    def reset(self):
+        """Forget the integral and start from a stopped motor (call whenever the motor is enabled)."""
+        self.i_q16 = 0
+        self.out = 0
+
+    def update(self, target_dn, measured_dn, ramp_rate_dn_s):
+        e = _clamp(target_dn - measured_dn, -E_MAX, E_MAX)
+        rate = _clamp(ramp_rate_dn_s, -RATE_MAX, RATE_MAX)
+        gain_q8 = self.gain0_q8 + ((_clamp(measured_dn, 0, F_MAX) * self.gain1_q20) >> 12)
+        want_q8 = (rate << 8) + self.bw_q8 * e + (self.i_q16 >> 8)
+        demand = want_q8 // gain_q8
+        out = _clamp(demand, -OUT_MAX, OUT_MAX)
+        out = _clamp(out, self.out - self.slew, self.out + self.slew)
+        if measured_dn >= self.taut_dn and -self.i_zone < e < self.i_zone:
+            if (e > 0 and out >= demand) or (e < 0 and out <= demand):
+                self.i_q16 = _clamp(self.i_q16 + self.ki_q16 * e, -I_MAX, I_MAX)
+        self.out = out
+        return out
