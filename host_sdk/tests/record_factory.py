@@ -3,11 +3,16 @@
 `session()` simulates what a board would record for a treatment plan (holds per cycle or step, phase
 totals, end line), optionally cut short at a given treatment time by a fault or a stop; `write()` chains
 and seals any list of lines, so tests can also build records the firmware would never write.
+`context()` gives the example clinical context with changes, for the billing tests.
 """
 
 import hashlib
 import hmac
 import json
+import tomllib
+from pathlib import Path
+
+from traction.billing.context import Context
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
@@ -135,3 +140,24 @@ def segments(p):
 def hold_line(index, cycle, target, ms):
     return {"t": "hold", "phase": index, "cycle": cycle, "target_dn": target, "mean_dn": target - 4,
             "peak_dn": target + 9, "min_dn": target - 21, "ms": ms, "in_tol_ms": max(0, ms - 400)}
+
+
+EXAMPLE_CONTEXT = Path(__file__).resolve().parents[2] / "examples" / "context_example.toml"
+
+
+def context(changes=None, drop=()):
+    """The example clinical context with dotted-key `changes` applied and `drop`ped keys removed."""
+    data = tomllib.loads(EXAMPLE_CONTEXT.read_text())
+    for dotted, value in (changes or {}).items():
+        *parents, leaf = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    for dotted in drop:
+        *parents, leaf = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node[part]
+        del node[leaf]
+    return Context(data, "test context")

@@ -1,0 +1,437 @@
+"""Billing decisions for one date of service: the claim lines, what is not billed and why, warnings.
+
+Every decision carries the rule id and source from rules/rules.json; payer-specific choices come from the
+payer profile in effect on the date of service. Device facts come from verified records only.
+"""
+
+from datetime import date
+
+from traction.billing import documentation, icd10
+from traction.billing.rules import RuleBook, in_effect
+from traction.billing.rules import load as load_rules
+from traction.errors import TractionError
+from traction.summary import summarize
+
+SCHEMA = "traction.billing/1"
+TRACTION = "97012"
+MANUAL_THERAPY = "97140"
+NOT_TRACTION_RULES = {
+    "roller_table": "NOT-97012-ROLLER",
+    "y_strap": "NOT-97012-YSTRAP",
+    "manual": "NOT-97012-MANUAL",
+}
+MAX_POINTERS = 4
+MAX_MODIFIERS = 4
+
+
+class BillingError(TractionError):
+    """Records and context that cannot be billed together (wrong date, duplicates, no records)."""
+
+
+class _Decisions:
+    """Collects decisions, warnings, errors and refusals, each with its rule's id and source."""
+
+    def __init__(self, rules: RuleBook):
+        self.rules = rules
+        self.decisions, self.warnings, self.errors, self.not_billed = [], [], [], []
+
+    def decide(self, rule: str, text: str) -> str:
+        self.decisions.append({**self.rules.cite(rule), "decision": text})
+        return rule
+
+    def warn(self, rule: str, text: str) -> None:
+        self.warnings.append({**self.rules.cite(rule), "message": text})
+
+    def error(self, rule: str, text: str) -> None:
+        self.errors.append({**self.rules.cite(rule), "message": text})
+
+    def refuse(self, rule: str, what: str, why: str) -> None:
+        self.not_billed.append({**self.rules.cite(rule), "what": what, "reason": why})
+
+
+def bill(records, context, rules: RuleBook | None = None) -> dict:
+    """The billing summary (schema traction.billing/1) for verified records of one date of service."""
+    records = list(records)
+    if not records:
+        raise BillingError("no session record to bill")
+    _check_distinct(records)
+    rules = rules or load_rules()
+    d = _Decisions(rules)
+    d.decide(
+        "DEVICE-RECORD",
+        f"{len(records)} verified record(s): " + ", ".join(f"{r.serial} #{r.record_id}" for r in records),
+    )
+    sessions = [summarize(r) for r in records]
+    dos = _date_of_service(records, context, d)
+    profile = rules.profile(context.payer_profile, dos)
+    diagnoses = _diagnoses(context, dos, d)
+    pointers = _pointers(context, diagnoses, d)
+    lines = []
+    traction = _traction_line(sessions, context, profile, pointers, d)
+    if traction:
+        lines.append(traction)
+    lines += _other_lines(
+        context, profile, pointers, traction is not None and traction["code"] == TRACTION, d
+    )
+    _kx(lines, context, profile, dos, d)
+    for line in lines:
+        if len(line["modifiers"]) > MAX_MODIFIERS:
+            d.error(
+                "GP-ALWAYS-THERAPY",
+                f"{line['code']} needs {len(line['modifiers'])} modifiers; a claim line "
+                f"carries {MAX_MODIFIERS}",
+            )
+    _visits(context, profile, d)
+    _plan_of_care(context, profile, dos, d)
+    docs = documentation.check(sessions, context, diagnoses, dos)
+    ready = bool(lines) and not d.errors and docs["complete"]
+    return {
+        "schema": SCHEMA,
+        "billing_ready": ready,
+        "blocking": _blocking(lines, d, docs),
+        "date_of_service": dos.isoformat(),
+        "payer": {"profile": profile["id"], "name": profile["name"], "profile_version_from": profile["from"]},
+        "provider_type": context.provider_type,
+        "lines": lines,
+        "not_billed": d.not_billed,
+        "diagnoses": diagnoses,
+        "decisions": d.decisions,
+        "warnings": d.warnings,
+        "errors": d.errors,
+        "documentation": docs,
+        "sessions": sessions,
+        "clinician_context": {
+            "source": "clinician (not device-measured)",
+            "file": context.name,
+            "data": context.data,
+        },
+    }
+
+
+def _check_distinct(records) -> None:
+    seen = set()
+    for r in records:
+        key = (r.serial, r.record_id)
+        if key in seen:
+            raise BillingError(f"record {r.record_id} from {r.serial} is given twice")
+        seen.add(key)
+
+
+def _date_of_service(records, context, d: _Decisions):
+    tz = context.time_zone
+    given = context.date_of_service
+    dates = set()
+    for r in records:
+        if r.utc_start is None:
+            if given is None:
+                raise BillingError(
+                    f"record {r.record_id} has no start time (the board's clock was never set): "
+                    "give encounter.date_of_service in the context"
+                )
+            d.warn(
+                "DOS-LOCAL-DATE",
+                f"record {r.record_id} has no start time; the date of service is the clinician's",
+            )
+            dates.add(given)
+            continue
+        local = r.utc_start.astimezone(tz).date()
+        if given is not None and local != given:
+            raise BillingError(
+                f"record {r.record_id} started on {local} in {tz.key}, but the context's date of "
+                f"service is {given}"
+            )
+        dates.add(local)
+    if len(dates) > 1:
+        raise BillingError(
+            "the records span dates "
+            + ", ".join(sorted(x.isoformat() for x in dates))
+            + ": bill each date of service separately"
+        )
+    dos = dates.pop()
+    d.decide("DOS-LOCAL-DATE", f"date of service {dos} ({tz.key})")
+    return dos
+
+
+def _diagnoses(context, dos, d: _Decisions) -> list:
+    out = []
+    for sequence, code in enumerate(context.diagnoses, start=1):
+        result = icd10.check(code, dos)
+        out.append({"sequence": sequence, **{k: result[k] for k in ("code", "title", "status", "problem")}})
+        if result["status"] == "invalid":
+            d.error(result["rule"], result["problem"])
+        elif result["status"] == "unknown":
+            d.warn(result["rule"], result["problem"])
+    return out
+
+
+def _pointers(context, diagnoses: list, d: _Decisions) -> list:
+    """1-based positions of the diagnoses the traction line is linked to (rationale first, else all)."""
+    by_code = {x["code"]: x for x in diagnoses}
+    wanted = [icd10.normalize(c) for c in context.get("treatment.rationale_diagnoses") or []]
+    for code in wanted:
+        if code not in by_code:
+            d.error("ICD-POINTER", f"rationale diagnosis {code} is not among the claim's diagnoses")
+    chosen = [by_code[c] for c in wanted if c in by_code] if wanted else diagnoses
+    usable = [x["sequence"] for x in chosen if x["status"] != "invalid"][:MAX_POINTERS]
+    if not usable:
+        d.error("ICD-POINTER", "no valid diagnosis is linked to the service lines")
+    else:
+        d.decide("ICD-POINTER", "lines point to diagnoses " + ", ".join(map(str, usable)))
+    return usable
+
+
+def _traction_line(sessions, context, profile, pointers, d: _Decisions):
+    kind = context.device_type
+    if kind == "decompression":
+        return _decompression(sessions, context, profile, pointers, d)
+    if kind != "mechanical":
+        rule = NOT_TRACTION_RULES[kind]
+        d.refuse(rule, TRACTION, d.rules.catalogue["rules"][rule]["text"])
+        return None
+    d.decide("97012-MECHANICAL", f"device type: {context.get('treatment.device_description') or kind}")
+    delivered = _delivered(sessions, d)
+    if not delivered:
+        return None
+    regions = sorted({s["region"] for s in delivered})
+    _check_regions(context, regions, d)
+    minutes = round(sum(s["treatment_s"] for s in delivered) / 60, 1)
+    rules = [
+        d.decide(
+            "97012-UNTIMED",
+            f"1 unit for {len(delivered)} session(s) ({', '.join(regions)}) on one date of service",
+        ),
+        d.decide("MINUTES-DOCUMENTED", f"{minutes:g} min of treatment reported, units unchanged"),
+    ]
+    line = {
+        "code": TRACTION,
+        "description": "Mechanical traction, 1 or more areas",
+        "units": 1,
+        "minutes": minutes,
+        "modifiers": [],
+        "diagnosis_pointers": pointers,
+        "charge": context.fee(TRACTION),
+        "statutorily_excluded": False,
+        "rules": rules,
+    }
+    _therapy_modifiers(line, context, profile, d)
+    return line
+
+
+def _decompression(sessions, context, profile, pointers, d: _Decisions):
+    setting = profile["decompression"]
+    if setting["action"] != "code":
+        d.refuse(
+            "NOT-97012-DECOMPRESSION",
+            TRACTION,
+            f"decompression is not 97012 and {profile['name']} does not cover it",
+        )
+        return None
+    code = setting["code"]
+    delivered = _delivered(sessions, d)
+    if not delivered:
+        return None
+    d.refuse(
+        "NOT-97012-DECOMPRESSION", TRACTION, f"decompression is not 97012; {profile['name']} takes {code}"
+    )
+    rule = d.decide("NOT-97012-DECOMPRESSION", f"{code} x {len(delivered)} (per session)")
+    return {
+        "code": code,
+        "description": "Vertebral axial decompression, per session",
+        "units": len(delivered),
+        "minutes": round(sum(s["treatment_s"] for s in delivered) / 60, 1),
+        "modifiers": [],
+        "diagnosis_pointers": pointers,
+        "charge": _charge(context, code, len(delivered)),
+        "statutorily_excluded": False,
+        "rules": [rule],
+    }
+
+
+def _delivered(sessions, d: _Decisions) -> list:
+    """Sessions that reached a hold or step at therapeutic force; the others are refused with the reason."""
+    delivered = []
+    for s in sessions:
+        if s["hold_s"] > 0:
+            delivered.append(s)
+            if s["end"]["reason"] == "FAULT":
+                d.warn(
+                    "SESSION-FAULT",
+                    f"record {s['record']['id']} ended by fault {s['end']['fault']} after "
+                    f"{s['treatment_s'] / 60:.1f} min; explain the interruption in the note",
+                )
+            continue
+        end = s["end"]
+        cause = f"fault {end['fault']}" if end["fault"] else end["reason"].lower()
+        d.refuse(
+            "NO-THERAPEUTIC-FORCE",
+            f"record {s['record']['id']}",
+            f"ended ({cause}) after {s['treatment_s']:g} s before any hold at therapeutic force "
+            f"(peak {s['peak_n']:g} N): no traction treatment was delivered",
+        )
+    return delivered
+
+
+def _check_regions(context, device_regions: list, d: _Decisions) -> None:
+    stated = context.get("treatment.regions")
+    if stated and sorted(set(stated)) != device_regions:
+        d.warn(
+            "DEVICE-RECORD",
+            f"the context lists {', '.join(stated)} but the device recorded "
+            f"{', '.join(device_regions)}; the device record is used",
+        )
+
+
+def _therapy_modifiers(line: dict, context, profile, d: _Decisions) -> None:
+    who = context.provider_type
+    if d.rules.is_always_therapy(line["code"]):
+        line["modifiers"].append(profile["therapy_modifier"])
+        line["rules"].append(
+            d.decide("GP-ALWAYS-THERAPY", f"{profile['therapy_modifier']} on {line['code']}")
+        )
+    assistant = profile["assistant_modifiers"].get(who)
+    if assistant:
+        line["modifiers"].append(assistant)
+        line["rules"].append(d.decide("CQ-PTA", f"{assistant} on {line['code']}: furnished by a {who}"))
+    if who == "PTA" and context.get("supervising.provider_type") != "PT":
+        d.error("PTA-SUPERVISION", "a PTA furnished the service: name the supervising PT in [supervising]")
+    excluded = profile["excluded_providers"].get(who)
+    if excluded:
+        line["modifiers"].append(excluded["modifier"])
+        line["statutorily_excluded"] = True
+        line["rules"].append(
+            d.decide(
+                "GY-STATUTORY-EXCLUSION",
+                f"{excluded['modifier']} on {line['code']}: "
+                f"{profile['name']} excludes it when furnished by a {who}",
+            )
+        )
+
+
+def _other_lines(context, profile, pointers, with_traction: bool, d: _Decisions) -> list:
+    lines = []
+    for service in context.other_services:
+        code = service["code"]
+        if d.rules.is_bundled(code):
+            d.refuse("97010-BUNDLED", code, "bundled into the other services; never paid separately")
+            continue
+        rule = d.decide("OTHER-CODE", f"{code} x {service.get('units', 1)} as listed by the clinician")
+        line = {
+            "code": code,
+            "description": service.get("description"),
+            "units": service.get("units", 1),
+            "minutes": service.get("minutes"),
+            "modifiers": [],
+            "diagnosis_pointers": pointers,
+            "charge": _charge(context, code, service.get("units", 1)),
+            "statutorily_excluded": False,
+            "rules": [rule],
+        }
+        if code == MANUAL_THERAPY and with_traction:
+            modifier = profile["distinct_procedure_modifier"]
+            line["modifiers"].append(modifier)
+            line["rules"].append(
+                d.decide(
+                    "NCCI-97140-97012",
+                    f"{modifier} on 97140: manual therapy is a distinct "
+                    "service from the mechanical traction billed the same encounter",
+                )
+            )
+        _therapy_modifiers(line, context, profile, d)
+        lines.append(line)
+    return lines
+
+
+def _charge(context, code: str, units: int):
+    fee = context.fee(code)
+    return None if fee is None else round(fee * units, 2)
+
+
+def _kx(lines: list, context, profile, dos, d: _Decisions) -> None:
+    therapy = [x for x in lines if d.rules.is_always_therapy(x["code"]) and not x["statutorily_excluded"]]
+    if not therapy or not profile["kx_thresholds"]:
+        return
+    spend = context.get("therapy_spend", {})
+    threshold = in_effect(profile["kx_thresholds"], dos)
+    if spend.get("above_threshold") is True:
+        reason = "the context says the patient is above this year's therapy threshold"
+    elif threshold is None:
+        d.warn(
+            "KX-THRESHOLD",
+            f"no therapy threshold for {dos.year} in the {profile['id']} profile: update "
+            "the rules or set therapy_spend.above_threshold",
+        )
+        return
+    elif "year_to_date" in spend:
+        total = spend["year_to_date"] + sum(x["charge"] or 0 for x in therapy)
+        if total <= threshold["amount"]:
+            d.decide(
+                "KX-THRESHOLD",
+                f"no KX: ${total:,.2f} with this visit is within the ${threshold['amount']:,}"
+                f" threshold for {dos.year}",
+            )
+            return
+        reason = (
+            f"${total:,.2f} with this visit exceeds the ${threshold['amount']:,} threshold for {dos.year}"
+        )
+    else:
+        d.warn(
+            "KX-THRESHOLD",
+            "the patient's year-to-date therapy spend is not given: KX cannot be decided "
+            "(set therapy_spend.year_to_date or above_threshold)",
+        )
+        return
+    for line in therapy:
+        line["modifiers"].append("KX")
+        line["rules"].append(d.decide("KX-THRESHOLD", f"KX on {line['code']}: {reason}"))
+
+
+def _visits(context, profile, d: _Decisions) -> None:
+    limit = profile["visit_warning_after"]
+    visit = context.get("encounter.visit_number")
+    if limit is None:
+        return
+    if visit is None:
+        d.warn(
+            "VISIT-COUNT",
+            f"visit number not given; {profile['name']} expects justification after {limit} traction visits",
+        )
+    elif visit > limit:
+        d.warn(
+            "VISIT-COUNT",
+            f"traction visit {visit} is beyond {limit} for {profile['name']}: document why "
+            "in-clinic traction continues (or teach home traction)",
+        )
+
+
+def _plan_of_care(context, profile, dos, d: _Decisions) -> None:
+    setting = profile["plan_of_care"]
+    if not setting["required"]:
+        return
+    certified = context.get("plan_of_care.certified_on")
+    through = context.get("plan_of_care.certified_through")
+    if not certified:
+        d.warn("PLAN-OF-CARE", f"{profile['name']} requires a certified plan of care; none is given")
+        return
+    certified = date.fromisoformat(certified)
+    if dos < certified:
+        d.warn("PLAN-OF-CARE", f"the plan of care was certified on {certified}, after the date of service")
+    days = setting["recertify_days"]
+    if through:
+        through = date.fromisoformat(through)
+        if dos > through:
+            d.warn("PLAN-OF-CARE", f"the plan of care ran through {through}: recertify it")
+    if days and (dos - certified).days > days:
+        d.warn(
+            "PLAN-OF-CARE",
+            f"the plan of care is {(dos - certified).days} days old; recertify at least every {days} days",
+        )
+
+
+def _blocking(lines: list, d: _Decisions, docs: dict) -> list:
+    """Why the summary is not billing-ready, one line each (empty when it is)."""
+    out = [e["message"] for e in d.errors]
+    if not lines:
+        out.append("no billable line: " + "; ".join(f"{x['what']}: {x['reason']}" for x in d.not_billed))
+    if docs["missing"]:
+        out.append("documentation missing: " + ", ".join(docs["missing"]))
+    return out

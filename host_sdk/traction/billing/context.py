@@ -1,0 +1,231 @@
+"""The clinical context: what the device cannot know, supplied by the clinic as TOML or JSON.
+
+Everything here is the clinician's (or the front desk's) word and is marked as such in every output; the
+device's measured facts come only from the signed record. Bad input raises ContextError with the file,
+the field and what to do, and nothing is guessed.
+"""
+
+import json
+import tomllib
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from traction.billing.npi import npi_problem
+from traction.errors import TractionError
+
+SCHEMA = "traction.context/1"
+PROVIDER_TYPES = ("PT", "PTA", "chiropractor", "physician")
+DEVICE_TYPES = {
+    "mechanical": "mechanical traction unit",
+    "decompression": "decompression / VAX-D table",
+    "roller_table": "roller table",
+    "y_strap": "Y-strap",
+    "manual": "manual traction",
+}
+REGIONS = ("cervical", "lumbar")
+
+
+class ContextError(TractionError):
+    """A clinical context file that cannot be used as it stands."""
+
+
+class Context:
+    """A checked clinical context. `data` is the file's content; the properties are the parsed values."""
+
+    def __init__(self, data: dict, name: str = "context"):
+        self.name = name
+        self.data = data
+        self._check()
+
+    def get(self, dotted: str, default=None):
+        node = self.data
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    @property
+    def time_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.data["encounter"]["time_zone"])
+
+    @property
+    def date_of_service(self) -> date | None:
+        text = self.get("encounter.date_of_service")
+        return date.fromisoformat(text) if text else None
+
+    @property
+    def provider_type(self) -> str:
+        return self.data["rendering"]["provider_type"]
+
+    @property
+    def payer_profile(self) -> str:
+        return self.data["payer"]["profile"]
+
+    @property
+    def device_type(self) -> str:
+        return self.data["treatment"]["device_type"]
+
+    @property
+    def diagnoses(self) -> list:
+        return [d["code"] for d in self.data["diagnoses"]]
+
+    @property
+    def other_services(self) -> list:
+        return self.get("other_services", [])
+
+    def fee(self, code: str) -> float | None:
+        return self.get("fees", {}).get(code)
+
+    def _fail(self, field: str, problem: str):
+        raise ContextError(f"{self.name}: {field}: {problem}")
+
+    def _check(self) -> None:
+        if self.data.get("schema", SCHEMA) != SCHEMA:
+            self._fail("schema", f"{self.data['schema']!r} is not {SCHEMA!r}")
+        for field in (
+            "encounter.time_zone",
+            "rendering.name",
+            "rendering.npi",
+            "rendering.provider_type",
+            "payer.profile",
+            "treatment.device_type",
+        ):
+            self._text(field, required=True)
+        for field in (
+            "encounter.date_of_service",
+            "plan_of_care.certified_on",
+            "plan_of_care.certified_through",
+        ):
+            if self._text(field) is not None:
+                self._date(field)
+        try:
+            ZoneInfo(self.data["encounter"]["time_zone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            self._fail(
+                "encounter.time_zone",
+                f"{self.get('encounter.time_zone')!r} is not an IANA time zone such as 'America/Chicago'",
+            )
+        self._choice("rendering.provider_type", PROVIDER_TYPES)
+        self._choice("treatment.device_type", tuple(DEVICE_TYPES))
+        for who in ("rendering", "supervising", "billing_provider"):
+            if self.get(who) is not None:
+                self._npi(f"{who}.npi")
+        if self.get("supervising") is not None:
+            self._choice("supervising.provider_type", PROVIDER_TYPES)
+        self._diagnoses()
+        self._list_of_text("treatment.regions", REGIONS)
+        self._list_of_text("treatment.rationale_diagnoses")
+        self._other_services()
+        self._numbers("fees")
+        self._signature()
+        spend = self.get("therapy_spend", {})
+        if "year_to_date" in spend and not _is_number(spend["year_to_date"]):
+            self._fail("therapy_spend.year_to_date", "must be an amount in dollars")
+        if "above_threshold" in spend and not isinstance(spend["above_threshold"], bool):
+            self._fail("therapy_spend.above_threshold", "must be true or false")
+        visit = self.get("encounter.visit_number")
+        if visit is not None and (not isinstance(visit, int) or isinstance(visit, bool) or visit < 1):
+            self._fail("encounter.visit_number", "must be a whole number from 1")
+
+    def _text(self, field: str, required: bool = False):
+        value = self.get(field)
+        if value is None:
+            if required:
+                self._fail(field, "is required")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self._fail(field, "must be non-empty text")
+        return value
+
+    def _date(self, field: str) -> None:
+        try:
+            date.fromisoformat(self.get(field))
+        except ValueError:
+            self._fail(field, f"{self.get(field)!r} is not a date such as 2026-07-08")
+
+    def _choice(self, field: str, allowed: tuple) -> None:
+        value = self._text(field, required=True)
+        if value not in allowed:
+            self._fail(field, f"{value!r} is not one of {', '.join(allowed)}")
+
+    def _npi(self, field: str) -> None:
+        value = self.get(field)
+        problem = npi_problem(value) if value is not None else "is required"
+        if problem:
+            self._fail(field, problem)
+
+    def _diagnoses(self) -> None:
+        diagnoses = self.get("diagnoses")
+        if not isinstance(diagnoses, list) or not diagnoses:
+            self._fail("diagnoses", 'list at least one ICD-10-CM diagnosis ([[diagnoses]] code = "M54.16")')
+        for index, entry in enumerate(diagnoses):
+            if not isinstance(entry, dict) or not isinstance(entry.get("code"), str):
+                self._fail(f"diagnoses[{index}]", 'needs a code, e.g. code = "M54.16"')
+        if len(diagnoses) > 12:
+            self._fail("diagnoses", "a professional claim carries at most 12 diagnoses")
+
+    def _list_of_text(self, field: str, allowed: tuple = ()) -> None:
+        value = self.get(field)
+        if value is None:
+            return
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self._fail(field, "must be a list of text")
+        for v in value:
+            if allowed and v not in allowed:
+                self._fail(field, f"{v!r} is not one of {', '.join(allowed)}")
+
+    def _other_services(self) -> None:
+        services = self.get("other_services", [])
+        if not isinstance(services, list):
+            self._fail("other_services", "must be a list ([[other_services]])")
+        for index, entry in enumerate(services):
+            code = entry.get("code") if isinstance(entry, dict) else None
+            if not isinstance(code, str) or len(code) != 5:
+                self._fail(f"other_services[{index}].code", "must be a 5-character CPT/HCPCS code")
+            units = entry.get("units", 1)
+            if not isinstance(units, int) or isinstance(units, bool) or units < 1:
+                self._fail(f"other_services[{index}].units", "must be a whole number from 1")
+
+    def _numbers(self, field: str) -> None:
+        table = self.get(field, {})
+        if not isinstance(table, dict):
+            self._fail(field, "must be a table of code = amount")
+        for code, amount in table.items():
+            if not _is_number(amount) or amount < 0:
+                self._fail(f"{field}.{code}", "must be an amount in dollars")
+
+    def _signature(self) -> None:
+        if self.get("signature") is None:
+            return
+        self._text("signature.signed_by", required=True)
+        text = self._text("signature.signed_at", required=True)
+        try:
+            datetime.fromisoformat(text)
+        except ValueError:
+            self._fail("signature.signed_at", f"{text!r} is not a time such as 2026-07-08T10:42:00-05:00")
+
+
+def load(path) -> Context:
+    """Read a context file (.toml or .json)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ContextError(f"cannot read context {path}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise ContextError(f"{path}: not UTF-8 text") from e
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as e:
+        raise ContextError(
+            f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'TOML'}: {e}"
+        ) from e
+    if not isinstance(data, dict):
+        raise ContextError(f"{path}: the context must be a table/object")
+    return Context(data, str(path))
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

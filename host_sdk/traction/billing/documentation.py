@@ -1,0 +1,81 @@
+"""The documentation check: each element a payer audit asks of a 97012 note, present or missing.
+
+Device elements come from the sealed record; the rest are the clinician's. A missing element blocks
+"billing-ready" (Pub. 100-02 ch.15 s220.3: the device log supports the note, it does not replace it).
+"""
+
+from traction.billing.icd10 import normalize
+
+DEVICE = "device record"
+CLINICIAN = "clinician"
+
+
+def check(sessions: list, context, diagnoses: list, date_of_service) -> dict:
+    elements = [
+        _element("date of service", date_of_service.isoformat(), DEVICE if _dated(sessions) else CLINICIAN),
+        _element("device type", context.get("treatment.device_description"), CLINICIAN),
+        _element("body regions", ", ".join(sorted({s["region"] for s in sessions})), DEVICE),
+        _element("mode", ", ".join(_modes(sessions)), DEVICE),
+        _element("force", _forces(sessions), DEVICE),
+        _element("angle of pull", ", ".join(f"{s['angle_deg']:g} deg" for s in sessions), DEVICE),
+        _element("patient position", context.get("treatment.patient_position"), CLINICIAN),
+        _element("duration", _duration(sessions), DEVICE),
+        _element("patient response", context.get("treatment.patient_response"), CLINICIAN),
+        _element("functional progress", context.get("treatment.functional_progress"), CLINICIAN),
+        _element("rationale linked to diagnosis", _rationale(context, diagnoses), CLINICIAN),
+        _element("clinician signature", _signature(context), CLINICIAN),
+    ]
+    missing = [e["element"] for e in elements if not e["present"]]
+    return {"complete": not missing, "elements": elements, "missing": missing}
+
+
+def _element(name: str, value, source: str) -> dict:
+    text = value.strip() if isinstance(value, str) else value
+    return {"element": name, "present": bool(text), "value": text or None, "source": source}
+
+
+def _dated(sessions: list) -> bool:
+    return all(s["utc_start"] for s in sessions)
+
+
+def _modes(sessions: list) -> list:
+    seen = []
+    for s in sessions:
+        for p in s["phases"]:
+            if p["delivered"] and p["mode"] not in seen:
+                seen.append(p["mode"])
+    return seen
+
+
+def _forces(sessions: list) -> str:
+    parts = []
+    for s in sessions:
+        for p in s["phases"]:
+            if p["delivered"] and p["delivered"]["cycles"]:
+                rest = f", rest {p['base_n']:g} N" if p["mode"] in ("intermittent", "cyclic") else ""
+                parts.append(
+                    f"{s['region']} {p['mode']}: set {p['force_n']:g} N{rest}, "
+                    f"mean over holds {p['delivered']['mean_n']:g} N"
+                )
+    return "; ".join(parts)
+
+
+def _duration(sessions: list) -> str:
+    return ", ".join(f"{s['region']} {s['treatment_s'] / 60:.1f} min" for s in sessions)
+
+
+def _rationale(context, diagnoses: list) -> str | None:
+    text = context.get("treatment.rationale")
+    if not isinstance(text, str) or not text.strip():
+        return None
+    linked = [normalize(c) for c in context.get("treatment.rationale_diagnoses") or []]
+    linked = linked or [d["code"] for d in diagnoses if d["code"] in text]
+    listed = {d["code"] for d in diagnoses}
+    linked = [code for code in linked if code in listed]
+    return f"{text.strip()} [{', '.join(linked)}]" if linked else None
+
+
+def _signature(context) -> str | None:
+    signed_by = context.get("signature.signed_by")
+    signed_at = context.get("signature.signed_at")
+    return f"{signed_by}, {signed_at}" if signed_by and signed_at else None
