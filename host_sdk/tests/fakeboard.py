@@ -21,6 +21,7 @@ class FakeBoard:
         self.time_scale = time_scale
         self.state = STATE["IDLE"]
         self.executed = []  # names of commands executed, in order (exactly once each)
+        self.fields = {}  # command name -> fields of its last execution
         self.received = 0  # frames received, retransmissions included
         self.drop_commands = 0  # ignore the next N command frames entirely
         self.drop_replies = 0  # execute but do not send the next N replies
@@ -113,6 +114,7 @@ class FakeBoard:
                                 version=self.protocol)
         msg = decode(frame)
         self.executed.append(msg.name)
+        self.fields[msg.name] = msg.fields
         re = msg.seq
         if msg.name in self.refuse:
             return self._reply("NAK", {"re": re, "error": ERROR[self.refuse[msg.name]], "state": self.state})
@@ -131,6 +133,8 @@ class FakeBoard:
             if msg["record_id"] not in self.records:
                 return self._reply("NAK", {"re": re, "error": ERROR["UNKNOWN_RECORD"], "state": self.state})
             del self.records[msg["record_id"]]
+        if msg.name == "START":
+            self.state = STATE["RUNNING"]
         if msg.name == "ESTOP":
             self.state = STATE["FAULT"]
         if msg.name == "CLEAR_FAULT":

@@ -1,12 +1,15 @@
 """Device against the in-test fake board: handshake, lease in wall time, records fetched and acknowledged."""
 
 import time
+from pathlib import Path
 
 import pytest
 from fakeboard import KEY, SERIAL, FakeBoard, signed_record
 from traction.device import Device
 from traction.errors import NakError, PortError
 from traction.store import Store
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture
@@ -101,3 +104,50 @@ def test_refused_commands_raise_nak_with_a_fix(store):
 def test_a_missing_port_is_one_clear_error(store):
     with pytest.raises(PortError, match="does not exist"):
         Device.open("/dev/ttyACM99", store=store)
+
+
+def test_a_session_runs_stores_what_arrives_and_ends_with_its_record(store):
+    from traction.session import Session
+    from traction.treatment import Treatment
+
+    board = FakeBoard(time_scale=50)
+    treatment = Treatment.from_toml('region = "lumbar"\nbody_weight = "80 kg"\n[[phase]]\nmode = "static"\n'
+                                    'force = "250 N"\nduration = "1 min"\n')
+    with open_fake(board, store, key=KEY) as dev:
+        seen = []
+        session = Session(dev, treatment, telemetry_hz=10, on_telemetry=seen.append).start()
+        assert board.executed[-3:] == ["SETUP", "PHASE", "START"]
+        assert board.fields["SETUP"]["telemetry_div"] == 10 and board.fields["PHASE"]["force_dn"] == 2500
+        board.send("TELEMETRY", {"sample": 1000, "period_us": 100000, "state": 3, "phase": 0, "segment": 1,
+                                 "samples": [(0, 100), (50, 200), (120, 300)]})
+        board.send("TELEMETRY", {"sample": 1050, "period_us": 100000, "state": 3, "phase": 0, "segment": 2,
+                                 "samples": [(2490, 2500)]})  # two samples (20 control ticks) lost
+        samples = [next(iter_) for iter_ in [session.telemetry()] for _ in range(4)]
+        assert [s.t_s for s in samples] == [0.0, 0.1, 0.2, 0.5]
+        assert samples[-1].force_n == 249.0 and samples[-1].segment == "HOLD" and seen == samples
+        assert session.dropped_samples == 2
+        board.records = {3: signed_record(record_id=3, session_id=session.session_id)}
+        board.state = 1
+        board.send("EVENT", {"event": 9, "ms": 60000, "kind": 8, "code": 0, "value": 3})
+        record = session.wait(timeout=5)
+    assert record is not None and record.session_id == session.session_id
+    assert [e.describe() for e in session.events] == ["record 3 sealed"]
+    (row,) = store.sessions()
+    assert (row["outcome"], row["verified"], row["samples"], row["events"]) == ("COMPLETED", 1, 4, 1)
+    assert board.records == {}
+    board.close()
+
+
+def test_a_session_is_refused_on_a_faulted_board_before_anything_moves(store):
+    from traction.errors import TractionError
+    from traction.session import Session
+    from traction.treatment import Treatment
+
+    board = FakeBoard()
+    board.state = 6
+    treatment = Treatment.load(EXAMPLES / "cervical_intermittent.toml")
+    with open_fake(board, store) as dev:
+        with pytest.raises(TractionError, match="FAULT"):
+            Session(dev, treatment).start()
+    assert "SETUP" not in board.executed and "START" not in board.executed
+    board.close()

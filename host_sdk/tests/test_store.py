@@ -41,8 +41,7 @@ def test_a_record_is_stored_once_and_keeps_its_best_verification(tmp_path):
 def test_sessions_list_joins_their_record_and_counts(tmp_path):
     with Store(tmp_path / "s.db") as store:
         s = store.new_session(77, "A1", {"region": "lumbar"}, source="t.toml", unit="lbf")
-        store.add_telemetry(s, {"sample": 10, "period_us": 100000, "state": 3, "phase": 0, "segment": 2,
-                                "samples": [(100, 110), (105, 110)]})
+        store.add_telemetry(s, [(10, 100.0, 3, 0, 2, 100, 110), (11, 110.0, 3, 0, 2, 105, 110)])
         store.add_event(s, {"event": 4, "ms": 1000, "kind": 1, "code": 3, "value": 0})
         rec = store.save_record("A1", 1, b"r\n", verified=True, session_id=77)
         store.end_session(s, "COMPLETED", rec)
@@ -69,8 +68,7 @@ def test_telemetry_survives_a_host_crash(tmp_path):
         store = Store({str(path)!r})
         s = store.new_session(1, "A1", {{}})
         for i in range(20):
-            store.add_telemetry(s, {{"sample": i, "period_us": 1000, "state": 3, "phase": 0, "segment": 2,
-                                     "samples": [(i, i)]}})
+            store.add_telemetry(s, [(i, i * 10.0, 3, 0, 2, i, i)])
             store.add_event(s, {{"event": i, "ms": i, "kind": 2, "code": 0, "value": 0}})
         print("written", flush=True)
         time.sleep(60)

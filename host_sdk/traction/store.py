@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     id INTEGER PRIMARY KEY, session_id INTEGER, serial TEXT, started_utc REAL, source TEXT,
     treatment TEXT, unit TEXT, ended_utc REAL, outcome TEXT, record INTEGER);
 CREATE TABLE IF NOT EXISTS telemetry (
-    session INTEGER, sample INTEGER, period_us INTEGER, state INTEGER, phase INTEGER, segment INTEGER,
+    session INTEGER, sample INTEGER, t_ms REAL, state INTEGER, phase INTEGER, segment INTEGER,
     force_dn INTEGER, target_dn INTEGER);
 CREATE INDEX IF NOT EXISTS telemetry_session ON telemetry (session, sample);
 CREATE TABLE IF NOT EXISTS events (
@@ -115,13 +115,11 @@ class Store:
         return [dict(r) for r in rows]
 
     # ---- telemetry and events: batched ----
-    def add_telemetry(self, session: int, fields: dict):
-        """One TELEMETRY message (its fields as decoded): one row per sample."""
-        first, period = fields["sample"], fields["period_us"]
-        rows = [(session, first + i, period, fields["state"], fields["phase"], fields["segment"], f, t)
-                for i, (f, t) in enumerate(fields["samples"])]
+    def add_telemetry(self, session: int, rows):
+        """Samples as (sample, t_ms, state, phase, segment, force_dn, target_dn); t_ms is device time."""
         with self._lock:
-            self._db.executemany("INSERT INTO telemetry VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.executemany("INSERT INTO telemetry VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                 [(session, *row) for row in rows])
             self._dirty = True
 
     def add_event(self, session: int, fields: dict):

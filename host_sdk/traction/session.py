@@ -1,0 +1,238 @@
+"""One treatment on a connected board: set up, start, steer, and at the end the signed record.
+
+    session = Session(device, Treatment.load("examples/cervical_intermittent.toml"))
+    session.start()
+    for sample in session.telemetry():      # or Session(..., on_telemetry=fn)
+        print(sample.t_s, sample.force_n, sample.target_n)
+    record = session.wait()                 # fetched, verified with the device key, stored, acknowledged
+
+Telemetry and events go to the store as they arrive (on the link's reader thread).
+"""
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from traction_protocol.constants import EVENT_NAME, FAULT_NAME, SEGMENT_NAME, STATE, STATE_NAME
+
+from traction.device import Device, new_session_id
+from traction.errors import BoardUnreachable, TractionError
+from traction.record import Record
+from traction.treatment import Treatment
+from traction.units import format_force, from_dn, to_dn
+
+ACTIVE = ("READY", "RUNNING", "PAUSED", "RELEASING")
+DEFAULT_TELEMETRY_HZ = 10.0  # device-time rate; the board batches samples into frames
+POLL_S = 0.5  # wall seconds between status checks while waiting: events can be lost, status cannot
+RECORD_WAIT_S = 10.0  # how long to wait for the board to seal the record once the treatment has ended
+
+
+@dataclass(frozen=True)
+class Sample:
+    t_s: float  # device seconds since the treatment started (pauses included)
+    force_n: float
+    target_n: float
+    state: str
+    phase: int
+    segment: str
+
+
+@dataclass(frozen=True)
+class Event:
+    number: int
+    ms: int  # device ms since the session started
+    kind: str
+    code: int
+    value: int
+
+    def describe(self, unit: str = "N") -> str:
+        f = format_force(from_dn(self.value), unit)
+        return {
+            "STATE": f"state {STATE_NAME.get(self.code, self.code)}",
+            "PHASE": f"phase {self.code + 1}: {SEGMENT_NAME.get(self.value, self.value)}",
+            "FAULT": f"fault {FAULT_NAME.get(self.code, self.code)} at {f}",
+            "STOP_SWITCH": "stop switch " + ("pressed" if self.code else "released"),
+            "PAUSE": f"paused, holding {f}",
+            "RESUME": "resumed",
+            "EDIT": f"phase {self.code + 1} force edited to {f}",
+            "RECORD": f"record {self.value} sealed",
+            "FAULT_CLEARED": f"fault {FAULT_NAME.get(self.code, self.code)} cleared",
+            "BOOT": "board restarted" + (" unexpectedly" if self.code else ""),
+        }.get(self.kind, self.kind)
+
+
+class Session:
+    def __init__(self, device: Device, treatment: Treatment, telemetry_hz: float = DEFAULT_TELEMETRY_HZ,
+                 on_telemetry=None, on_event=None, source: str = ""):
+        self.device = device
+        self.treatment = treatment
+        self.source = source or treatment.file
+        self.session_id = new_session_id()
+        self.div = max(1, min(100, round(device.info.control_hz / telemetry_hz)))
+        self.row = None  # the session's id in the store
+        self.record: Record | None = None
+        self.record_error: str | None = None
+        self.events: list[Event] = []
+        self.latest: Sample | None = None
+        self.dropped_samples = 0  # gaps in the board's running sample numbers
+        self._on_telemetry = [on_telemetry] if on_telemetry else []
+        self._on_event = [on_event] if on_event else []
+        self._samples = queue.SimpleQueue()
+        self._t0_ms = None  # device ms of the first RUNNING sample
+        self._next_sample = None
+        self._ended = threading.Event()
+        self._record_id = None
+
+    # ---- control ----
+    def start(self):
+        """SETUP, every PHASE, START. Refuses a treatment the board cannot run before moving anything."""
+        dev = self.device
+        self.treatment.check_device(dev.info)
+        status = dev.status()
+        if status.state == "FAULT":
+            raise TractionError(f"board is in FAULT ({status.fault}): remove the cause, then `traction info "
+                                "--clear-fault` (or Device.clear_fault())")
+        if status.state not in ("IDLE", "READY"):
+            raise TractionError(f"board is {status.state}: wait for the current treatment to end")
+        limit = dev.info.region_max_n(self.treatment.region)
+        self.row = dev.store.new_session(self.session_id, dev.info.serial, self.treatment.to_dict(),
+                                         self.source, self.treatment.unit)
+        dev.add_listener(self._on_message)
+        try:
+            dev.command("SETUP", **self.treatment.setup_message(self.session_id, self.div, limit))
+            for fields in self.treatment.phase_messages():
+                dev.command("PHASE", **fields)
+            dev.command("START")
+        except TractionError as e:
+            dev.remove_listener(self._on_message)
+            dev.store.end_session(self.row, f"NOT_STARTED: {e}")
+            raise
+        return self
+
+    def pause(self):
+        return self._command("PAUSE")
+
+    def resume(self):
+        return self._command("RESUME")
+
+    def edit_force(self, newtons: float):
+        """New traction force (N) for the current phase; the timer waits until it is reached."""
+        return self._command("EDIT_FORCE", force_dn=to_dn(newtons))
+
+    def stop(self):
+        """Gentle stop: the board releases gradually and seals the record."""
+        return self._command("STOP")
+
+    def estop(self):
+        """Emergency stop: latches fault ESTOP; the board releases in its controlled way."""
+        return self._command("ESTOP")
+
+    def _command(self, name, **fields):
+        return STATE_NAME[self.device.command(name, **fields)["state"]]
+
+    # ---- what comes back ----
+    def add_telemetry_callback(self, fn):
+        self._on_telemetry.append(fn)
+
+    def add_event_callback(self, fn):
+        self._on_event.append(fn)
+
+    def telemetry(self, timeout: float | None = None):
+        """Samples as they arrive, until the treatment ends (or timeout wall seconds without one)."""
+        while True:
+            try:
+                yield self._samples.get(timeout=POLL_S)
+                continue
+            except queue.Empty:
+                pass
+            if self.device.lost:
+                raise BoardUnreachable(self.device.lost)
+            if self._ended.is_set() or self._poll_ended():
+                return
+            if timeout is not None:
+                timeout -= POLL_S
+                if timeout <= 0:
+                    return
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    def wait(self, timeout: float | None = None) -> Record | None:
+        """Block until the treatment ends; then fetch, verify, store and acknowledge its record."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._ended.wait(POLL_S):
+            if self.device.lost:
+                raise BoardUnreachable(self.device.lost)
+            if self._poll_ended():
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError("the treatment is still running")
+        return self.finish()
+
+    def _poll_ended(self) -> bool:
+        if self.device.status().state not in ACTIVE:
+            self._ended.set()
+        return self._ended.is_set()
+
+    def finish(self) -> Record | None:
+        """Pick the record up (the board may still be sealing it) and close the session in the store."""
+        if self.record is None:
+            deadline = time.monotonic() + RECORD_WAIT_S
+            while self.record is None and time.monotonic() < deadline:
+                for fetched in self.device.fetch_records():
+                    if fetched.record is not None and fetched.record.session_id == self.session_id:
+                        self.record = fetched.record
+                    elif fetched.error and self._record_id == fetched.record_id:
+                        self.record_error = fetched.error
+                if self.record is None and self.record_error is None:
+                    time.sleep(POLL_S)
+                elif self.record_error:
+                    break
+        self.device.remove_listener(self._on_message)
+        self.device.store.flush()
+        if self.record is None:
+            outcome = "RECORD_UNVERIFIED" if self.record_error else "NO_RECORD"
+            self.device.store.end_session(self.row, outcome)
+        return self.record
+
+    # ---- the reader thread ----
+    def _on_message(self, msg):
+        if msg.name == "TELEMETRY":
+            self._telemetry(msg.fields)
+        else:
+            self._event(msg.fields)
+
+    def _telemetry(self, f):
+        period_ms = f["period_us"] / 1000
+        first_ms = f["sample"] * 1000 / self.device.info.control_hz
+        step = max(1, round(f["period_us"] * self.device.info.control_hz / 1e6))
+        if self._next_sample is not None and f["sample"] > self._next_sample:
+            self.dropped_samples += (f["sample"] - self._next_sample) // step
+        self._next_sample = f["sample"] + step * len(f["samples"])
+        rows = []
+        for i, (force, target) in enumerate(f["samples"]):
+            t_ms = first_ms + i * period_ms
+            rows.append((f["sample"] + i * step, t_ms, f["state"], f["phase"], f["segment"], force, target))
+            if self._t0_ms is None and f["state"] == STATE["RUNNING"]:
+                self._t0_ms = t_ms
+            sample = Sample((t_ms - (self._t0_ms or t_ms)) / 1000, from_dn(force), from_dn(target),
+                            STATE_NAME.get(f["state"], "?"), f["phase"], SEGMENT_NAME.get(f["segment"], "?"))
+            self.latest = sample
+            self._samples.put(sample)
+            for fn in self._on_telemetry:
+                fn(sample)
+        self.device.store.add_telemetry(self.row, rows)
+
+    def _event(self, f):
+        event = Event(f["event"], f["ms"], EVENT_NAME.get(f["kind"], str(f["kind"])), f["code"], f["value"])
+        self.events.append(event)
+        self.device.store.add_event(self.row, f)
+        for fn in self._on_event:
+            fn(event)
+        if event.kind == "RECORD":
+            self._record_id = event.value
+            self._ended.set()
+        elif event.kind == "STATE" and STATE_NAME.get(event.code) in ("IDLE", "FAULT"):
+            self._ended.set()
