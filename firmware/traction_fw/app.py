@@ -1,0 +1,326 @@
+# The application: the board state machine (SPEC section 7) around one control tick.
+#
+#   tick()     sample -> safety -> control -> actuate. Integers and preallocated rings only: it runs
+#              under micropython.heap_lock() in the tests. What it has to report goes into the journal.
+#   service()  outside the locked part: the link (commands, telemetry, events) and the session record,
+#              each bounded per call.
+#   run()      the loop: wait for the next control period, tick, service; returns on a REPL break-in.
+
+import time
+
+import micropython
+from traction_protocol.constants import EVENT, REGION_NAME
+
+from . import VERSION, profile, safety
+from .control import Controller
+from .journal import EV_ESTOP, EV_FAULT, EV_STOP, EV_STOP_SWITCH, R_EV, Journal, Ring
+from .link import Link
+from .recorder import Recorder
+from .release import Release
+from .safety import BLIND, CUT, REACTION, Safety
+from .session import Session
+from .settings import Settings, seed
+from .states import FAULT, IDLE, PAUSED, READY, RELEASING, RUNNING, SERVICE
+
+
+E_STATE = EVENT["STATE"]
+E_FAULT = EVENT["FAULT"]
+E_STOP_SWITCH = EVENT["STOP_SWITCH"]
+E_BOOT = EVENT["BOOT"]
+
+HELLO_LEASE_MS = 2000
+TELEMETRY_WIDTH = 6  # sample number, force, target, state, phase, segment
+TELEMETRY_ROWS = 160
+
+
+class App:
+    def __init__(self, board):
+        self.board = board
+        cfg = board.config
+        self.period_us = board.period_us
+        self.settings = Settings(board.store, seed(cfg))
+        rating = cfg.get("loadcell", {}).get("rating_n", 0) * 10
+        self.safety = Safety(cfg.get("safety"), self.period_us, board.loadcell.rails(), rating)
+        rel = dict(cfg.get("release") or {})
+        if "release_rate_dn_s" in cfg:
+            rel["release_rate_dn_s"] = cfg["release_rate_dn_s"]
+        self.release = Release(rel)
+        self.journal = Journal()
+        self.session = Session(self.journal, self.period_us, cfg.get("slew_dn_s", 2000))
+        self.controllers = {}
+        for code, name in REGION_NAME.items():
+            self.controllers[code] = Controller(cfg["control"][name.lower()], self.period_us)
+        self.ctrl = self.controllers[1]
+        self.lease_min_ms = cfg.get("lease_min_ms", 300)
+        self.lease_max_ms = cfg.get("lease_max_ms", 10000)
+        self.tare_max_dn = cfg.get("tare_max_dn", 200)
+        self.telemetry = Ring(TELEMETRY_WIDTH, TELEMETRY_ROWS)
+        self.state = IDLE
+        self.fault = 0
+        self.limit = self.settings.hard_max_dn
+        self.target = 0
+        self.raw = 0
+        self.speed = 0
+        self.motor_on = False
+        self.switch = False
+        self.samples = 0
+        self.end_reason = ""
+        self.utc_s = 0
+        self.utc_at_ms = 0
+        self.home = 0
+        board.motor.disable()
+        clock = board.clock
+        self.last_us = clock.ticks_us()
+        self.boot_ms = clock.ticks_ms()
+        self.lease_ms = HELLO_LEASE_MS
+        self.lease_from = self.boot_ms
+        self.recorder = Recorder(self)
+        self.link = Link(self)
+        unexpected = board.reset_cause()
+        self.journal.event(E_BOOT, 1 if unexpected else 0, 0, 0)
+        self.recorder.seal_after_reset()
+
+    # ---- the control tick: allocation-free ----
+
+    def tick(self):
+        b = self.board
+        now = b.clock.ticks_us()
+        dt = time.ticks_diff(now, self.last_us)
+        self.last_us = now
+        self.samples += 1
+        b.watchdog.feed()
+        lc = b.loadcell
+        fresh = lc.ready()
+        if fresh:
+            self.raw = lc.read()
+        s = self.safety
+        fault = s.sample(fresh, self.raw, self.settings.to_dn(self.raw))
+        force = s.force
+        pos = b.motor.position()
+        fault = fault or self._watch(force, pos)
+        if fault:
+            self.latch(fault, force)
+        self.speed = self._control(force, pos, dt)
+        self._actuate()
+        self._sample_telemetry(force)
+
+    def _watch(self, force, pos):
+        """Faults seen on this sample other than the load cell's own."""
+        pressed = self.board.stop_switch.pressed()
+        if pressed != self.switch:
+            self.switch = pressed
+            self.journal.event(E_STOP_SWITCH, 1 if pressed else 0, 0, self.event_ms())
+            if pressed:
+                return safety.STOP_SWITCH
+        st = self.state
+        treating = st == RUNNING or st == PAUSED
+        if treating and time.ticks_diff(self.board.clock.ticks_ms(), self.lease_from) > self.lease_ms:
+            return safety.LEASE_LOST
+        if not self.motor_on:
+            self.safety.check(0, 0, 32767, None, False)  # keeps the history current
+            return 0
+        return self.safety.check(self.target, self.speed, self.limit, pos, treating)
+
+    def _control(self, force, pos, dt):
+        st = self.state
+        speed = 0
+        if st == RUNNING or st == PAUSED:
+            ses = self.session
+            ses.tick(force, dt)
+            if ses.finished:
+                self._begin_stop("COMPLETED", force)
+            else:
+                self.target = ses.target
+                speed = self.ctrl.update(ses.target, force, ses.slope)
+        rel = self.release
+        if rel.active:
+            if self.recorder.open:
+                self.session.clock(force, dt)
+            rel.tick(force, pos, dt)
+            if rel.done:
+                self._released(force)
+                return 0
+            self.target = rel.target
+            if rel.uses_controller():
+                speed = self.ctrl.update(rel.target, force, rel.slope)
+            else:
+                speed = rel.speed
+        # Independent of any fault: never pull once the force, run on at its present rate for one rate
+        # window, would reach the limit.
+        if speed > 0 and not self.safety.may_pull(self.limit):
+            speed = 0
+        return speed
+
+    def _actuate(self):
+        m = self.board.motor
+        want = self.state == RUNNING or self.state == PAUSED or self.release.active
+        if want and not self.motor_on:
+            self.ctrl.reset()
+            m.enable()
+        elif not want and self.motor_on:
+            m.disable()
+        self.motor_on = want
+        if want:
+            m.command(self.speed)
+
+    def _sample_telemetry(self, force):
+        div = self.session.telemetry_div
+        if not div or self.state == IDLE or self.state == SERVICE or self.samples % div:
+            return
+        o = self.telemetry.claim()
+        if o < 0:
+            return
+        d = self.telemetry.data
+        d[o] = self.samples
+        d[o + 1] = force
+        d[o + 2] = self.target if self.target > 0 else 0
+        d[o + 3] = self.state
+        d[o + 4] = self.session.index
+        d[o + 5] = self.segment()
+
+    # ---- state changes (tick or command) ----
+
+    def set_state(self, st):
+        if st != self.state:
+            self.state = st
+            self.journal.event(E_STATE, st, 0, self.event_ms())
+
+    def latch(self, fault, force):
+        """A fault: latch it (the first one stays), release the line as its reaction says."""
+        if self.state == FAULT:
+            self._escalate(fault, force)
+            return
+        st = self.state
+        treating = st == RUNNING or st == PAUSED or st == RELEASING
+        self.fault = fault
+        ms = self.event_ms()
+        self.journal.event(E_FAULT, fault, force, ms)
+        ev = EV_FAULT
+        if fault == safety.ESTOP:
+            ev = EV_ESTOP
+        elif fault == safety.STOP_SWITCH:
+            ev = EV_STOP_SWITCH
+        self.journal.item(R_EV, ev, self.session.treatment_ms, self.session.index, force, fault, 0, 0, 0,
+                          0, 0, 0)
+        if treating:
+            self.session.close()
+            self.end_reason = "FAULT"
+        self.set_state(FAULT)
+        if self.motor_on:
+            self.release.start(REACTION[fault], self.target, force, 0, self.home)
+        else:
+            self.release.finish()
+            self.recorder.session_over()
+
+    def _escalate(self, fault, force):
+        """A second fault while releasing: switch to its reaction if that trusts less."""
+        rel = self.release
+        kind = REACTION[fault]
+        if rel.active and (kind == CUT or (kind == BLIND and rel.uses_controller())):
+            rel.start(kind, self.target, force, 0, self.home)
+
+    def start(self):
+        """START in READY, calibrated, switch released: 0 or the error name refusing it."""
+        force = self.safety.force
+        if not self.safety.unloaded_ok():
+            self.latch(safety.ZERO_DRIFT, force)  # the unloaded line reads off zero: TARE first
+            return 0
+        err = self.recorder.begin()
+        if err:
+            return err
+        ses = self.session
+        self.ctrl = self.controllers[ses.region]
+        self.limit = ses.limit
+        self.home = self.board.motor.position()
+        self.end_reason = ""
+        self.safety.reset()
+        ses.start(force)
+        self.set_state(RUNNING)
+        return 0
+
+    def stop(self):
+        self._begin_stop("STOPPED", self.safety.force)
+
+    def _begin_stop(self, reason, force):
+        ses = self.session
+        if reason == "STOPPED":
+            self.journal.item(R_EV, EV_STOP, ses.treatment_ms, ses.index, force, 0, 0, 0, 0, 0, 0, 0)
+        ses.close()
+        self.end_reason = reason
+        last = ses.phases[ses.index]
+        start = ses.target
+        self.release.start(safety.RAMP, start, force, self.release.stop_ms(start, last.down), self.home)
+        self.set_state(RELEASING)
+
+    def _released(self, force):
+        """The release is over: motor off; IDLE after a normal stop (if the line really is unloaded)."""
+        rel = self.release
+        stuck = rel.stuck
+        rel.finish()
+        self.target = 0
+        if self.state == RELEASING:
+            if stuck or not self.safety.unloaded_ok():
+                self.latch(safety.ZERO_DRIFT if abs(force) <= self.tare_max_dn else safety.MOTOR, force)
+            else:
+                self.set_state(IDLE)
+        self.recorder.session_over()
+
+    # ---- queries ----
+
+    def event_ms(self):
+        if self.recorder.open:
+            return self.session.session_ms
+        return time.ticks_diff(self.board.clock.ticks_ms(), self.boot_ms)
+
+    def segment(self):
+        st = self.state
+        if st == RUNNING or st == PAUSED:
+            return self.session.segment
+        if self.release.active:
+            return profile.RELEASE
+        return profile.NONE
+
+    def force(self):
+        return self.safety.force
+
+    def renew_lease(self):
+        self.lease_from = self.board.clock.ticks_ms()
+
+    def repl_allowed(self):
+        st = self.state
+        return (st == IDLE or st == READY or st == FAULT or st == SERVICE) and not self.motor_on
+
+    def board_name(self):
+        return self.board.kind
+
+    def version(self):
+        return VERSION
+
+    # ---- the loop ----
+
+    def service(self):
+        self.link.service()
+        self.recorder.service()
+
+    def run(self):
+        """Until a REPL break-in: the control loop. Keyboard interrupts are off: the port carries frames."""
+        b = self.board
+        micropython.kbd_intr(-1)
+        try:
+            while not self.link.repl:
+                b.clock.wait_tick()
+                try:
+                    self.tick()
+                except Exception:  # noqa: BLE001 - any firmware error stops the motor, latched
+                    self.internal_fault()
+                self.service()
+                b.service()
+        finally:
+            micropython.kbd_intr(3)
+
+    def internal_fault(self):
+        """The tick raised: the firmware cannot be trusted to release, so the motor is cut."""
+        self.board.motor.disable()
+        self.motor_on = False
+        self.release.finish()
+        self.latch(safety.INTERNAL, self.safety.force)

@@ -1,0 +1,244 @@
+# What each command does in each state (SPEC section 7). A handler returns 0 (ACK), the name of the
+# error for a NAK, or (reply name, fields) for the commands answered with data. Runs in service().
+
+from traction_protocol.constants import ERROR, FLAG_CALIBRATED, FLAG_MOTOR_ENABLED, FLAG_RECORD_PENDING, \
+    FLAG_SERVICE_JUMPER, FLAG_STOP_SWITCH
+
+from . import safety
+from .states import FAULT, IDLE, PAUSED, READY, RUNNING, SERVICE
+
+PROTOCOL = 1
+MODES = 0x1F  # all five treatment modes
+CHUNK = 200  # RECORD_CHUNK data bytes
+RELEASED_DN = 50  # CLEAR_FAULT needs the measured force below 5 N
+E_FAULT_CLEARED = 9
+
+
+class Commands:
+    def __init__(self, app):
+        self.app = app
+        self.table = {
+            "HELLO": self.hello, "HEARTBEAT": self.heartbeat, "SET_TIME": self.set_time,
+            "SETUP": self.setup, "PHASE": self.phase, "START": self.start, "PAUSE": self.pause,
+            "RESUME": self.resume, "EDIT_FORCE": self.edit_force, "STOP": self.stop, "ESTOP": self.estop,
+            "CLEAR_FAULT": self.clear_fault, "GET_STATUS": self.get_status, "TARE": self.tare,
+            "RECORD_LIST": self.record_list, "RECORD_READ": self.record_read, "RECORD_ACK": self.record_ack,
+            "SERVICE_ENTER": self.service_enter, "SERVICE_EXIT": self.service_exit,
+            "PROVISION": self.provision, "CALIBRATE": self.calibrate,
+        }
+
+    def run(self, msg):
+        result = self.table[msg.name](msg.fields)
+        app = self.app
+        if result == 0:
+            return ("ACK", {"re": msg.seq, "state": app.state})
+        if isinstance(result, str):
+            return ("NAK", {"re": msg.seq, "error": ERROR[result], "state": app.state})
+        name, fields = result
+        fields["re"] = msg.seq
+        return (name, fields)
+
+    # ---- any state ----
+
+    def hello(self, f):
+        app = self.app
+        app.lease_ms = 2000
+        st = app.settings
+        b = app.board
+        return ("INFO", {
+            "protocol": PROTOCOL, "fw_major": app.version()[0], "fw_minor": app.version()[1],
+            "fw_patch": app.version()[2], "serial": st.serial, "kind": 1 if b.kind == "sim" else 0,
+            "time_scale": b.time_scale, "control_hz": b.control_hz, "hard_max_dn": st.hard_max_dn,
+            "cervical_max_dn": st.cervical_max_dn, "lumbar_max_dn": st.lumbar_max_dn, "modes": MODES,
+            "calibrated": 1 if st.calibrated() else 0, "cal_date_s": st.cal_date_s,
+            "lease_min_ms": app.lease_min_ms, "lease_max_ms": app.lease_max_ms, "state": app.state})
+
+    def heartbeat(self, f):
+        app = self.app
+        app.lease_ms = max(app.lease_min_ms, min(app.lease_max_ms, f["lease_ms"]))
+        return 0
+
+    def set_time(self, f):
+        app = self.app
+        app.utc_s = f["utc_s"]
+        app.utc_at_ms = app.board.clock.ticks_ms()
+        return 0
+
+    def get_status(self, f):
+        app = self.app
+        ses = app.session
+        b = app.board
+        flags = 0
+        if app.switch:
+            flags |= FLAG_STOP_SWITCH
+        if app.settings.calibrated():
+            flags |= FLAG_CALIBRATED
+        if app.motor_on:
+            flags |= FLAG_MOTOR_ENABLED
+        if app.recorder.pending():
+            flags |= FLAG_RECORD_PENDING
+        if b.service_jumper():
+            flags |= FLAG_SERVICE_JUMPER
+        treating = app.state == RUNNING or app.state == PAUSED
+        force = max(-32768, min(32767, app.force()))
+        return ("STATUS", {
+            "state": app.state, "fault": app.fault, "phase": ses.index, "segment": app.segment(),
+            "target_dn": max(0, min(65535, app.target)), "force_dn": force,
+            "treatment_ms": ses.treatment_ms, "traction_ms": ses.traction_ms,
+            "remaining_ms": ses.remaining_ms() if treating else 0, "flags": flags})
+
+    def record_list(self, f):
+        return ("RECORDS", {"record_ids": self.app.recorder.ids()})
+
+    def record_read(self, f):
+        rec = self.app.recorder
+        rid = f["record_id"]
+        if rid not in rec.ids():
+            return "UNKNOWN_RECORD"
+        total = rec.store.size(rid)
+        off = f["offset"]
+        data = rec.store.read(rid, off, CHUNK) if off < total else b""
+        return ("RECORD_CHUNK", {"record_id": rid, "offset": off, "total": total, "data": data})
+
+    def record_ack(self, f):
+        rec = self.app.recorder
+        rid = f["record_id"]
+        if rid not in rec.ids():
+            return "UNKNOWN_RECORD"
+        rec.store.delete(rid)
+        return 0
+
+    def estop(self, f):
+        app = self.app
+        app.latch(safety.ESTOP, app.force())
+        return 0
+
+    def stop(self, f):
+        app = self.app
+        st = app.state
+        if st == READY:
+            app.session.clear()
+            app.set_state(IDLE)
+        elif st == RUNNING or st == PAUSED:
+            app.stop()
+        return 0
+
+    # ---- session set-up ----
+
+    def setup(self, f):
+        app = self.app
+        if app.state != IDLE and app.state != READY:
+            return "BAD_STATE"
+        limit = app.settings.limit(f["region"], f["session_max_dn"])
+        app.session.setup(f, limit)
+        app.set_state(IDLE)
+        return 0
+
+    def phase(self, f):
+        app = self.app
+        if app.state != IDLE and app.state != READY:
+            return "BAD_STATE"
+        err = app.session.add_phase(f)
+        if err:
+            return err
+        if app.session.ready():
+            app.set_state(READY)
+        return 0
+
+    def start(self, f):
+        app = self.app
+        if app.state == IDLE:
+            return "NO_SETUP"
+        if app.state != READY:
+            return "BAD_STATE"
+        if not app.settings.calibrated():
+            return "NOT_CALIBRATED"
+        if app.switch:
+            return "STOP_SWITCH"
+        return app.start()
+
+    # ---- while treating ----
+
+    def pause(self, f):
+        app = self.app
+        if app.state == RUNNING:
+            app.session.pause(app.force())
+            app.set_state(PAUSED)
+            return 0
+        return 0 if app.state == PAUSED else "BAD_STATE"
+
+    def resume(self, f):
+        app = self.app
+        if app.state == PAUSED:
+            app.session.resume(app.force())
+            app.set_state(RUNNING)
+            return 0
+        return 0 if app.state == RUNNING else "BAD_STATE"
+
+    def edit_force(self, f):
+        app = self.app
+        if app.state != RUNNING and app.state != PAUSED:
+            return "BAD_STATE"
+        return app.session.edit(f["force_dn"], app.force())
+
+    # ---- faults ----
+
+    def clear_fault(self, f):
+        app = self.app
+        if app.state != FAULT:
+            return "BAD_STATE"
+        s = app.safety
+        allowed = app.tare_max_dn if app.fault == safety.ZERO_DRIFT else RELEASED_DN
+        if (app.switch or app.release.active or s.cause_present() or s.missed > 0
+                or abs(app.force()) >= allowed):
+            return "CAUSE_PRESENT"
+        code = app.fault
+        app.fault = 0
+        app.session.clear()
+        app.journal.event(E_FAULT_CLEARED, code, 0, app.event_ms())
+        app.set_state(IDLE)
+        return 0
+
+    def tare(self, f):
+        app = self.app
+        st = app.state
+        if st != IDLE and st != READY and st != SERVICE:
+            return "BAD_STATE"
+        if abs(app.force()) > app.tare_max_dn:
+            return "NOT_TENSIONED"
+        app.settings.tare(app.raw)
+        app.safety.force = 0
+        return 0
+
+    # ---- service mode ----
+
+    def service_enter(self, f):
+        app = self.app
+        if app.state == SERVICE:
+            return 0
+        if app.state != IDLE:
+            return "BAD_STATE"
+        if not app.board.service_jumper():
+            return "NO_JUMPER"
+        app.set_state(SERVICE)
+        return 0
+
+    def service_exit(self, f):
+        app = self.app
+        if app.state != SERVICE:
+            return "BAD_STATE"
+        app.set_state(IDLE)
+        return 0
+
+    def provision(self, f):
+        app = self.app
+        if app.state != SERVICE:
+            return "NOT_SERVICE"
+        return app.settings.provision(f["serial"], f["hard_max_dn"], f["cervical_max_dn"], f["lumbar_max_dn"],
+                                      f["key"])
+
+    def calibrate(self, f):
+        app = self.app
+        if app.state != SERVICE:
+            return "NOT_SERVICE"
+        return app.settings.calibrate(f["step"], app.raw, f["known_dn"], f["date_s"])

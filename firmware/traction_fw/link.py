@@ -1,0 +1,139 @@
+# The protocol server (SPEC sections 3-6, 11): reads the port a byte at a time, decodes frames, runs each
+# command once (a retransmission gets the remembered reply), answers ACK/NAK/data, and sends the
+# telemetry and events the tick left in its rings. Everything here runs in service(), outside the tick.
+
+from traction_protocol import FrameDecoder, MessageError, decode, encode
+from traction_protocol.constants import ERROR
+from traction_protocol.framing import Frame
+
+from .commands import Commands
+
+READ_MAX = 256  # bytes taken from the port per service() call
+EVENTS_PER_SERVICE = 8
+TELEMETRY_MAX = 40  # samples per TELEMETRY frame (SPEC catalogue)
+TELEMETRY_AGE = 25  # control samples: a batch older than this goes out even if short
+HELLO = 0x01
+REPL_BREAK_1 = 0x0D  # CR, Ctrl-C: what mpremote sends to reach the REPL (SPEC section 11)
+REPL_BREAK_2 = 0x03
+
+
+class Link:
+    def __init__(self, app):
+        self.app = app
+        self.port = app.board.link
+        self.decoder = FrameDecoder()
+        self.byte = bytearray(1)
+        self.chunk = bytearray(READ_MAX)
+        self.block = 0  # bytes since the last delimiter
+        self.first = 0
+        self.repl = False  # a REPL break-in was seen: the loop must hand the port over
+        self.seq = 0
+        self.last_key = None  # (seq, type, payload) of the last command executed
+        self.last_reply = None
+        self.commands = Commands(app)
+
+    def service(self):
+        n = self._read()
+        if n:
+            for item in self.decoder.feed(bytes(self.chunk[:n])):
+                if isinstance(item, Frame):
+                    self._command(item)
+                # frame errors (SPEC 3.1 steps 1-5) are silent: the host retransmits
+        self._send_events()
+        self._send_telemetry()
+
+    def _read(self):
+        n = 0
+        port = self.port
+        while n < READ_MAX and port.read(self.byte):
+            b = self.byte[0]
+            if b == 0:
+                self.block = 0
+            else:
+                self.block += 1
+                if self.block == 1:
+                    self.first = b
+                elif (self.block == 2 and self.first == REPL_BREAK_1 and b == REPL_BREAK_2
+                      and self.app.repl_allowed()):
+                    # what follows is the REPL's: stop reading here
+                    self.repl = True
+                    self.decoder.reset()
+                    return 0
+            self.chunk[n] = b
+            n += 1
+        return n
+
+    def send(self, name, fields):
+        self.port.write(encode(name, self.seq, fields))
+        self.seq = (self.seq + 1) & 0xFF
+
+    def _command(self, frame):
+        key = (frame.seq, frame.type_id, bytes(frame.payload))
+        if frame.type_id != HELLO and key == self.last_key:
+            self.app.renew_lease()
+            self._reply(self.last_reply)  # a retransmission: same answer, not run again
+            return
+        try:
+            msg = decode(frame)
+        except MessageError as e:
+            reply = ("NAK", {"re": frame.seq, "error": ERROR[e.name], "state": self.app.state})
+        else:
+            self.app.renew_lease()
+            reply = self.commands.run(msg)
+        if frame.type_id == HELLO:
+            self.last_key = None  # a new host starts clean
+        else:
+            self.last_key = key
+            self.last_reply = reply
+        self._reply(reply)
+
+    def _reply(self, reply):
+        self.send(reply[0], reply[1])
+
+    def _send_events(self):
+        app = self.app
+        ring = app.journal.events
+        for _ in range(EVENTS_PER_SERVICE):
+            o = ring.peek()
+            if o < 0:
+                return
+            d = ring.data
+            j = app.journal
+            self.send("EVENT", {"event": j.event_number, "ms": d[o + 3] & 0xFFFFFFFF, "kind": d[o],
+                                "code": d[o + 1] & 0xFF, "value": d[o + 2]})
+            j.event_number = (j.event_number + 1) & 0xFFFF
+            ring.pop()
+
+    def _send_telemetry(self):
+        app = self.app
+        ring = app.telemetry
+        div = max(1, app.session.telemetry_div)
+        d = ring.data
+        while ring.count:
+            o = ring.peek()
+            first = d[o]
+            n = self._batch(d, o, div)
+            if n == ring.count and n < TELEMETRY_MAX and app.samples - first < TELEMETRY_AGE * div:
+                return  # a short batch waits a little for more samples
+            samples = []
+            for _ in range(n):
+                r = ring.peek()
+                samples.append((d[r + 1], d[r + 2]))
+                ring.pop()
+            self.send("TELEMETRY", {"sample": first & 0xFFFFFFFF, "period_us": app.period_us * div,
+                                    "state": d[o + 3], "phase": d[o + 4], "segment": d[o + 5],
+                                    "samples": samples})
+
+    def _batch(self, d, o, div):
+        """How many rows from the oldest are consecutive samples with its state, phase and segment."""
+        ring = self.app.telemetry
+        n = 0
+        i = ring.head
+        while n < ring.count and n < TELEMETRY_MAX:
+            r = i * ring.width
+            if (d[r] != d[o] + n * div or d[r + 3] != d[o + 3] or d[r + 4] != d[o + 4]
+                    or d[r + 5] != d[o + 5]):
+                break
+            n += 1
+            i = (i + 1) % ring.size
+        return n

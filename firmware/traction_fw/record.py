@@ -1,0 +1,176 @@
+# Session records (SPEC section 9): JSON lines, each carrying the SHA-256 of the line before it, closed by
+# an HMAC-SHA256 seal over the last hash with the device key. Written line by line to records/NNNNN.rec
+# and flushed, so a reset loses at most the line being written; the next boot seals what is there.
+
+import hashlib
+import json
+import os
+
+from binascii import hexlify
+
+ZERO_HASH = "0" * 64
+RECORD_DIR = "records"
+_BLOCK = 64  # SHA-256 block size, for HMAC
+
+
+def hmac_sha256(key, msg):
+    """RFC 2104 HMAC over SHA-256 (MicroPython has hashlib.sha256 but no hmac module)."""
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = bytes(key) + bytes(_BLOCK - len(key))
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    inner.update(msg)
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+def sha256_hex(data):
+    return hexlify(hashlib.sha256(data).digest()).decode()
+
+
+def to_json(value):
+    """Compact JSON with keys in the order given: objects are lists of (key, value) pairs."""
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list) and value and isinstance(value[0], tuple):
+        return "{" + ",".join(json.dumps(k) + ":" + to_json(v) for k, v in value) + "}"
+    return "[" + ",".join(to_json(v) for v in value) + "]"
+
+
+def verify(data, key):
+    """True when the record bytes form an intact hash chain closed by a valid seal (SPEC 9.2)."""
+    try:
+        return _verify(data, key)
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+def _verify(data, key):
+    if not data.endswith(b"\n"):
+        return False
+    prev = ZERO_HASH
+    obj = None
+    for line in data[:-1].split(b"\n"):
+        obj = json.loads(line)
+        if not isinstance(obj, dict) or obj["prev"] != prev:
+            return False
+        prev = sha256_hex(line)
+    if obj is None or obj.get("t") != "seal" or obj.get("alg") != "HMAC-SHA256":
+        return False
+    mac = hexlify(hmac_sha256(key, bytes.fromhex(obj["prev"]))).decode()
+    return mac == obj["mac"]
+
+
+def path_of(store, record_id):
+    return "%s/%s/%05d.rec" % (store, RECORD_DIR, record_id)
+
+
+class Writer:
+    """Appends lines to one record file, chaining each to the hash of the line before."""
+
+    def __init__(self, store, record_id, key, prev=ZERO_HASH):
+        self.path = path_of(store, record_id)
+        self.record_id = record_id
+        self.key = key
+        self.prev = prev
+        self.sealed = False
+
+    def write(self, t, pairs):
+        """Append one line of type t; pairs is a list of (key, value) after `t` and `prev`."""
+        line = to_json([("t", t), ("prev", self.prev)] + pairs)
+        raw = line.encode()
+        with open(self.path, "a") as f:
+            f.write(line + "\n")
+        self.prev = sha256_hex(raw)
+
+    def seal(self):
+        mac = hexlify(hmac_sha256(self.key, bytes.fromhex(self.prev))).decode()
+        self.write("seal", [("alg", "HMAC-SHA256"), ("mac", mac)])
+        self.sealed = True
+
+
+class Store:
+    """The records kept on the board until the host acknowledges them."""
+
+    def __init__(self, store):
+        self.root = store
+        d = store + "/" + RECORD_DIR
+        try:
+            os.mkdir(d)
+        except OSError:
+            pass  # already there
+        self.dir = d
+
+    def ids(self):
+        out = []
+        for name in os.listdir(self.dir):
+            if name.endswith(".rec") and len(name) == 9 and name[:5].isdigit():
+                out.append(int(name[:5]))
+        out.sort()
+        return out
+
+    def size(self, record_id):
+        try:
+            return os.stat(path_of(self.root, record_id))[6]
+        except OSError:
+            return -1
+
+    def read(self, record_id, offset, n):
+        with open(path_of(self.root, record_id), "rb") as f:
+            f.seek(offset)
+            return f.read(n)
+
+    def load(self, record_id):
+        with open(path_of(self.root, record_id), "rb") as f:
+            return f.read()
+
+    def delete(self, record_id):
+        try:
+            os.remove(path_of(self.root, record_id))
+            return True
+        except OSError:
+            return False
+
+    def reopen(self, record_id, key):
+        """A Writer continuing an unsealed record, or None if it is sealed. A line cut short by a reset
+        is dropped, so the chain stays intact."""
+        data = self.load(record_id)
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            with open(path_of(self.root, record_id), "wb") as f:
+                f.write(data[:end])
+            data = data[:end]
+        if not data:
+            return Writer(self.root, record_id, key), []
+        lines = data[:-1].split(b"\n")
+        if json.loads(lines[-1]).get("t") == "seal":
+            return None, lines
+        return Writer(self.root, record_id, key, sha256_hex(lines[-1])), lines
+
+
+def summary_after_reset(lines):
+    """The `end` fields recoverable from what a reset left behind: times of finished phases, the peak,
+    counts of pauses and edits."""
+    treatment = peak = pauses = edits = end_ms = 0
+    for raw in lines:
+        obj = json.loads(raw)
+        t = obj.get("t")
+        if t == "phase":
+            treatment += obj["ms"]
+        if t in ("hold", "phase"):
+            peak = max(peak, obj["peak_dn"])
+        if t == "ev":
+            end_ms = max(end_ms, obj["ms"])
+            if obj["ev"] == "PAUSE":
+                pauses += 1
+            elif obj["ev"] == "EDIT":
+                edits += 1
+    return [("reason", "RESET"), ("fault", "RESET"), ("treatment_ms", treatment), ("traction_ms", 0),
+            ("peak_dn", peak), ("pauses", pauses), ("paused_ms", 0), ("edits", edits), ("end_ms", end_ms)]

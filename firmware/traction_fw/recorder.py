@@ -1,0 +1,139 @@
+# Turns a session into its record (SPEC section 9): the head at START, then the items the tick left in
+# the journal (events, holds, phases) as lines, then end and seal once the line is released. Runs in
+# service(), outside the tick, a bounded number of lines per call.
+
+import time
+
+from traction_protocol.constants import EVENT, FAULT_NAME, REGION_NAME
+
+from . import record
+from .journal import EV_EDIT, EV_FAULT, EV_NAMES, R_EV, R_HOLD, R_PHASE
+from .profile import MODE_NAMES
+from .stats import mean
+
+MAX_RECORDS = 100  # RECORDS lists at most 100 ids
+LINES_PER_SERVICE = 4
+E_RECORD = EVENT["RECORD"]
+
+
+class Recorder:
+    def __init__(self, app):
+        self.app = app
+        self.store = record.Store(app.board.store)
+        self.writer = None
+        self.open = False
+        self.seal_pending = False
+
+    def ids(self):
+        """Sealed records, oldest first (the one being written is not listed)."""
+        ids = self.store.ids()
+        if self.writer is not None and self.writer.record_id in ids:
+            ids.remove(self.writer.record_id)
+        return ids
+
+    def pending(self):
+        return len(self.ids()) > 0
+
+    def seal_after_reset(self):
+        key = self.app.settings.key
+        for rid in self.store.ids():
+            writer, lines = self.store.reopen(rid, key)
+            if writer is not None:
+                if not lines:
+                    self.store.delete(rid)  # the reset came before the head was written
+                    continue
+                writer.write("end", record.summary_after_reset(lines))
+                writer.seal()
+
+    def begin(self):
+        """Open the record of a session at START. 0, or the error name refusing START."""
+        if len(self.store.ids()) >= MAX_RECORDS:
+            return "STORE_FULL"
+        app = self.app
+        st = app.settings
+        rid = st.take_record_id()
+        self.writer = record.Writer(self.store.root, rid, st.key)
+        self.writer.write("head", self._head(rid))
+        app.journal.items.clear()
+        app.journal.recording = True
+        self.open = True
+        self.seal_pending = False
+        return 0
+
+    def _head(self, rid):
+        app = self.app
+        st = app.settings
+        ses = app.session
+        now = app.board.clock.ticks_ms()
+        utc = 0
+        if app.utc_s:
+            utc = app.utc_s + time.ticks_diff(now, app.utc_at_ms) // 1000
+        v = app.version()
+        return [
+            ("v", 1), ("record", rid), ("session_id", ses.session_id), ("serial", st.serial),
+            ("fw", "%d.%d.%d" % v), ("board", app.board_name()), ("cal_date_s", st.cal_date_s),
+            ("utc_start_s", utc), ("boot_ms", time.ticks_diff(now, app.boot_ms)),
+            ("region", REGION_NAME[ses.region]), ("angle_dd", ses.angle_dd), ("hard_max_dn", st.hard_max_dn),
+            ("region_max_dn", st.region_max(ses.region)), ("session_max_dn", ses.session_max),
+            ("limit_dn", ses.limit), ("tolerance_dn", ses.tolerance),
+            ("phases", [ses.phases[i].fields() for i in range(ses.count)]),
+        ]
+
+    def session_over(self):
+        """Called from the tick when the line is released: seal once the items are written."""
+        if self.open:
+            self.seal_pending = True
+
+    def service(self):
+        if not self.open:
+            return
+        items = self.app.journal.items
+        for _ in range(LINES_PER_SERVICE):
+            o = items.peek()
+            if o < 0:
+                break
+            self._write_item(items.data, o)
+            items.pop()
+        if self.seal_pending and not items.count:
+            self._seal()
+
+    def _write_item(self, d, o):
+        period = self.app.period_us
+        kind = d[o]
+        w = self.writer
+        if kind == R_EV:
+            ev = d[o + 1]
+            pairs = [("ms", d[o + 2]), ("ev", EV_NAMES[ev]), ("phase", d[o + 3]), ("force_dn", d[o + 4])]
+            if ev == EV_EDIT:
+                pairs.append(("target_dn", d[o + 5]))
+            elif ev == EV_FAULT:
+                pairs.append(("fault", FAULT_NAME.get(d[o + 5], "INTERNAL")))
+            w.write("ev", pairs)
+        elif kind == R_HOLD:
+            n = d[o + 6]
+            w.write("hold", [
+                ("phase", d[o + 1]), ("cycle", d[o + 2]), ("target_dn", d[o + 3]),
+                ("mean_dn", mean(d[o + 4], d[o + 5], n)), ("peak_dn", d[o + 7]), ("min_dn", d[o + 8]),
+                ("ms", n * period // 1000), ("in_tol_ms", d[o + 9] * period // 1000)])
+        elif kind == R_PHASE:
+            n = d[o + 7]
+            w.write("phase", [
+                ("phase", d[o + 1]), ("mode", MODE_NAMES[d[o + 2]]), ("ms", d[o + 3]), ("cycles", d[o + 4]),
+                ("mean_dn", mean(d[o + 5], d[o + 6], n)), ("peak_dn", max(0, d[o + 8])),
+                ("in_tol_ms", d[o + 9] * period // 1000), ("hold_ms", n * period // 1000)])
+
+    def _seal(self):
+        app = self.app
+        ses = app.session
+        w = self.writer
+        fault = FAULT_NAME.get(app.fault) if app.end_reason == "FAULT" else None
+        w.write("end", [
+            ("reason", app.end_reason), ("fault", fault), ("treatment_ms", ses.treatment_ms),
+            ("traction_ms", ses.traction_ms), ("peak_dn", max(0, ses.peak)), ("pauses", ses.pauses),
+            ("paused_ms", ses.paused_ms), ("edits", ses.edits), ("end_ms", ses.session_ms)])
+        w.seal()
+        app.journal.recording = False
+        app.journal.event(E_RECORD, 0, w.record_id, ses.session_ms)
+        self.writer = None
+        self.open = False
+        self.seal_pending = False
