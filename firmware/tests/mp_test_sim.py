@@ -1,9 +1,13 @@
 # The simulated board (hal/sim) under MicroPython: determinism, plant physics, faults, clock, allocation.
 import json
+import os
+import sys
+import time
 
 import micropython
 
 from traction_fw import hal
+from traction_fw.hal.sim.board import BoardReset
 
 
 def config(region="lumbar", seed=1, **sim):
@@ -82,3 +86,377 @@ def test_tick_calls_do_not_allocate():
             micropython.heap_unlock()
     assert b.sim.true_force_dn() > 0  # the calls did drive the plant
     assert len(b.link.host_read()) == 300 * 16
+
+
+def unloaded_counts(board, ticks):
+    """Mean load-cell counts over ticks."""
+    total = 0
+    for _ in range(ticks):
+        total += run(board, 1)
+    return total // ticks
+
+
+def test_slack_then_a_stiffening_rise():
+    b = hal.load(config("cervical", move_every_s=0))
+    b.motor.enable()
+    forces = []
+    for _ in range(150):
+        run(b, 2, 300)
+        forces.append(b.sim.true_force_dn())
+    slack = forces.index(next(f for f in forces if f > 0))
+    assert slack > 20  # the harness takes up slack before any force
+    assert max(forces[:slack]) == 0
+    rising = forces[slack + 10 :]
+    assert all(a < b for a, b in zip(rising, rising[1:]))
+    # Stiffening: equal line travel adds more force the further it has gone.
+    steps = [b - a for a, b in zip(rising, rising[1:])]
+    assert steps[-1] > 1.3 * steps[0]
+
+
+def pull_to(board, force_dn, speed=400):
+    """Wind in until the true force reaches force_dn; returns the ticks it took."""
+    board.motor.enable()
+    for tick in range(100000):
+        if board.sim.true_force_dn() >= force_dn:
+            return tick
+        run(board, 1, speed)
+    raise AssertionError("never reached %d" % force_dn)
+
+
+def test_force_relaxes_when_the_motor_holds_its_position():
+    b = hal.load(config("lumbar", move_every_s=0))
+    pull_to(b, 5000)
+    run(b, 20, 0)  # let the motor stop
+    position = b.motor.position()
+    start = b.sim.true_force_dn()
+    run(b, 1000, 0)  # 10 s standing still
+    assert abs(b.motor.position() - position) < 20
+    relaxed = b.sim.true_force_dn()
+    assert relaxed < start * 0.9  # stress relaxation: a static hold needs the loop to wind in
+    assert relaxed > start * 0.5  # the elastic part stays
+
+
+def test_disabled_motor_is_back_driven_and_the_force_falls():
+    b = hal.load(config("lumbar"))
+    pull_to(b, 4000)
+    b.motor.disable()
+    run(b, 100)
+    assert b.sim.true_force_dn() < 2000
+    assert not b.sim.motor_enabled()
+
+
+def test_load_cell_counts_follow_force_with_noise():
+    cfg = config("cervical")
+    b = hal.load(cfg)
+    cell = cfg["loadcell"]
+    readings = [run(b, 1) for _ in range(200)]
+    assert all(isinstance(c, int) for c in readings)
+    mean = sum(readings) / len(readings)
+    sd = (sum((c - mean) ** 2 for c in readings) / len(readings)) ** 0.5
+    noise_counts = cell["noise_n"] * cell["counts_per_n"]
+    assert 0.7 * noise_counts < sd < 1.3 * noise_counts
+    assert abs(mean - cell["zero_counts"]) < noise_counts
+    pull_to(b, 1000)
+    loaded = run(b, 1, 0)
+    expected = cell["zero_counts"] + b.sim.true_force_dn() * cell["counts_per_n"] // 10
+    assert abs(loaded - expected) < 5 * noise_counts
+
+
+def test_zero_drifts_slowly():
+    cfg = config("cervical", seed=3)
+    b = hal.load(cfg)
+    before = unloaded_counts(b, 100)
+    run(b, 60000)  # 10 minutes, unloaded
+    after = unloaded_counts(b, 100)
+    drift_n = abs(after - before) / cfg["loadcell"]["counts_per_n"]
+    assert 0.7 * 2.0 < drift_n < 1.3 * 2.0  # 0.2 N/min for 10 min
+
+
+def test_load_cell_saturates_at_its_rails():
+    b = hal.load(config("lumbar"))
+    lo, hi = b.loadcell.rails()
+    rail_dn = (hi - b.config["loadcell"]["zero_counts"]) * 10 // b.config["loadcell"]["counts_per_n"]
+    pull_to(b, rail_dn + 500, 1000)
+    assert run(b, 1, 0) == hi
+    assert lo < 0 < hi
+
+
+def test_motor_speed_lags_and_is_limited():
+    cfg = config("cervical")
+    b = hal.load(cfg)
+    b.motor.enable()
+    positions = [b.motor.position()]
+    for _ in range(30):
+        run(b, 1, 1000)
+        positions.append(b.motor.position())
+    steps = [q - p for p, q in zip(positions, positions[1:])]
+    m = cfg["motor"]
+    top = m["max_speed_m_s"] * m["encoder_counts_per_m"] / b.control_hz
+    assert steps[0] < 0.5 * top  # it takes time to reach speed
+    assert max(steps) <= top + 1
+    assert steps[-1] > 0.9 * top
+
+
+def test_ticks_wrap_like_the_port_and_ticks_diff_spans_the_wrap():
+    b = hal.load(config(tick_offset_ms=-35))
+    period = time.ticks_add(0, -1) + 1
+    assert b.clock.ticks_ms() == period - 35
+    ms, us = b.clock.ticks_ms(), b.clock.ticks_us()
+    wrapped = False
+    for _ in range(10):
+        b.clock.wait_tick()
+        assert time.ticks_diff(b.clock.ticks_ms(), ms) == 10
+        assert time.ticks_diff(b.clock.ticks_us(), us) == 10000
+        wrapped = wrapped or b.clock.ticks_ms() < ms
+        ms, us = b.clock.ticks_ms(), b.clock.ticks_us()
+        assert 0 <= ms < period and 0 <= us < period
+    assert wrapped
+    assert b.clock.ticks_ms() == 65  # 100 ms after boot, 35 ms before the wrap
+
+
+def test_paced_clock_runs_time_scale_times_faster_than_the_wall():
+    b = hal.load(config(free_run=False, time_scale=50))
+    t0 = time.ticks_ms()
+    run(b, 100)  # 1 s of device time
+    wall = time.ticks_diff(time.ticks_ms(), t0)
+    assert 15 <= wall <= 60, wall
+
+
+def test_loadcell_disconnected_reads_a_rail_or_zero():
+    b = hal.load(config())
+    b.sim.inject("loadcell_disconnected")
+    assert run(b, 3) == b.loadcell.rails()[1]
+    b.sim.inject("loadcell_disconnected", mode="zero")
+    assert run(b, 3) == 0
+    b.sim.clear("loadcell_disconnected")
+    c = run(b, 3)
+    assert c != 0 and c != b.loadcell.rails()[1]
+    try:
+        b.sim.inject("loadcell_disconnected", mode="open")
+    except ValueError:
+        return
+    raise AssertionError("unknown mode accepted")
+
+
+def test_loadcell_stuck_repeats_one_reading_while_the_force_moves():
+    b = hal.load(config())
+    pull_to(b, 2000)
+    b.sim.inject("loadcell_stuck")
+    held = run(b, 1, 400)
+    f0 = b.sim.true_force_dn()
+    readings = [run(b, 1, 400) for _ in range(50)]
+    assert b.sim.true_force_dn() > f0 + 100
+    assert readings == [held] * 50
+    b.sim.clear("loadcell_stuck")
+    assert run(b, 1, 0) > held
+
+
+def test_loadcell_stale_stops_data_ready():
+    b = hal.load(config())
+    last = run(b, 2)
+    b.sim.inject("loadcell_stale")
+    for _ in range(5):
+        b.clock.wait_tick()
+        assert not b.loadcell.ready()
+    assert b.loadcell.read() == last
+    b.sim.clear("loadcell_stale")
+    b.clock.wait_tick()
+    assert b.loadcell.ready()
+
+
+def test_loadcell_spikes_jump_by_their_size():
+    cfg = config()
+    b = hal.load(cfg)
+    b.sim.inject("loadcell_spikes", per_s=20, size_n=200)
+    readings = [run(b, 1) for _ in range(500)]
+    zero = cfg["loadcell"]["zero_counts"]
+    jump = 200 * cfg["loadcell"]["counts_per_n"]
+    spikes = [c for c in readings if abs(c - zero) > jump // 2]
+    assert 50 < len(spikes) < 150  # about 20 per second over 5 s
+    assert all(abs(abs(c - zero) - jump) < jump // 10 for c in spikes)
+    b.sim.clear("loadcell_spikes")
+    assert all(abs(run(b, 1) - zero) < jump // 2 for _ in range(200))
+
+
+def test_cable_snap_drops_the_force_until_mended():
+    b = hal.load(config())
+    pull_to(b, 3000)
+    b.sim.inject("cable_snap")
+    run(b, 1, 300)
+    assert b.sim.true_force_dn() == 0
+    p = b.motor.position()
+    run(b, 50, 300)
+    assert b.sim.true_force_dn() == 0
+    assert b.motor.position() > p  # the drum spins freely
+    assert b.sim.peak_force_dn() >= 3000
+    b.sim.clear("cable_snap")
+    run(b, 5, 300)
+    assert b.sim.true_force_dn() == 0  # re-tied with its slack
+    pull_to(b, 500)
+
+
+def test_stalled_motor_does_not_turn():
+    b = hal.load(config())
+    pull_to(b, 2000)
+    b.sim.inject("motor_stalled")
+    run(b, 1, 1000)
+    p, f = b.motor.position(), b.sim.true_force_dn()
+    run(b, 100, 1000)
+    assert b.motor.position() == p
+    assert b.sim.true_force_dn() <= f  # it relaxes, it is not pulled
+    b.sim.clear("motor_stalled")
+    run(b, 50, 1000)
+    assert b.motor.position() > p
+
+
+def test_ignoring_motor_keeps_its_speed_but_disable_still_cuts_it():
+    b = hal.load(config())
+    pull_to(b, 1000, 300)
+    b.sim.inject("motor_ignoring")
+    run(b, 100, -1000)  # asked to wind out, it keeps winding in
+    assert b.sim.true_force_dn() > 2000
+    b.motor.disable()
+    run(b, 200)
+    assert b.sim.true_force_dn() < 1000
+    b.sim.clear("motor_ignoring")
+
+
+def test_stop_switch_and_service_jumper_follow_injection():
+    b = hal.load(config())
+    assert not b.stop_switch.pressed() and not b.service_jumper()
+    b.sim.inject("stop_switch")
+    b.sim.inject("service_jumper", present=True)
+    assert b.stop_switch.pressed() and b.service_jumper()
+    b.sim.inject("stop_switch", pressed=False)
+    b.sim.clear("service_jumper")
+    assert not b.stop_switch.pressed() and not b.service_jumper()
+
+
+def test_link_silent_drops_bytes_both_ways():
+    b = hal.load(config())
+    buf = bytearray(8)
+    b.link.host_write(b"ab")
+    b.sim.inject("link_silent")
+    b.link.host_write(b"cd")
+    b.link.write(b"xy")
+    assert b.link.host_read() == b""
+    assert b.link.read(buf) == 2 and buf[:2] == b"ab"
+    b.sim.clear("link_silent")
+    b.link.host_write(b"ef")
+    b.link.write(b"zz")
+    assert b.link.read(buf) == 2 and buf[:2] == b"ef"
+    assert b.link.host_read() == b"zz"
+
+
+def expect_reset(fn):
+    try:
+        fn()
+    except BoardReset as e:
+        return e.cause
+    raise AssertionError("no reset")
+
+
+def test_resets_requested_injected_and_after():
+    b = hal.load(config())
+    b.motor.enable()
+    assert expect_reset(b.reset) == 0
+    assert not b.sim.motor_enabled()
+    b = hal.load(config())
+    b.sim.inject("reset")
+    assert expect_reset(lambda: run(b, 1)) == 1
+    assert hal.load(config()).reset_cause() == 0
+    assert hal.load(config(after_reset=True)).reset_cause() == 1
+
+
+def test_watchdog_resets_when_not_fed():
+    b = hal.load(config())
+    b.watchdog.start(100)
+    for _ in range(50):
+        run(b, 5)  # 50 ms device time
+        b.watchdog.feed()
+    assert expect_reset(lambda: run(b, 11)) == 1
+    try:
+        hal.load(config()).watchdog.start(9000)
+    except ValueError:
+        return
+    raise AssertionError("rp2 cannot take that timeout: the sim must refuse it too")
+
+
+def tmpdir(name):
+    path = "/tmp/traction-sim-test-%s-%d" % (name, time.ticks_us())
+    os.mkdir(path)
+    return path
+
+
+def remove(path):
+    for name in os.listdir(path):
+        os.remove(path + "/" + name)
+    os.rmdir(path)
+
+
+def test_side_channel_applies_injections_and_publishes_the_plant():
+    path = tmpdir("channel")
+    try:
+        b = hal.load(config(channel=path))
+        b.service()
+        with open(path + "/plant.json") as f:
+            state = json.load(f)
+        assert state["true_force_dn"] == 0 and state["motor_enabled"] is False
+        with open(path + "/inject.jsonl", "w") as f:
+            f.write('{"inject": "stop_switch", "pressed": true}\n{"inject": "loadcell_disconnected", "mo')
+        time.sleep_ms(25)
+        b.service()
+        assert b.stop_switch.pressed()
+        assert b.loadcell.disconnected is None  # half a line waits for its end
+        with open(path + "/inject.jsonl", "a") as f:
+            f.write('de": "zero"}\n{"inject": "no_such_fault"}\n{"clear": "stop_switch"}\n')
+        time.sleep_ms(25)
+        b.service()
+        assert b.loadcell.disconnected == "zero"
+        assert not b.stop_switch.pressed()
+        assert b.channel.errors == 1
+        pull_to(b, 1000)
+        time.sleep_ms(210)
+        b.service()
+        with open(path + "/plant.json") as f:
+            state = json.load(f)
+        assert state["true_force_dn"] >= 1000 and state["motor_enabled"] is True
+        assert state["faults"] == ["loadcell_disconnected"]
+    finally:
+        remove(path)
+
+
+STDIO_ECHO = """
+import json, sys
+sys.path.append('%s')
+from traction_fw import hal
+with open('%s') as f:
+    cfg = json.load(f)
+cfg['sim']['free_run'] = True
+b = hal.load(cfg)
+buf = bytearray(5)
+got = bytearray()
+while len(got) < 5:
+    b.clock.wait_tick()
+    n = b.link.read(memoryview(buf)[: 5 - len(got)])
+    got.extend(buf[:n])
+b.link.write(bytes(reversed(got)) + b"|" + sys.stdin.buffer.read())
+b.reset()
+"""
+
+
+def test_stdio_link_reads_only_what_it_is_asked_and_reset_exits_3():
+    # A separate interpreter with the stdio link: it reads 5 bytes of 8 through the link, answers, finds
+    # the other 3 still waiting on stdin (for the REPL, on a board), and reset() exits 3.
+    path = tmpdir("stdio")
+    try:
+        with open(path + "/echo.py", "w") as f:
+            f.write(STDIO_ECHO % (os.getcwd() + "/..", os.getcwd() + "/../boards/sim.json"))
+        cmd = "printf 'hello123' | %s %s/echo.py > %s/out; echo $? > %s/rc"
+        os.system(cmd % (sys.executable, path, path, path))
+        with open(path + "/out", "rb") as f:
+            assert f.read() == b"olleh|123"
+        with open(path + "/rc") as f:
+            assert f.read().strip() == "3"
+    finally:
+        remove(path)
