@@ -60,6 +60,8 @@ def hal_calls(board, buf):
     if board.loadcell.ready():
         t = board.loadcell.read()
     board.loadcell.rails()
+    board.motor.disable()
+    board.motor.enable()
     board.motor.command(500)
     board.motor.enabled()
     board.motor.position()
@@ -427,18 +429,24 @@ def test_side_channel_applies_injections_and_publishes_the_plant():
 
 
 STDIO_ECHO = """
-import json, sys
+import json, sys, micropython
 sys.path.append('%s')
 from traction_fw import hal
 with open('%s') as f:
     cfg = json.load(f)
 cfg['sim']['free_run'] = True
 b = hal.load(cfg)
+def locked_read(room):
+    micropython.heap_lock()
+    try:
+        return b.link.read(room)
+    finally:
+        micropython.heap_unlock()
 buf = bytearray(5)
 got = bytearray()
 while len(got) < 5:
     b.clock.wait_tick()
-    n = b.link.read(memoryview(buf)[: 5 - len(got)])
+    n = locked_read(memoryview(buf)[: 5 - len(got)])
     got.extend(buf[:n])
 b.link.write(bytes(reversed(got)) + b"|" + sys.stdin.buffer.read())
 b.reset()
@@ -446,8 +454,8 @@ b.reset()
 
 
 def test_stdio_link_reads_only_what_it_is_asked_and_reset_exits_3():
-    # A separate interpreter with the stdio link: it reads 5 bytes of 8 through the link, answers, finds
-    # the other 3 still waiting on stdin (for the REPL, on a board), and reset() exits 3.
+    # A separate interpreter with the stdio link: it reads 5 bytes of 8 through the link (heap locked),
+    # answers, finds the other 3 still waiting on stdin (for the REPL, on a board), and reset() exits 3.
     path = tmpdir("stdio")
     try:
         with open(path + "/echo.py", "w") as f:
