@@ -90,12 +90,16 @@ def test_integral_holds_still_while_slack_or_far_off():
 def test_integral_does_not_wind_up_at_the_output_limit():
     ctl = controller(bandwidth=0.01, ti_s=0.02, i_zone_dn=2000)
     for _ in range(20000):
-        out = ctl.update(1500, 1000, 0)
-    assert out == 1000
+        if ctl.update(1500, 1000, 0) == 1000:
+            break
     held = ctl.i_q16
+    assert 0 < held < 10000 << 16  # below the integral's own clamp: only anti-windup can stop it now
     for _ in range(100):
-        ctl.update(1500, 1000, 0)
+        assert ctl.update(1500, 1000, 0) == 1000
     assert ctl.i_q16 == held
+    for _ in range(200):
+        out = ctl.update(1000, 1000, 0)  # on target: the output comes straight off the limit
+    assert out < 1000
 
 
 def test_bad_parameters_are_refused():

@@ -221,7 +221,7 @@ def test_paced_clock_runs_time_scale_times_faster_than_the_wall():
     t0 = time.ticks_ms()
     run(b, 100)  # 1 s of device time
     wall = time.ticks_diff(time.ticks_ms(), t0)
-    assert 15 <= wall <= 60, wall
+    assert 18 <= wall <= 500, wall  # 20 ms expected; a loaded host may be late, never early
 
 
 def test_loadcell_disconnected_reads_a_rail_or_zero():

@@ -15,8 +15,9 @@ EXIT_RESET = 3  # reset requested by the firmware (board.reset())
 EXIT_UNEXPECTED = 4  # watchdog or injected reset: restart with sim.after_reset = true
 
 
-class BoardReset(Exception):
-    """Raised in memory-link mode where a real board would restart. cause: as reset_cause()."""
+class BoardReset(BaseException):
+    """Raised in memory-link mode where a real board would restart. cause: as reset_cause().
+    A BaseException, like SystemExit in stdio mode, so the firmware's `except Exception` cannot catch it."""
 
     def __init__(self, cause):
         super().__init__("board reset, cause %d" % cause)
