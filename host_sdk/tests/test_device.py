@@ -28,7 +28,8 @@ def test_open_handshakes_and_sets_the_time(store):
     with open_fake(board, store) as dev:
         assert dev.info.serial == SERIAL and dev.info.sim and dev.info.lumbar_max_n == 890.0
         assert dev.info.modes == ("STATIC", "INTERMITTENT", "CYCLIC", "PROGRESSIVE", "REGRESSIVE")
-        assert board.executed[:3] == ["HELLO", "SET_TIME", "RECORD_LIST"]
+        assert board.executed[:4] == ["HELLO", "HEARTBEAT", "SET_TIME", "RECORD_LIST"]
+        assert board.fields["HEARTBEAT"]["lease_ms"] == 10000
         status = dev.status()
         assert status.state == "IDLE" and status.force_n == 1.2
         assert status.calibrated and not status.record_pending
@@ -41,8 +42,8 @@ def test_heartbeat_period_is_device_lease_over_time_scale(store):
         assert a.lease_ms == 10000 and a.heartbeat_s == pytest.approx(10 / 3 / 100)
         assert b.heartbeat_s == pytest.approx(10 / 3)
         time.sleep(0.5)
-    assert fast.executed.count("HEARTBEAT") >= 5
-    assert slow.executed.count("HEARTBEAT") == 0
+    assert fast.executed.count("HEARTBEAT") >= 6  # the one at open, then every 33 ms
+    assert slow.executed.count("HEARTBEAT") == 1  # only the one at open: the next is due after 3.3 s
     fast.close()
     slow.close()
 

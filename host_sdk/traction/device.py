@@ -161,6 +161,8 @@ class Device:
                 store.set_key(info.serial, board.key)
             key = key or store.key_for(info.serial)
             device = cls(link, info, store, key, board=board, own_store=own_store, lease_ms=lease_ms)
+            # HELLO's lease is only 2 s of device time: ask for ours before anything else.
+            device.command("HEARTBEAT", lease_ms=device.lease_ms)
             device.set_time()
             device._heartbeat.start()
             if fetch:

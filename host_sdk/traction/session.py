@@ -46,6 +46,11 @@ class Event:
     code: int
     value: int
 
+    @classmethod
+    def from_fields(cls, f):
+        """From an EVENT message's fields or a stored events row."""
+        return cls(f["event"], f["ms"], EVENT_NAME.get(f["kind"], str(f["kind"])), f["code"], f["value"])
+
     def describe(self, unit: str = "N") -> str:
         f = format_force(from_dn(self.value), unit)
         return {
@@ -226,7 +231,7 @@ class Session:
         self.device.store.add_telemetry(self.row, rows)
 
     def _event(self, f):
-        event = Event(f["event"], f["ms"], EVENT_NAME.get(f["kind"], str(f["kind"])), f["code"], f["value"])
+        event = Event.from_fields(f)
         self.events.append(event)
         self.device.store.add_event(self.row, f)
         for fn in self._on_event:

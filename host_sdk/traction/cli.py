@@ -1,0 +1,189 @@
+"""The `traction` command. Bad input anywhere ends in one error line on stderr and a non-zero exit.
+
+Other packages add subcommands through a module-level register(subparsers) that adds a parser and sets
+its `func` (traction.virtual_board: `traction sim`; traction.billing.cli: `traction bill`).
+"""
+
+import argparse
+import importlib
+import os
+import sys
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.table import Table
+
+from traction.errors import TractionError
+
+EXTENSIONS = ("traction.virtual_board", "traction.billing.cli")
+EXIT_ERROR = 1
+EXIT_FAULT = 3  # the treatment ended in a fault
+STORE_HELP = "store file (default $TRACTION_STORE or ~/.local/share/traction/traction.db)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="traction", description="Mechanical traction unit: SDK and tools.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("info", help="connect to a board and show what it reports")
+    _port_args(p)
+    p.add_argument("--clear-fault", action="store_true", help="clear a latched fault (cause gone)")
+    p.add_argument("--tare", action="store_true", help="zero the load cell (no force on the line)")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("run", help="run a treatment protocol file on a board")
+    p.add_argument("protocol", metavar="PROTOCOL", help="treatment protocol file (TOML), e.g. "
+                   "examples/cervical_intermittent.toml")
+    _port_args(p)
+    p.add_argument("--unit", choices=("N", "kgf", "lbf"), help="unit to show forces in (default: the file's)")
+    p.add_argument("--telemetry-hz", type=_positive, default=10.0, help="telemetry rate in device time (10)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sessions", help="list the sessions in the local store")
+    p.add_argument("--store", help=STORE_HELP)
+    p.set_defaults(func=cmd_sessions)
+
+    p = sub.add_parser("demo", help="a full 15-minute lumbar treatment on a virtual board, in under a minute")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for session.json, force.png, ...")
+    p.add_argument("--time-scale", type=int, default=None, help="device seconds per wall second (25)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the simulated patient and sensors")
+    p.set_defaults(func=cmd_demo)
+
+    for name in EXTENSIONS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue  # not written yet: the billing engineer adds traction.billing.cli
+        module.register(sub)
+    return parser
+
+
+def _port_args(p):
+    p.add_argument("--port", required=True, help="device path (/dev/ttyACM0), pyserial URL "
+                   "(socket://host:port, rfc2217://host:port) or 'sim' for a virtual board")
+    p.add_argument("--store", help=STORE_HELP)
+
+
+def _positive(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be above zero")
+    return value
+
+
+def cmd_info(args, console):
+    from traction.device import Device
+
+    with Device.open(args.port, store=args.store) as dev:
+        i = dev.info
+        table = Table(show_header=False, box=None)
+        for k, v in (("serial", i.serial), ("board", "virtual (sim)" if i.sim else "real"),
+                     ("firmware", i.firmware), ("protocol", i.protocol), ("time scale", f"x{i.time_scale}"),
+                     ("control loop", f"{i.control_hz} Hz"),
+                     ("maxima", f"device {i.hard_max_n:g} N, cervical {i.cervical_max_n:g} N, "
+                                f"lumbar {i.lumbar_max_n:g} N"),
+                     ("modes", ", ".join(m.lower() for m in i.modes)),
+                     ("calibrated", i.cal_date.date().isoformat() if i.cal_date else "no"),
+                     ("key", "known" if dev.key else "unknown (records cannot be verified)")):
+            table.add_row(k, str(v))
+        if args.clear_fault:
+            console.print(f"fault cleared; state {dev.clear_fault()}")
+        if args.tare:
+            console.print(f"load cell tared; state {dev.tare()}")
+        s = dev.status()
+        table.add_row("state", s.state + (f" (fault {s.fault})" if s.fault else ""))
+        table.add_row("force", f"{s.force_n:.1f} N" + (", stop switch pressed" if s.stop_switch else ""))
+        console.print(table)
+        kept = dev.store.records()
+        console.print(f"store: {dev.store.path} ({len(kept)} records)")
+    return 0
+
+
+def cmd_run(args, console):
+    from traction.device import Device
+    from traction.progress import follow
+    from traction.session import Session
+    from traction.treatment import Treatment
+
+    treatment = Treatment.load(args.protocol)
+    unit = args.unit or treatment.unit
+    for warning in treatment.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    with Device.open(args.port, store=args.store) as dev:
+        session = Session(dev, treatment, telemetry_hz=args.telemetry_hz, source=args.protocol)
+        try:
+            session.start()
+        except KeyboardInterrupt:
+            dev.stop()
+            raise
+        console.print(f"Running {treatment.name or args.protocol} on {dev.info.serial}: "
+                      f"{treatment.total_s / 60:g} min. Ctrl-C stops it gently.")
+        record = follow(session, console, unit)
+        if record is None:
+            raise TractionError(f"session {session.session_id}: no verified record "
+                                f"({session.record_error or 'the board sent none'}); the raw data is in "
+                                f"{dev.store.path}")
+        end = record.end
+        console.print(f"Ended: {end['reason']}" + (f" ({end['fault']})" if end["fault"] else "")
+                      + f"; treatment {end['treatment_ms'] / 60000:.1f} min; record {record.record_id} "
+                      f"verified and stored in {dev.store.path}")
+        return EXIT_FAULT if end["reason"] == "FAULT" else 0
+
+
+def cmd_sessions(args, console):
+    from traction.store import Store
+
+    with Store(args.store) as store:
+        rows = store.sessions()
+        table = Table(title=f"sessions in {store.path}")
+        for col in ("id", "started (UTC)", "board", "protocol", "outcome", "record", "samples", "events"):
+            table.add_column(col)
+        for r in rows:
+            started = datetime.fromtimestamp(r["started_utc"], UTC).strftime("%Y-%m-%d %H:%M")
+            rec = "-" if r["record_id"] is None else f"{r['record_id']} " + (
+                "verified" if r["verified"] else "UNVERIFIED")
+            table.add_row(str(r["id"]), started, r["serial"] or "", r["source"] or "",
+                          r["outcome"] or "running?", rec, str(r["samples"]), str(r["events"]))
+        console.print(table if rows else f"no sessions in {store.path}")
+    return 0
+
+
+def cmd_demo(args, console):
+    from traction.demo import TIME_SCALE, run_demo
+
+    run_demo(args.out, time_scale=args.time_scale or TIME_SCALE, seed=args.seed, console=console)
+    return 0
+
+
+def main(argv=None) -> int:
+    console = Console()
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args, console) or 0
+    except KeyboardInterrupt:
+        print("traction: interrupted", file=sys.stderr)
+        return 130
+    except (TractionError, OSError, RuntimeError, ValueError) as e:
+        # RuntimeError covers the virtual board's and the interpreter finder's errors.
+        print(f"traction: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as e:  # a bug: still one line, with the way to the traceback
+        if os.environ.get("TRACTION_DEBUG"):
+            raise
+        print(f"traction: internal error: {type(e).__name__}: {_one_line(e)} "
+              "(set TRACTION_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _one_line(e):
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Live progress of a running session on the terminal (rich): phase, force against target, time left.
+
+Ctrl-C once stops the treatment gently (the board releases and seals the record); twice is an
+emergency stop. Either way the record is still fetched and stored.
+"""
+
+import time
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.text import Text
+
+from traction.errors import TractionError
+from traction.session import Session
+from traction.units import format_force
+
+REFRESH_S = 0.25
+
+
+def follow(session: Session, console: Console, unit: str):
+    """Show progress until the treatment ends, then return session.wait()'s record."""
+    total_s = session.treatment.total_s
+    interrupts = 0
+    shown = 0
+    with Live(console=console, refresh_per_second=8, transient=True) as live:
+        while not session.ended:
+            try:
+                shown = _print_events(live.console, session.events, shown, unit)
+                status = session.device.status()
+                live.update(_render(session, status, total_s, unit))
+                if status.state not in ("READY", "RUNNING", "PAUSED", "RELEASING"):
+                    break
+                time.sleep(REFRESH_S)
+            except KeyboardInterrupt:
+                interrupts += 1
+                _interrupt(session, console, interrupts)
+    _print_events(console, session.events, shown, unit)
+    while True:
+        try:
+            return session.wait()
+        except KeyboardInterrupt:
+            interrupts += 1
+            _interrupt(session, console, interrupts)
+
+
+def _print_events(console, events, shown, unit):
+    """Print events from index shown on; segment changes only show in the live line. Returns the new index."""
+    for i in range(shown, len(events)):
+        e = events[i]
+        earlier = [p for p in events[:i] if p.kind == "PHASE"]
+        if e.kind == "PHASE" and earlier and earlier[-1].code == e.code:
+            continue
+        console.print(f"  event: {e.describe(unit)}")
+    return len(events)
+
+
+def _interrupt(session, console, count):
+    try:
+        if count == 1:
+            console.print("[yellow]Ctrl-C: stopping gently (the board releases the force, then the record is "
+                          "saved). Press Ctrl-C again for an emergency stop.[/]")
+            session.stop()
+        else:
+            console.print("[red]Emergency stop.[/]")
+            session.estop()
+    except TractionError as e:
+        console.print(f"[red]{e}[/]")
+
+
+def _render(session, status, total_s, unit):
+    t = session.treatment
+    phase = t.phases[min(status.phase, len(t.phases) - 1)]
+    segment = status.segment.lower().replace("_", " ")
+    head = Text.assemble(
+        (f"{status.state:<9}", "bold"),
+        f"  phase {status.phase + 1}/{len(t.phases)} {phase.mode} ({segment})",
+    )
+    force = Text.assemble("  force ", (format_force(status.force_n, unit), "bold cyan"),
+                          "  target ", (format_force(status.target_n, unit), "bold"))
+    done = min(status.treatment_s, total_s)
+    left = status.remaining_s
+    wall = left / session.device.info.time_scale
+    clock = Text(f"  {_mmss(done)} of {_mmss(total_s)} done, {_mmss(left)} left"
+                 + (f" (about {wall:.0f} s of wall time at x{session.device.info.time_scale})"
+                    if session.device.info.time_scale > 1 else ""))
+    bar = ProgressBar(total=max(total_s, 1), completed=done, width=60)
+    return Group(head, force, bar, clock)
+
+
+def _mmss(seconds):
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60:d}:{seconds % 60:02d}"
