@@ -1,0 +1,160 @@
+"""`traction bill`: billing outputs for one date of service from verified session records.
+
+SESSION is a record file (.rec) or a session number from the local store (`traction sessions`); the
+record is always verified with the device key (--key HEX, --key-file, or the key the store holds for the
+record's serial). Exit status: 0 billing-ready, 1 written but not billing-ready, 2 bad input (one line
+on stderr, nothing written).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from traction.billing import csv_line, fhir, note, x12
+from traction.billing.claim import bill
+from traction.billing.context import load as load_context
+from traction.billing.rules import load as load_rules
+from traction.errors import TractionError
+from traction.record import RecordError, verify
+
+FORMATS = ("json", "fhir", "837", "csv", "note")
+EXIT_NOT_READY = 1
+EXIT_BAD_INPUT = 2
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bill",
+        help="billing summary, FHIR claim, X12 837P, CSV or note for CPT 97012",
+        description=__doc__.split("\n\n")[1],
+    )
+    p.add_argument(
+        "sessions",
+        nargs="+",
+        metavar="SESSION",
+        help="record file (.rec) or store session number; several for one date of service",
+    )
+    p.add_argument(
+        "--context",
+        required=True,
+        metavar="FILE",
+        help="clinical context (TOML or JSON), e.g. examples/context_example.toml",
+    )
+    p.add_argument("--format", choices=FORMATS, default="json", help="output format (json)")
+    p.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    keys = p.add_mutually_exclusive_group()
+    keys.add_argument("--key", metavar="HEX", help="device key, 64 hex digits")
+    keys.add_argument("--key-file", metavar="FILE", help="file holding the device key (32 bytes or 64 hex)")
+    p.add_argument(
+        "--store", help="store file (default $TRACTION_STORE or ~/.local/share/traction/traction.db)"
+    )
+    p.add_argument(
+        "--rules",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="folder of extra payer profiles (payer_<id>.json); may be repeated",
+    )
+    p.add_argument("--chart", metavar="PATH", help="force chart image the note refers to")
+    p.add_argument("--production", action="store_true", help="837P usage indicator P (default T, test)")
+    p.set_defaults(func=cmd_bill)
+
+
+def cmd_bill(args, console=None) -> int:
+    try:
+        key = _key_argument(args)
+        records = [_record(session, key, args.store) for session in args.sessions]
+        summary = bill(records, load_context(args.context), load_rules(args.rules))
+        text = render(summary, args.format, chart_path=args.chart, production=args.production)
+        if args.out:
+            Path(args.out).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+    except (TractionError, OSError) as e:
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"traction bill: error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0 if summary["billing_ready"] else EXIT_NOT_READY
+
+
+def render(summary: dict, fmt: str, chart_path=None, production: bool = False) -> str:
+    if fmt == "json":
+        return json.dumps(summary, indent=2) + "\n"
+    if fmt == "fhir":
+        return json.dumps(fhir.bundle(summary), indent=2) + "\n"
+    if fmt == "837":
+        return x12.interchange(summary, production=production)
+    if fmt == "csv":
+        return csv_line.text(summary)
+    return note.markdown(summary, chart_path)
+
+
+def _key_argument(args) -> bytes | None:
+    if args.key:
+        return _parse_key(args.key, "--key")
+    if args.key_file:
+        data = Path(args.key_file).read_bytes()
+        return data if len(data) == 32 else _parse_key(data.decode("ascii", "replace").strip(), args.key_file)
+    return None
+
+
+def _parse_key(text: str, where: str) -> bytes:
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise RecordError(f"{where}: the device key must be 64 hex digits (32 bytes)")
+    return key
+
+
+def _record(session: str, key: bytes | None, store_path):
+    path = Path(session)
+    if path.exists():
+        data = path.read_bytes()
+        return verify(data, key or _stored_key(_serial_of(data, session), store_path, session))
+    if not session.isdigit():
+        raise RecordError(f"{session}: no such record file, and not a session number from the store")
+    return _stored_record(int(session), key, store_path)
+
+
+def _serial_of(data: bytes, name: str) -> str:
+    """The serial named in the record's first line, only to look its key up; verify() checks it all."""
+    try:
+        return json.loads(data.split(b"\n", 1)[0])["serial"]
+    except (ValueError, KeyError, TypeError):
+        raise RecordError(f"{name}: not a session record (its first line names no device serial)") from None
+
+
+def _open_store(store_path, why: str):
+    """The store, only when one is named or already exists: looking a key up must not create one."""
+    from traction.store import Store, default_path
+
+    if store_path is None and not default_path().exists():
+        raise RecordError(f"{why}: no store at {default_path()}; give --key, --key-file or --store")
+    return Store(store_path)
+
+
+def _stored_key(serial: str, store_path, name: str) -> bytes:
+    with _open_store(store_path, name) as store:
+        key = store.key_for(serial)
+    if key is None:
+        raise RecordError(f"{name}: no key for device {serial} in the store; give --key or --key-file")
+    return key
+
+
+def _stored_record(number: int, key: bytes | None, store_path):
+    with _open_store(store_path, f"session {number}") as store:
+        session = store.session(number)
+        if session is None:
+            raise RecordError(f"session {number} is not in the store {store.path}")
+        row = store.record(session["record"]) if session["record"] else None
+        if row is None:
+            raise RecordError(
+                f"session {number} has no session record in the store (outcome "
+                f"{session['outcome'] or 'unknown'})"
+            )
+        key = key or store.key_for(row["serial"])
+    if key is None:
+        raise RecordError(f"session {number}: no key for device {row['serial']}; give --key or --key-file")
+    return verify(bytes(row["data"]), key)

@@ -1,0 +1,239 @@
+"""X12 837P (005010X222A1) professional claim interchange from a billing-ready summary.
+
+One interchange, one functional group, one transaction, one claim: billing provider (2010AA), subscriber
+who is the patient (2000B/2010BA), payer (2010BB), the claim (2300) with its diagnoses (HI), rendering and
+supervising providers (2310B/2310D) and one 2400 service line per billing line (SV1 + DTP*472).
+Only a billing-ready summary is exported: a claim that is known to be wrong is not written.
+"""
+
+from datetime import datetime
+
+from traction.errors import TractionError
+
+IMPLEMENTATION = "005010X222A1"
+PT_TAXONOMY = "225100000X"
+SEGMENT, ELEMENT, COMPONENT, REPETITION = "~", "*", ":", "^"
+
+
+class ExportError(TractionError):
+    """A summary or context that cannot be written in the asked format."""
+
+
+def interchange(summary: dict, control_number: int = 1, production: bool = False) -> str:
+    """The 837P interchange text (segments end with '~' and a newline for readability)."""
+    if not summary["billing_ready"]:
+        raise ExportError("the summary is not billing-ready: " + "; ".join(summary["blocking"]))
+    context = _Fields(summary["clinician_context"]["data"])
+    created = _created(context)
+    sender = context.text("x12.sender_id", default=context.text("billing_provider.npi"))
+    receiver = context.text("x12.receiver_id", default=context.text("payer.payer_id"))
+    claim_id = context.text("encounter.claim_id")
+    segments = [
+        ["BHT", "0019", "00", claim_id, created.strftime("%Y%m%d"), created.strftime("%H%M"), "CH"],
+        *_submitter_and_receiver(context, sender, receiver),
+        *_billing_provider(context),
+        *_subscriber(context, summary),
+        *_claim(context, summary, claim_id),
+    ]
+    for number, line in enumerate(summary["lines"], start=1):
+        segments += _service_line(number, line, summary)
+    transaction = [["ST", "837", "0001", IMPLEMENTATION], *segments]
+    transaction.append(["SE", str(len(transaction) + 1), "0001"])
+    control = f"{control_number:09d}"
+    envelope = [
+        [
+            "ISA",
+            "00",
+            " " * 10,
+            "00",
+            " " * 10,
+            "ZZ",
+            sender.ljust(15)[:15],
+            "ZZ",
+            receiver.ljust(15)[:15],
+            created.strftime("%y%m%d"),
+            created.strftime("%H%M"),
+            REPETITION,
+            "00501",
+            control,
+            "0",
+            "P" if production else "T",
+            COMPONENT,
+        ],
+        [
+            "GS",
+            "HC",
+            sender,
+            receiver,
+            created.strftime("%Y%m%d"),
+            created.strftime("%H%M"),
+            str(control_number),
+            "X",
+            IMPLEMENTATION,
+        ],
+        *transaction,
+        ["GE", "1", str(control_number)],
+        ["IEA", "1", control],
+    ]
+    return "".join(ELEMENT.join(_trim(s)) + SEGMENT + "\n" for s in envelope)
+
+
+class _Fields:
+    """Dotted access to the context that names the missing field when the claim needs it."""
+
+    def __init__(self, data: dict):
+        self.data = data
+
+    def text(self, dotted: str, default=None) -> str:
+        return _clean(self.raw(dotted, default))
+
+    def raw(self, dotted: str, default=None) -> str:
+        node = self.data
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None or node == "":
+            if default is not None:
+                return default
+            raise ExportError(f"the 837P needs {dotted} in the context")
+        return str(node)
+
+
+def _created(context: _Fields) -> datetime:
+    return datetime.fromisoformat(context.raw("signature.signed_at"))
+
+
+def _submitter_and_receiver(context: _Fields, sender: str, receiver: str) -> list:
+    return [
+        ["NM1", "41", "2", context.text("billing_provider.name"), "", "", "", "", "46", sender],
+        ["PER", "IC", context.text("billing_provider.contact"), "TE", context.text("billing_provider.phone")],
+        ["NM1", "40", "2", context.text("payer.name"), "", "", "", "", "46", receiver],
+    ]
+
+
+def _billing_provider(context: _Fields) -> list:
+    return [
+        ["HL", "1", "", "20", "1"],
+        [
+            "NM1",
+            "85",
+            "2",
+            context.text("billing_provider.name"),
+            "",
+            "",
+            "",
+            "",
+            "XX",
+            context.text("billing_provider.npi"),
+        ],
+        *_address(context, "billing_provider.address"),
+        ["REF", "EI", context.text("billing_provider.tax_id")],
+    ]
+
+
+def _subscriber(context: _Fields, summary: dict) -> list:
+    filing = {"medicare": "MB"}.get(summary["payer"]["profile"], context.text("payer.claim_filing", "CI"))
+    birth = context.text("patient.birth_date").replace("-", "")
+    return [
+        ["HL", "2", "1", "22", "0"],
+        ["SBR", "P", "18", "", "", "", "", "", "", filing],
+        [
+            "NM1",
+            "IL",
+            "1",
+            context.text("patient.last_name"),
+            context.text("patient.first_name"),
+            "",
+            "",
+            "",
+            "MI",
+            context.text("patient.member_id"),
+        ],
+        *_address(context, "patient.address"),
+        ["DMG", "D8", birth, context.text("patient.sex")],
+        ["NM1", "PR", "2", context.text("payer.name"), "", "", "", "", "PI", context.text("payer.payer_id")],
+    ]
+
+
+def _claim(context: _Fields, summary: dict, claim_id: str) -> list:
+    total = sum(_charge(line) for line in summary["lines"])
+    place = context.text("encounter.place_of_service", "11")
+    codes = [d["code"].replace(".", "") for d in summary["diagnoses"]]
+    hi = ["HI"] + [("ABK" if n == 0 else "ABF") + COMPONENT + code for n, code in enumerate(codes)]
+    out = [
+        ["CLM", claim_id, _amount(total), "", "", f"{place}{COMPONENT}B{COMPONENT}1", "Y", "A", "Y", "Y"],
+        hi,
+        ["NM1", "82", "1", *_person(context, "rendering"), "", "", "", "XX", context.text("rendering.npi")],
+        ["PRV", "PE", "PXC", context.text("rendering.taxonomy", PT_TAXONOMY)],
+    ]
+    if context.data.get("supervising"):
+        out.append(
+            [
+                "NM1",
+                "DQ",
+                "1",
+                *_person(context, "supervising"),
+                "",
+                "",
+                "",
+                "XX",
+                context.text("supervising.npi"),
+            ]
+        )
+    return out
+
+
+def _service_line(number: int, line: dict, summary: dict) -> list:
+    procedure = COMPONENT.join(["HC", line["code"], *line["modifiers"]])
+    pointers = COMPONENT.join(str(p) for p in line["diagnosis_pointers"])
+    return [
+        ["LX", str(number)],
+        ["SV1", procedure, _amount(_charge(line)), "UN", str(line["units"]), "", "", pointers],
+        ["DTP", "472", "D8", summary["date_of_service"].replace("-", "")],
+    ]
+
+
+def _charge(line: dict) -> float:
+    if line["charge"] is None:
+        raise ExportError(f"the 837P needs a fee for {line['code']}: add it under [fees] in the context")
+    return line["charge"]
+
+
+def _person(context: _Fields, role: str) -> list:
+    """[last, first] from the context's last_name/first_name, else split from name."""
+    last = context.data[role].get("last_name")
+    first = context.data[role].get("first_name")
+    if not last:
+        parts = context.text(f"{role}.name").split()
+        first, last = " ".join(parts[:-1]), parts[-1]
+    return [_clean(last), _clean(first or "")]
+
+
+def _address(context: _Fields, dotted: str) -> list:
+    return [
+        ["N3", context.text(f"{dotted}.line")],
+        [
+            "N4",
+            context.text(f"{dotted}.city"),
+            context.text(f"{dotted}.state"),
+            context.text(f"{dotted}.zip"),
+        ],
+    ]
+
+
+def _amount(value: float) -> str:
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _clean(text: str) -> str:
+    """X12 basic character set: upper case, no delimiters."""
+    for char in (SEGMENT, ELEMENT, COMPONENT, REPETITION):
+        text = text.replace(char, " ")
+    return text.upper().strip()
+
+
+def _trim(segment: list) -> list:
+    """Drop trailing empty elements, as X12 requires."""
+    while segment and segment[-1] == "":
+        segment = segment[:-1]
+    return segment
