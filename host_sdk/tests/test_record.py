@@ -12,10 +12,13 @@ from traction.record import Record, RecordError, load, verify
 
 def small_record() -> bytes:
     """A short record (one static phase, two events) so flipping every byte stays fast."""
-    p = factory.phase(mode="STATIC", force_dn=1200, base_dn=0, ramp_up_ms=2000, ramp_down_ms=2000,
-                      duration_ms=30_000)
-    events = [{"ev": "PAUSE", "ms": 10_000, "phase": 0, "force_dn": 1198, "paused_ms": 5000},
-              {"ev": "RESUME", "ms": 10_000, "phase": 0, "force_dn": 1197}]
+    p = factory.phase(
+        mode="STATIC", force_dn=1200, base_dn=0, ramp_up_ms=2000, ramp_down_ms=2000, duration_ms=30_000
+    )
+    events = [
+        {"ev": "PAUSE", "ms": 10_000, "phase": 0, "force_dn": 1198, "paused_ms": 5000},
+        {"ev": "RESUME", "ms": 10_000, "phase": 0, "force_dn": 1197},
+    ]
     return factory.session([p], region="CERVICAL", angle_dd=240, events=events)
 
 
@@ -67,7 +70,7 @@ def test_whitespace_swapped_in_the_unchained_seal_line_is_refused():
     seal_start = data.rindex(b"\n", 0, len(data) - 1) + 1
     space = data.index(b" ", seal_start)
     for replacement in (b"\t", b"\r"):
-        altered = data[:space] + replacement + data[space + 1:]
+        altered = data[:space] + replacement + data[space + 1 :]
         with pytest.raises(RecordError, match="tab or carriage return"):
             verify(altered, factory.KEY)
 
@@ -191,3 +194,57 @@ def test_load_reads_a_file_and_reports_a_missing_one(tmp_path):
     assert load(path, factory.KEY).record_id == 12
     with pytest.raises(RecordError, match="cannot read session record"):
         load(tmp_path / "missing.rec", factory.KEY)
+
+
+def firmware_record(tmp_path, lines) -> bytes:
+    """A record written by the firmware's own writer (traction_fw.record, run here on CPython)."""
+    from traction_fw import record as fw_record
+
+    (tmp_path / fw_record.RECORD_DIR).mkdir()
+    writer = fw_record.Writer(str(tmp_path), 7, factory.KEY)
+    for line in lines:
+        pairs = [(k, _pairs(v)) for k, v in line.items() if k != "t"]
+        writer.write(line["t"], pairs)
+    writer.seal()
+    return (tmp_path / fw_record.RECORD_DIR / "00007.rec").read_bytes()
+
+
+def _pairs(value):
+    """The firmware's writer takes objects as lists of (key, value) pairs."""
+    if isinstance(value, dict):
+        return [(k, _pairs(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return [_pairs(v) for v in value]
+    return value
+
+
+def factory_lines(data: bytes) -> list:
+    lines = [json.loads(t) for t in data.rstrip(b"\n").split(b"\n")[:-1]]
+    for line in lines:
+        del line["prev"]
+    return lines
+
+
+def test_a_record_from_the_firmware_writer_verifies(tmp_path):
+    lines = factory_lines(
+        factory.session(
+            record=7, events=[{"ev": "EDIT", "ms": 100_000, "phase": 0, "force_dn": 2990, "target_dn": 2800}]
+        )
+    )
+    data = firmware_record(tmp_path, lines)
+    assert b", " not in data  # the firmware writes compact JSON, unlike the factory
+    rec = verify(data, factory.KEY)
+    assert rec.record_id == 7 and rec.events[0]["target_dn"] == 2800
+    assert [line["t"] for line in rec.lines] == [line["t"] for line in lines] + ["seal"]
+    with pytest.raises(RecordError, match="does not match the device key"):
+        verify(data, factory.OTHER_KEY)
+
+
+def test_the_firmware_verifier_agrees_on_factory_records():
+    from traction_fw import record as fw_record
+
+    data = factory.session()
+    assert fw_record.verify(data, factory.KEY)
+    altered = bytearray(data)
+    altered[200] ^= 0x01
+    assert not fw_record.verify(bytes(altered), factory.KEY)
