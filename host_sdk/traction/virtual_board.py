@@ -11,11 +11,14 @@ again as a board reboots. A soft reset from mpremote's raw REPL brings the board
 without main.py, as on a real board. See docs/virtual-board.md.
 """
 
+import argparse
 import collections
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -33,9 +36,15 @@ CTRL_B = b"\x02"
 EXIT_RESET = 3  # board.reset() or machine.reset(): a hard reset, main.py runs again
 EXIT_UNEXPECTED = 4  # watchdog or injected reset: the firmware must see an unexpected reset cause
 
+# What the sim's side channel accepts (hal/sim/board.py Sim.inject, docs/virtual-plant.md), so that a
+# misspelt fault is an error here rather than a line the board ignores.
+FAULTS = ("loadcell_disconnected", "loadcell_stuck", "loadcell_stale", "loadcell_spikes", "cable_snap",
+          "motor_stalled", "motor_ignoring", "stop_switch", "service_jumper", "link_silent", "reset")
+
 CRASH_LOOP_RESTARTS = 5
 CRASH_LOOP_WINDOW_S = 10.0
 STDERR_LINES = 20
+OUTPUT_TAIL_BYTES = 2048  # of the board's output for the crash message: the unix port prints tracebacks there
 STOP_TIMEOUT_S = 3.0
 
 # machine.reset() is missing on the unix port; a board's mpremote `reset` needs it. This module shadows
@@ -56,7 +65,9 @@ class VirtualBoardError(TractionError):
     """The virtual board cannot start or stopped restarting; the message says why."""
 
 
-def default_store(name):
+def default_store(config):
+    """~/.local/share/traction/boards/<serial> (or the board's name when it has no serial)."""
+    name = config.get("provision", {}).get("serial") or config.get("name", "sim")
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
     return Path(base) / "traction" / "boards" / name
 
@@ -103,15 +114,66 @@ def set_dotted(config, key, value):
             node = node[part]
 
 
+class SideChannel:
+    """The sim's file side channel (docs/virtual-plant.md): the board's physical world, not its link."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    @classmethod
+    def of_store(cls, store):
+        """The side channel of the virtual board running on this store (from the store's board.json)."""
+        config_path = Path(store) / "board.json"
+        try:
+            channel = json.loads(config_path.read_text())["sim"]["channel"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise VirtualBoardError(f"no virtual board config at {config_path}: start one with "
+                                    f"`traction sim --store {store}`") from None
+        if not channel or not Path(channel).is_dir():
+            raise VirtualBoardError(f"the virtual board of {store} is not running (no side channel "
+                                    f"{channel}): start it with `traction sim --store {store}`")
+        return cls(channel)
+
+    def inject(self, name, **params):
+        if name not in FAULTS:
+            raise VirtualBoardError(f"unknown fault {name!r}: one of {', '.join(FAULTS)}")
+        self._append({"inject": name, **params})
+
+    def clear(self, name):
+        if name not in FAULTS:
+            raise VirtualBoardError(f"unknown fault {name!r}: one of {', '.join(FAULTS)}")
+        self._append({"clear": name})
+
+    def plant(self):
+        """The board's last published physical state (plant.json), or {} before its first."""
+        try:
+            return json.loads((self.path / "plant.json").read_text())
+        except FileNotFoundError:
+            return {}
+
+    def _append(self, message):
+        # One write of one whole line: the board applies complete lines only, in order.
+        line = (json.dumps(message) + "\n").encode()
+        fd = os.open(self.path / "inject.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+
 class VirtualBoard:
     """A simulated traction board on a pty. Use as a context manager, or start() and close()."""
 
     def __init__(self, seed=1, time_scale=30, store_dir=None, board="sim", overrides=None, on_stderr=None):
+        """seed: the plant's noise; time_scale: device seconds per wall second (1..1000); store_dir: the
+        board's file store (default ~/.local/share/traction/boards/<serial>); board: firmware/boards/
+        <board>.json; overrides: {"dotted.key": value} on that config; on_stderr(line): the interpreter's
+        stderr, line by line (the last lines are kept in any case, see stderr_tail())."""
+        if not isinstance(time_scale, int) or not 1 <= time_scale <= 1000:
+            raise VirtualBoardError(f"time scale must be a whole number 1..1000, not {time_scale!r}")
         self.config = board_config(board, overrides)
         self.config["sim"].update(seed=seed, time_scale=time_scale, link="stdio")
-        provision = self.config.get("provision", {})
-        self.name = provision.get("serial") or self.config.get("name", board)
-        self.store = Path(store_dir) if store_dir else default_store(self.name)
+        self.store = Path(store_dir) if store_dir else default_store(self.config)
         self.port = None
         self.restarts = 0
         self.failure = None
@@ -123,13 +185,17 @@ class VirtualBoard:
         self._swallow_until_raw = False
         self._swallowed = b""
         self._output_tail = b""
+        self._last_output = b""
         self._proc = None
         self._closing = False
         self._runtime = None
         self._relay = None
         self._supervisor = None
         self._cmd = None
-        self._main = firmware_dir() / "main.py"
+        self._env = None
+        self._kind = None
+        self.channel = None
+        self._side = None
 
     # -- lifecycle --
 
@@ -138,13 +204,14 @@ class VirtualBoard:
             exe = interpreter()
         except InterpreterNotFound as e:
             raise VirtualBoardError(str(e)) from None
-        main = self._main
+        main = firmware_dir() / "main.py"
         if not main.is_file():
             raise VirtualBoardError(f"firmware not found: {main} does not exist")
         self.store.mkdir(parents=True, exist_ok=True)
         self._runtime = Path(tempfile.mkdtemp(prefix="traction-sim-"))
         self.channel = self._runtime / "channel"
         self.channel.mkdir()
+        self._side = SideChannel(self.channel)
         lib = self._runtime / "lib"
         lib.mkdir()
         (lib / "machine.py").write_text(MACHINE_SHIM)
@@ -194,6 +261,36 @@ class VirtualBoard:
 
     def stderr_tail(self):
         return list(self._stderr_tail)
+
+    # -- the physical world, through the sim's side channel (never the link) --
+
+    def inject(self, name, **params):
+        """Set a fault or physical condition: inject("cable_snap"), inject("loadcell_spikes", per_s=5)."""
+        self._side.inject(name, **params)
+
+    def clear(self, name):
+        self._side.clear(name)
+
+    def press_stop(self):
+        """The patient presses the stop switch (and holds it until release_stop())."""
+        self._side.inject("stop_switch", pressed=True)
+
+    def release_stop(self):
+        self._side.clear("stop_switch")
+
+    def service_jumper(self, on):
+        """Fit (True) or remove (False) the service jumper."""
+        self._side.inject("service_jumper", present=bool(on))
+
+    def reset(self):
+        """Press the reset button: the board restarts at its next control period (an unexpected reset)."""
+        self._side.inject("reset")
+
+    def plant(self):
+        """What really happens on the line, published by the board a few times a second (plant.json):
+        true_force_dn, peak_force_dn, motor_enabled, motor_speed_pm, line_m, device_ms, stop_switch,
+        service_jumper, faults."""
+        return self._side.plant()
 
     # -- the board's identity --
 
@@ -262,6 +359,10 @@ class VirtualBoard:
             self._relay.to_board(b"\r\x01")
         else:
             # Ctrl-D at the friendly REPL, a reset, or a crash: the board boots its firmware.
+            if code == EXIT_UNEXPECTED:
+                # The booting board replays the side channel from its start to learn the physical state;
+                # a reset is an event, not a state, so it must not reset the board again.
+                self._side.clear("reset")
             self._in_raw_repl = False
             self._write_config(after_reset=code not in (0, EXIT_RESET))
             self._spawn("firmware")
@@ -274,9 +375,10 @@ class VirtualBoard:
         return len(self._restart_times) > CRASH_LOOP_RESTARTS
 
     def _crash_message(self, code):
-        lines = "\n".join(self._stderr_tail) or "(nothing on stderr)"
+        output = self._last_output.decode("ascii", errors="replace").splitlines()[-STDERR_LINES:]
+        lines = "\n".join([*output, *self._stderr_tail]) or "(nothing)"
         return (f"virtual board stopped: MicroPython failed {CRASH_LOOP_RESTARTS + 1} times within "
-                f"{CRASH_LOOP_WINDOW_S:.0f} s (last exit code {code}). Last stderr lines:\n{lines}")
+                f"{CRASH_LOOP_WINDOW_S:.0f} s (last exit code {code}). Its last words:\n{lines}")
 
     def _read_stderr(self, proc):
         for raw in proc.stderr:
@@ -289,6 +391,7 @@ class VirtualBoard:
     # -- what passes through the port (relay thread) --
 
     def _board_output(self, data):
+        self._last_output = (self._last_output + data)[-OUTPUT_TAIL_BYTES:]
         seen = self._output_tail + data
         self._output_tail = seen[-len(RAW_REPL_BANNER):]
         if RAW_REPL_BANNER in seen:
@@ -330,10 +433,39 @@ def register(subparsers):
                    "sim.region=cervical or loadcell.noise_n=0.5 (VALUE is JSON, else text); repeatable")
     p.set_defaults(func=run_sim)
 
+    q = subparsers.add_parser(
+        "inject", help="change a running virtual board's physical world (faults, stop switch, jumper)",
+        description="Write to the side channel of the virtual board running on a store. Faults: "
+                    + ", ".join(FAULTS) + ". Parameters are KEY=VALUE (VALUE is JSON, else text).")
+    q.add_argument("fault", nargs="?", choices=FAULTS, metavar="FAULT", help="fault or condition to set")
+    q.add_argument("params", nargs="*", type=_setting, metavar="KEY=VALUE", help="the fault's parameters")
+    q.add_argument("--clear", action="store_true", help="clear FAULT instead of setting it")
+    q.add_argument("--plant", action="store_true", help="print the board's physical state (JSON) and exit")
+    q.add_argument("--store", metavar="DIR", help="the board's store, as given to `traction sim` "
+                   "(default: the default sim board's)")
+    q.set_defaults(func=run_inject)
 
-def run_sim(args):
-    import signal
-    import sys
+
+def run_inject(args, console=None):
+
+    try:
+        store = args.store or default_store(board_config())
+        side = SideChannel.of_store(store)
+        if args.plant:
+            print(json.dumps(side.plant(), indent=2))
+        elif args.fault is None:
+            raise VirtualBoardError("name a fault to inject (or --plant): one of " + ", ".join(FAULTS))
+        elif args.clear:
+            side.clear(args.fault)
+        else:
+            side.inject(args.fault, **dict(args.params))
+    except VirtualBoardError as e:
+        print(f"traction: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_sim(args, console=None):
 
     def stderr(line):
         print(f"board: {line}", file=sys.stderr, flush=True)
@@ -351,7 +483,7 @@ def run_sim(args):
             time.sleep(0.2)
         raise VirtualBoardError(board.failure)
     except VirtualBoardError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"traction: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
@@ -361,7 +493,6 @@ def run_sim(args):
 
 
 def _time_scale(text):
-    import argparse
 
     try:
         value = int(text)
@@ -373,7 +504,6 @@ def _time_scale(text):
 
 
 def _setting(text):
-    import argparse
 
     key, sep, value = text.partition("=")
     if not sep or not key:

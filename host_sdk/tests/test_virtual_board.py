@@ -1,0 +1,173 @@
+"""The virtual board launcher: a pty that behaves like a board's USB serial port, for mpremote and the SDK."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import serial
+from traction.device import Device
+from traction.virtual_board import FAULTS, VirtualBoard, VirtualBoardError
+
+MPREMOTE = [sys.executable, "-m", "mpremote"]
+TRACTION = [sys.executable, "-m", "traction.cli"]
+
+
+def mpremote(port, *args):
+    done = subprocess.run([*MPREMOTE, "connect", port, *args], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def talk(port, data, wait_for, timeout=5.0):
+    """Write bytes to the port and read until wait_for has been seen (or the timeout)."""
+    with serial.Serial(port, timeout=0.05) as s:
+        s.write(data)
+        got = b""
+        end = time.monotonic() + timeout
+        while wait_for not in got and time.monotonic() < end:
+            got += s.read(256)
+    return got
+
+
+def wait_until(check, timeout=5.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.02)
+    return check()
+
+
+@pytest.fixture
+def board(tmp_path):
+    with VirtualBoard(store_dir=tmp_path / "board") as vb:
+        yield vb
+
+
+def hello(port, tmp_path):
+    with Device.open(port, store=tmp_path / "host.db", fetch=False) as dev:
+        return dev.info
+
+
+def test_traction_sim_prints_the_port_first_and_mpremote_runs_code_and_lists_files(tmp_path):
+    store = tmp_path / "board"
+    proc = subprocess.Popen([*TRACTION, "sim", "--store", str(store), "--time-scale", "50"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = proc.stdout.readline().rstrip("\n")
+        assert port.startswith("/dev/pts/") and os.path.exists(port)
+        assert hello(port, tmp_path).time_scale == 50
+        out = mpremote(port, "resume", "exec", "import sys; print(sys.implementation.name)")
+        assert out == "micropython\n"
+        listing = mpremote(port, "fs", "ls")
+        for name in ("board.json", "settings.json", "records/"):
+            assert name in listing
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (store / "board.json").is_file() and (store / "settings.json").is_file()
+
+
+def test_mpremote_reset_restarts_the_firmware_and_the_protocol_answers_again(board, tmp_path):
+    mpremote(board.port, "exec", "print(1)")  # leaves the board at the REPL, as on a real board
+    mpremote(board.port, "reset")
+    assert hello(board.port, tmp_path).state == "IDLE"
+
+
+def test_soft_reset_in_the_raw_repl_comes_back_in_the_raw_repl_without_the_firmware(board, tmp_path):
+    assert b"raw REPL; CTRL-B to exit\r\n>" in talk(board.port, b"\r\x03\r\x01", b"\r\n>")
+    after = talk(board.port, b"\x04", b"CTRL-B to exit\r\n>")
+    # What a real board prints: the soft reboot, then the raw REPL again; no banner of a fresh interpreter.
+    assert after.endswith(b"MPY: soft reboot\r\nraw REPL; CTRL-B to exit\r\n>")
+    assert b"MicroPython" not in after
+    assert b"firmware" in talk(board.port, b"print('fir'+'mware')\x04", b"\x04>")
+    # Ctrl-B to the friendly REPL, then Ctrl-D there: a soft reset that runs main.py.
+    assert b">>> " in talk(board.port, b"\r\x02", b">>> ")
+    talk(board.port, b"\x04", b"\n", timeout=0.5)
+    assert hello(board.port, tmp_path).state == "IDLE"
+
+
+def test_the_store_keeps_files_across_board_runs(tmp_path):
+    note = tmp_path / "note.txt"
+    note.write_text("kept\n")
+    with VirtualBoard(store_dir=tmp_path / "board") as vb:
+        mpremote(vb.port, "fs", "cp", str(note), ":note.txt")
+    with VirtualBoard(store_dir=tmp_path / "board") as vb:
+        assert mpremote(vb.port, "fs", "cat", "note.txt") == "kept\n"
+
+
+def test_side_channel_moves_the_physical_world_not_the_link(board, tmp_path):
+    with Device.open(board.port, store=tmp_path / "host.db", fetch=False) as dev:
+        board.press_stop()
+        assert wait_until(lambda: dev.status().stop_switch)
+        assert dev.status().fault == "STOP_SWITCH"
+        assert wait_until(lambda: board.plant().get("stop_switch"))
+        board.release_stop()
+        assert wait_until(lambda: not dev.status().stop_switch)
+    board.reset()
+    assert wait_until(lambda: board.restarts == 1)
+    assert hello(board.port, tmp_path).state == "IDLE"
+    time.sleep(0.5)
+    assert board.restarts == 1  # the replayed side channel does not reset the board again
+
+
+def test_every_fault_name_is_one_the_board_accepts(board):
+    for name in FAULTS:
+        if name != "reset":
+            board.inject(name)
+            board.clear(name)
+    board.inject("loadcell_spikes", per_s=3)
+    assert wait_until(lambda: "loadcell_spikes" in board.plant().get("faults", []))
+    assert not any("sim channel" in line for line in board.stderr_tail())
+    with pytest.raises(VirtualBoardError, match="unknown fault 'cable_snapped'"):
+        board.inject("cable_snapped")
+
+
+def test_traction_inject_reaches_a_running_board(board, tmp_path):
+    def inject(*args):
+        return subprocess.run([*TRACTION, "inject", "--store", str(board.store), *args],
+                              capture_output=True, text=True, timeout=30)
+
+    assert inject("service_jumper", "present=true").returncode == 0
+    assert wait_until(lambda: board.plant().get("service_jumper"))
+    assert inject("--clear", "service_jumper").returncode == 0
+    assert wait_until(lambda: board.plant().get("service_jumper") is False)
+    bad = inject("no_such_fault")
+    assert bad.returncode != 0 and "invalid choice" in bad.stderr
+
+
+def test_a_firmware_that_cannot_start_stops_with_its_last_words(tmp_path):
+    with VirtualBoard(store_dir=tmp_path / "board", overrides={"hal": "nope"}) as vb:
+        assert wait_until(lambda: vb.failure, timeout=20)
+        assert "unknown hal nope" in vb.failure
+        with pytest.raises(VirtualBoardError, match="MicroPython failed 6 times"):
+            vb.check()
+
+
+def test_bad_settings_and_a_missing_interpreter_are_one_clear_error(tmp_path, monkeypatch):
+    with pytest.raises(VirtualBoardError, match="unknown board setting 'loadcell.noise'"):
+        VirtualBoard(overrides={"loadcell.noise": 1})
+    with pytest.raises(VirtualBoardError, match="time scale"):
+        VirtualBoard(time_scale=0)
+    with pytest.raises(VirtualBoardError, match="no board config"):
+        VirtualBoard(board="no_such_board")
+    monkeypatch.setenv("MICROPYTHON", str(tmp_path / "no-micropython"))
+    with pytest.raises(VirtualBoardError, match="MICROPYTHON"):
+        VirtualBoard(store_dir=tmp_path / "board").start()
+
+
+def test_sim_fails_cleanly_from_the_command_line(tmp_path):
+    done = subprocess.run([*TRACTION, "sim", "--store", str(tmp_path), "--set", "sim.nope=1"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.startswith("traction: error: unknown board setting 'sim.nope'")
+    assert not Path(tmp_path / "board.json").exists()
