@@ -10,7 +10,8 @@ from traction_fw import hal
 from traction_fw.hal.sim.board import BoardReset
 
 
-def config(region="lumbar", seed=1, **sim):
+def config(region="lumbar", seed=1, patient=None, **sim):
+    """The sim board config with a memory link and free-running clock; patient: its params to change."""
     with open("../boards/sim.json") as f:
         cfg = json.load(f)
     cfg["sim"]["link"] = "memory"
@@ -18,7 +19,11 @@ def config(region="lumbar", seed=1, **sim):
     cfg["sim"]["region"] = region
     cfg["sim"]["seed"] = seed
     for k in sim:
+        if k not in cfg["sim"]:
+            raise KeyError("no sim setting " + k)
         cfg["sim"][k] = sim[k]
+    for k in patient or {}:
+        cfg["patients"][region][k] = patient[k]
     return cfg
 
 
@@ -99,7 +104,7 @@ def unloaded_counts(board, ticks):
 
 
 def test_slack_then_a_stiffening_rise():
-    b = hal.load(config("cervical", move_every_s=0))
+    b = hal.load(config("cervical", patient={"move_every_s": 0}))
     b.motor.enable()
     forces = []
     for _ in range(150):
@@ -126,7 +131,7 @@ def pull_to(board, force_dn, speed=400):
 
 
 def test_force_relaxes_when_the_motor_holds_its_position():
-    b = hal.load(config("lumbar", move_every_s=0))
+    b = hal.load(config("lumbar", patient={"move_every_s": 0}))
     pull_to(b, 5000)
     run(b, 20, 0)  # let the motor stop
     position = b.motor.position()
@@ -468,3 +473,31 @@ def test_stdio_link_reads_only_what_it_is_asked_and_reset_exits_3():
             assert f.read().strip() == "3"
     finally:
         remove(path)
+
+
+def test_rng_is_marsaglias_xorshift32():
+    # Values from Marsaglia's paper (seed 2463534242) and CPython: every port draws the same plant.
+    from traction_fw.hal.sim.rng import Rng
+
+    assert Rng(2463534242).next32() == 723471715
+    r = Rng(1)
+    assert [r.next32() for _ in range(4)] == [270369, 67634689, 2647435461, 307599695]
+
+
+def standing_force_spread(move_every_s):
+    """Max - min true force over 60 s of a lumbar hold with the motor standing still, after relaxing."""
+    b = hal.load(config("lumbar", patient={"move_every_s": move_every_s}))
+    pull_to(b, 4000)
+    run(b, 6000, 0)  # let the relaxation settle
+    forces = []
+    for _ in range(600):
+        run(b, 10, 0)
+        forces.append(b.sim.true_force_dn())
+    return max(forces) - min(forces)
+
+
+def test_the_patient_moves_now_and_then():
+    still = standing_force_spread(0)
+    moving = standing_force_spread(5)
+    assert still < 20
+    assert moving > 3 * still + 30

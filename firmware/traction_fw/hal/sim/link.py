@@ -28,9 +28,14 @@ class Ring:
 
 
 class MemoryLink:
-    def __init__(self, size=65536):
-        self._in = Ring(size)
-        self._out = Ring(size)
+    # Sized like a board's serial buffers, not to hide a test that forgets to drain: what the firmware
+    # writes beyond OUT_SIZE undrained is dropped and counted; host_write beyond IN_SIZE unread raises.
+    IN_SIZE = 2048
+    OUT_SIZE = 8192
+
+    def __init__(self):
+        self._in = Ring(self.IN_SIZE)
+        self._out = Ring(self.OUT_SIZE)
         self.silent = False
         self.dropped = 0  # bytes the firmware wrote while the host queue was full
 

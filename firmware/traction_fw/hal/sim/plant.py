@@ -8,7 +8,7 @@
 # viscous damper. Under a constant stretch the Maxwell force decays, so holding a force means winding in.
 # The line only pulls: the force is never negative.
 
-SUBSTEPS = 4
+SUBSTEPS = 2  # 5 ms: well inside the motor lag and the back-drive time constant
 
 
 class Plant:
