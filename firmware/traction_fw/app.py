@@ -142,6 +142,9 @@ class App:
                 return 0
             self.target = rel.target
             if rel.uses_controller():
+                if rel.fresh_control:
+                    rel.fresh_control = False
+                    self.ctrl.reset()
                 speed = self.ctrl.update(rel.target, force, rel.slope)
             else:
                 speed = rel.speed
@@ -207,7 +210,7 @@ class App:
             self.end_reason = "FAULT"
         self.set_state(FAULT)
         if self.motor_on:
-            self.release.start(REACTION[fault], self.target, force, 0, self.home)
+            self.release.start(REACTION[fault], self.target, force, 0, self.home, self.limit)
         else:
             self.release.finish()
             self.recorder.session_over()
@@ -217,7 +220,7 @@ class App:
         rel = self.release
         kind = REACTION[fault]
         if rel.active and (kind == CUT or (kind == BLIND and rel.uses_controller())):
-            rel.start(kind, self.target, force, 0, self.home)
+            rel.start(kind, self.target, force, 0, self.home, self.limit)
 
     def start(self):
         """START in READY, calibrated, switch released: 0 or the error name refusing it."""
@@ -249,7 +252,8 @@ class App:
         self.end_reason = reason
         last = ses.phases[ses.index]
         start = ses.target
-        self.release.start(safety.RAMP, start, force, self.release.stop_ms(start, last.down), self.home)
+        self.release.start(safety.RAMP, start, force, self.release.stop_ms(start, last.down), self.home,
+                           self.limit)
         self.set_state(RELEASING)
 
     def _released(self, force):

@@ -35,7 +35,7 @@ DEFAULTS = {
     "spike_window_ms": 1000,
     "stuck_samples": 25,  # identical raw readings in a row: a live ADC always has some noise
     "negative_dn": -200,  # a line cannot push: readings below this are implausible
-    "rate_max_dn_s": 4000,  # force rising faster than this (over rate_window_ms) latches RATE
+    "rate_max_dn_s": 4000,  # force at or above target rising faster than this (over rate_window_ms)
     "rate_window_ms": 100,
     "snap_min_dn": 200,  # CABLE_SNAP: force was above this ...
     "snap_ratio": 4,  # ... and fell below 1/snap_ratio of it within rate_window_ms, target not falling
@@ -49,7 +49,7 @@ DEFAULTS = {
     "drift_settle_ms": 1500,  # target at zero this long before an unloaded check
     "motor_cmd_pm": 200,  # MOTOR (needs an encoder): command at least this ...
     "motor_ms": 300,  # ... held this long with the same sign ...
-    "motor_min_counts": 50,  # ... must move the encoder this much the commanded way
+    "motor_min_counts": 50,  # ... must move the encoder this much the commanded way in its second half
 }
 
 
@@ -169,7 +169,9 @@ class Safety:
             return OVER_FORCE
         if self.filled >= self.window:
             old = self._back(self.hist, self.window)
-            if f - old > self.rate_rise:
+            # Below the target a fast rise is the controller catching up (taking up slack); at or above
+            # it nothing should be driving the force up that fast.
+            if f - old > self.rate_rise and f >= target - self.track_min:
                 return RATE
             if old >= self.snap_min and f * self.snap_ratio < old and target * 2 >= old:
                 return CABLE_SNAP
@@ -228,11 +230,12 @@ class Safety:
             self.motor_n = 0
             return 0
         self.motor_n += 1
-        # judge the movement over the last motor_samples once the command has held that long already,
-        # so the motor's own lag and acceleration are behind it
-        if self.motor_n < 2 * self.motor_samples or self.filled < self.motor_samples:
+        # judge the movement over the second half of motor_ms, when the motor's own lag and
+        # acceleration are behind it
+        half = self.motor_samples // 2
+        if self.motor_n < self.motor_samples or self.filled < half:
             return 0
-        moved = (position - self._back(self.pos, self.motor_samples)) * sign
+        moved = (position - self._back(self.pos, half)) * sign
         return MOTOR if moved < self.motor_min else 0
 
     def may_pull(self, limit):

@@ -1,0 +1,229 @@
+# Each fault injected on the simulated board during a treatment: the true plant force never goes above
+# the effective limit by more than 2 %, and the board ends latched in FAULT with the motor disabled and
+# the record sealed with the fault. Then CLEAR_FAULT is refused while the cause is present.
+
+import json
+
+import fw_harness as h
+from traction_fw import record
+from traction_protocol.constants import FAULT, FAULT_NAME
+
+FAULT_STATE = 6
+IDLE = 1
+
+
+def lumbar(force=6000, up=3000):
+    return [h.phase(mode=1, force_dn=force, ramp_up_ms=up, duration_ms=120000)]
+
+
+def cervical(force=1500, up=3000):
+    return [h.phase(mode=1, force_dn=force, ramp_up_ms=up, duration_ms=120000)]
+
+
+def run(inject, params=None, at_s=5.0, expect=(), region=2, limit=7200, phases=None, host=None, within_s=30):
+    host = host or h.Host(region="lumbar" if region == 2 else "cervical")
+    host.start(phases or (lumbar() if region == 2 else cervical()), region=region, session_max=limit)
+    host.seconds(at_s)
+    assert host.app.state == 3, "not running when the fault came (state %d)" % host.app.state
+    if inject == "heartbeats_stop":
+        host.heartbeat_every = 0
+    elif inject == "ESTOP":
+        host.ok("ESTOP")
+    else:
+        host.sim.inject(inject, **(params or {}))
+    assert host.until(lambda: host.app.state == FAULT_STATE and not host.board.motor.enabled(), within_s), (
+        "%s: not latched and disabled (state %d)" % (inject, host.app.state))
+    if inject == "link_silent":
+        host.sim.clear("link_silent")  # the host is back, to read the record
+    host.seconds(2)  # latched means latched: nothing moves it on
+    name = FAULT_NAME[host.app.fault]
+    assert name in expect, "%s latched %s, expected one of %s" % (inject, name, expect)
+    peak = host.sim.peak_force_dn()
+    assert peak <= limit * 102 // 100, "%s: true peak %d above %d + 2%%" % (inject, peak, limit)
+    assert host.app.state == FAULT_STATE and not host.board.motor.enabled()
+    _record_ends_with(host, name)
+    return host
+
+
+def _record_ends_with(host, fault):
+    ids = host.records()
+    assert len(ids) == 1, "one sealed record expected, have %r" % (ids,)
+    data = host.read_record(ids[0])
+    assert record.verify(data, host.key())
+    end = json.loads(data.split(b"\n")[-3])
+    assert end["reason"] == "FAULT" and end["fault"] == fault, end
+    assert any(json.loads(x).get("ev") in ("FAULT", "ESTOP", "STOP_SWITCH") for x in data.split(b"\n")[:-1])
+
+
+def _clears_only_once_gone(host, clear, name=None):
+    r = host.cmd("CLEAR_FAULT")
+    assert r.name == "NAK" and r["error"] == 6, "CLEAR_FAULT with the cause present: %r" % (r,)
+    host.sim.clear(clear) if name is None else host.sim.inject(name, pressed=False)
+    host.seconds(1)
+    host.ok("CLEAR_FAULT")
+    assert host.app.state == IDLE and host.status()["fault"] == 0
+
+
+def test_over_force_when_the_motor_runs_away_near_the_ceiling():
+    host = h.Host(region="cervical")
+    # the motor keeps pulling at a crawl: the force creeps past the limit before MOTOR can tell
+    run("motor_ignoring", {"speed": 120}, at_s=6, region=1, limit=1560, phases=cervical(1500), host=host,
+        expect=("OVER_FORCE", "MOTOR"))
+    h.cleanup()
+
+
+def test_rate_when_the_motor_runs_away_at_full_speed():
+    run("motor_ignoring", {"speed": 1000}, at_s=5, expect=("RATE",))
+    h.cleanup()
+
+
+def test_runaway_during_a_ramp_stays_under_the_ceiling():
+    run("motor_ignoring", {"speed": 1000}, at_s=1.5, expect=("RATE", "OVER_FORCE", "MOTOR"))
+    run("motor_ignoring", {"speed": 1000}, at_s=1.5, region=1, limit=1800,
+        expect=("RATE", "OVER_FORCE", "MOTOR"))
+    h.cleanup()
+
+
+def test_adc_silent_after_two_sample_periods():
+    host = run("loadcell_stale", expect=("ADC_SILENT",))
+    events = [e for e in host.events if e["kind"] == 3]
+    assert events and events[0]["code"] == FAULT["ADC_SILENT"]
+    _clears_only_once_gone(host, "loadcell_stale")
+    h.cleanup()
+
+
+def test_adc_saturated_when_disconnected_to_the_rails():
+    host = run("loadcell_disconnected", {"mode": "rails"}, expect=("ADC_SATURATED",))
+    _clears_only_once_gone(host, "loadcell_disconnected")
+    h.cleanup()
+
+
+def test_disconnected_to_zero_reads_as_a_vanished_force():
+    run("loadcell_disconnected", {"mode": "zero"}, expect=("CABLE_SNAP", "ADC_IMPLAUSIBLE"))
+    h.cleanup()
+
+
+def test_adc_implausible_when_stuck():
+    host = run("loadcell_stuck", expect=("ADC_IMPLAUSIBLE",))
+    _clears_only_once_gone(host, "loadcell_stuck")
+    h.cleanup()
+
+
+def test_adc_implausible_when_spiking():
+    run("loadcell_spikes", {"per_s": 20}, expect=("ADC_IMPLAUSIBLE",))
+    h.cleanup()
+
+
+def test_isolated_spikes_are_held_back_not_obeyed():
+    host = h.Host()
+    host.start(lumbar(), region=2, session_max=7200)
+    host.seconds(5)
+    host.sim.inject("loadcell_spikes", per_s=0.5)
+    host.seconds(20)
+    assert host.app.state == 3, "a rare spike latched %s" % FAULT_NAME.get(host.app.fault)
+    assert host.sim.peak_force_dn() <= 6000 * 102 // 100
+    h.cleanup()
+
+
+def test_cable_snap_mid_hold():
+    run("cable_snap", expect=("CABLE_SNAP",))
+    h.cleanup()
+
+
+def test_slack_when_the_line_never_tightens():
+    run("cable_snap", at_s=0.2, expect=("SLACK",))
+    h.cleanup()
+
+
+def test_tracking_when_the_force_drifts_off_target():
+    # encoder checks off, so the creeping motor is caught by tracking, the layer behind them
+    host = h.Host(region="cervical", cfg=h.config("cervical", safety={"motor_cmd_pm": 2000}))
+    run("motor_ignoring", {"speed": 25}, at_s=6, region=1, limit=2500, phases=cervical(1000), host=host,
+        expect=("TRACKING",))
+    h.cleanup()
+
+
+def test_stop_switch_releases_and_latches_until_released():
+    host = run("stop_switch", expect=("STOP_SWITCH",))
+    assert any(e["kind"] == 4 and e["code"] == 1 for e in host.events)
+    _clears_only_once_gone(host, None, "stop_switch")
+    h.cleanup()
+
+
+def test_stop_switch_refuses_start():
+    host = h.Host()
+    host.setup(lumbar())
+    host.sim.inject("stop_switch")
+    host.step(2)
+    assert host.app.state == FAULT_STATE and host.app.fault == FAULT["STOP_SWITCH"]
+    h.cleanup()
+
+
+def test_lease_lost_when_the_host_goes_quiet():
+    host = run("link_silent", expect=("LEASE_LOST",))
+    host.sim.clear("link_silent")
+    host.ok("CLEAR_FAULT")
+    h.cleanup()
+
+
+def test_motor_stalled():
+    run("motor_stalled", expect=("MOTOR",))
+    h.cleanup()
+
+
+def test_motor_ignoring_commands():
+    run("motor_ignoring", at_s=5, expect=("MOTOR", "OVER_FORCE", "TRACKING"))
+    h.cleanup()
+
+
+def test_estop_from_the_operator():
+    host = run("ESTOP", expect=("ESTOP",))
+    host.ok("CLEAR_FAULT")
+    h.cleanup()
+
+
+def test_not_calibrated_refuses_start():
+    cfg = h.config()
+    cfg["provision"]["calibration"] = None
+    host = h.Host(cfg=cfg)
+    host.setup(lumbar())
+    r = host.cmd("START")
+    assert r.name == "NAK" and r["error"] == 4 and host.app.state == 2
+    assert not host.status()["flags"] & 2 and not host.board.motor.enabled()
+    h.cleanup()
+
+
+def _drifting(per_min, positive):
+    for seed in range(1, 40):
+        cfg = h.config(seed=seed)
+        cfg["loadcell"]["drift_n_per_min"] = per_min
+        host = h.Host(cfg=cfg)
+        if (host.board.loadcell.drift_n_s > 0) == positive:
+            return host
+    raise AssertionError("no seed drifts that way")
+
+
+def test_zero_drift_at_start_latches_and_tare_recovers():
+    host = _drifting(240, True)
+    host.setup(lumbar())
+    host.seconds(3)  # idle: the unloaded reading walks away from zero
+    host.ok("START")
+    assert host.app.state == FAULT_STATE and host.app.fault == FAULT["ZERO_DRIFT"]
+    assert not host.board.motor.enabled() and host.records() == []
+    host.ok("CLEAR_FAULT")
+    host.ok("TARE")
+    host.setup(lumbar())
+    host.ok("START")
+    assert host.app.state == 3
+    h.cleanup()
+
+
+def test_zero_drift_found_unloaded_between_holds():
+    host = _drifting(300, True)
+    phases = [h.phase(mode=2, force_dn=3000, base_dn=0, hold_ms=3000, rest_ms=6000, ramp_up_ms=3000,
+                      ramp_down_ms=2000, duration_ms=60000)]
+    host.start(phases, region=2, session_max=7200)
+    assert host.until(lambda: host.app.state == FAULT_STATE and not host.board.motor.enabled(), 60)
+    assert host.app.fault == FAULT["ZERO_DRIFT"]
+    assert host.sim.peak_force_dn() <= 7200
+    h.cleanup()

@@ -1,0 +1,143 @@
+# Session records (SPEC section 9): HMAC-SHA256 on hashlib.sha256, the hash chain, the seal, what a
+# reset leaves behind, and a real session's record read back over the link.
+
+import json
+
+import fw_harness as h
+from binascii import hexlify, unhexlify
+from traction_fw import record
+
+KEY = bytes(range(32))
+
+
+def test_hmac_matches_rfc4231_case_2():
+    mac = record.hmac_sha256(b"Jefe", b"what do ya want for nothing?")
+    assert hexlify(mac) == b"5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+
+
+def test_hmac_with_a_key_longer_than_a_block_rfc4231_case_6():
+    mac = record.hmac_sha256(b"\xaa" * 131, b"Test Using Larger Than Block-Size Key - Hash Key First")
+    assert hexlify(mac) == b"60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+
+
+def _written(store):
+    w = record.Writer(store, 3, KEY)
+    w.write("head", [("v", 1), ("record", 3)])
+    w.write("ev", [("ms", 10), ("ev", "PAUSE"), ("phase", 0), ("force_dn", 1234)])
+    w.write("end", [("reason", "COMPLETED"), ("fault", None)])
+    w.seal()
+    return record.Store(store).load(3)
+
+
+def test_a_written_record_verifies_and_every_flipped_byte_fails():
+    store = h.new_store()
+    record.Store(store)
+    data = _written(store)
+    assert record.verify(data, KEY)
+    assert not record.verify(data, bytes(32))
+    for i in range(len(data)):
+        bad = bytearray(data)
+        bad[i] ^= 0x01
+        assert not record.verify(bytes(bad), KEY), "flipping byte %d went unnoticed" % i
+    h.cleanup()
+
+
+def test_chain_links_each_line_to_the_sha256_of_the_one_before():
+    store = h.new_store()
+    record.Store(store)
+    lines = _written(store)[:-1].split(b"\n")
+    assert json.loads(lines[0])["prev"] == "0" * 64
+    for a, b in zip(lines, lines[1:]):
+        assert json.loads(b)["prev"] == record.sha256_hex(a)
+    seal = json.loads(lines[-1])
+    assert seal["mac"] == hexlify(record.hmac_sha256(KEY, unhexlify(seal["prev"]))).decode()
+    h.cleanup()
+
+
+def test_dropping_or_reordering_lines_fails():
+    store = h.new_store()
+    record.Store(store)
+    lines = _written(store)[:-1].split(b"\n")
+    assert not record.verify(b"\n".join(lines[:1] + lines[2:]) + b"\n", KEY)
+    assert not record.verify(b"\n".join([lines[1], lines[0]] + lines[2:]) + b"\n", KEY)
+    assert not record.verify(b"\n".join(lines[:-1]) + b"\n", KEY)  # no seal
+    h.cleanup()
+
+
+def test_a_reset_mid_line_is_sealed_at_next_boot_with_reason_reset():
+    store = h.new_store()
+    st = record.Store(store)
+    w = record.Writer(store, 5, KEY)
+    w.write("head", [("v", 1), ("record", 5)])
+    w.write("ev", [("ms", 10), ("ev", "EDIT"), ("phase", 0), ("force_dn", 10), ("target_dn", 20)])
+    with open(record.path_of(store, 5), "a") as f:
+        f.write('{"t":"hold","prev":"ab')  # what a reset cut short
+    w2, lines = st.reopen(5, KEY)
+    assert len(lines) == 2
+    w2.write("end", record.summary_after_reset(lines))
+    w2.seal()
+    data = st.load(5)
+    assert record.verify(data, KEY)
+    end = json.loads(data.split(b"\n")[-3])
+    assert end["reason"] == "RESET" and end["fault"] == "RESET" and end["edits"] == 1
+    h.cleanup()
+
+
+def test_session_record_over_the_link_verifies_is_kept_until_acknowledged():
+    host = h.Host()
+    host.start([h.phase(mode=2, force_dn=3000, base_dn=1000, hold_ms=3000, rest_ms=1000, ramp_up_ms=3000,
+                        ramp_down_ms=1000, duration_ms=16000)])
+    assert host.records() == []  # the record being written is not offered yet
+    assert host.until(lambda: host.app.state == 1, 30)
+    host.step(5)
+    ids = host.records()
+    assert len(ids) == 1
+    data = host.read_record(ids[0])
+    assert record.verify(data, host.key())
+    lines = [json.loads(x) for x in data[:-1].split(b"\n")]
+    kinds = [x["t"] for x in lines]
+    assert kinds[0] == "head" and kinds[-2:] == ["end", "seal"]
+    assert kinds.count("hold") == 2 and kinds.count("phase") == 1
+    head = lines[0]
+    assert head["serial"] == "SIM-0001" and head["region"] == "LUMBAR" and head["limit_dn"] == 9000
+    assert head["phases"][0]["mode"] == "INTERMITTENT" and head["phases"][0]["hold_ms"] == 3000
+    end = lines[-2]
+    assert end["reason"] == "COMPLETED" and end["fault"] is None
+    assert end["treatment_ms"] == 16000
+    assert 10000 <= end["traction_ms"] <= end["end_ms"]
+    assert 2950 <= end["peak_dn"] <= 3100
+    for hold in [x for x in lines if x["t"] == "hold"]:
+        assert hold["target_dn"] == 3000 and abs(hold["mean_dn"] - 3000) <= 30
+        assert hold["ms"] == 3000 and hold["in_tol_ms"] >= 2000 and hold["peak_dn"] <= 3100
+    assert host.status()["flags"] & 8
+    host.ok("RECORD_ACK", record_id=ids[0])
+    assert host.records() == []
+    assert host.cmd("RECORD_ACK", record_id=ids[0]).name == "NAK"
+    assert not host.status()["flags"] & 8
+    h.cleanup()
+
+
+def test_record_survives_a_board_reset_mid_session_and_is_sealed_reset():
+    host = h.Host()
+    host.start([h.phase(mode=1, force_dn=3000, duration_ms=30000)])
+    host.seconds(4)
+    host.sim.inject("reset")
+    reset = False
+    try:
+        host.step()
+    except BaseException as e:  # noqa: B036 - the sim's BoardReset is a BaseException on purpose
+        reset = type(e).__name__ == "BoardReset"
+    assert reset
+    cfg = host.cfg
+    cfg["sim"]["after_reset"] = True
+    again = h.Host(cfg=cfg)
+    assert not again.board.motor.enabled()
+    again.step(2)
+    assert any(e["kind"] == 10 and e["code"] == 1 for e in again.events)  # BOOT after a reset
+    ids = again.records()
+    assert len(ids) == 1
+    data = again.read_record(ids[0])
+    assert record.verify(data, again.key())
+    end = json.loads(data.split(b"\n")[-3])
+    assert end["reason"] == "RESET" and end["fault"] == "RESET"
+    h.cleanup()
