@@ -10,8 +10,8 @@ from datetime import date
 from functools import cache
 from importlib import resources
 
-# Letter (U is reserved), two characters, then optionally a dot and 1-4 more (Official Guidelines I.A).
-FORMAT = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
+# A letter, a digit, a character, then optionally a dot and 1-4 more (Official Guidelines I.A).
+FORMAT = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 
 
 @cache
