@@ -147,6 +147,37 @@ def test_837p_with_modifiers_supervisor_and_manual_therapy_validates():
     assert "*000000042*0*P*:~" in text
 
 
+SUPERVISOR = {"name": "SAM PARK", "npi": "1728394655", "provider_type": "PT"}
+SCENARIOS = {
+    "chiropractor to Medicare": {"rendering.provider_type": "chiropractor"},
+    "PTA above threshold with 97140": {
+        "rendering.provider_type": "PTA",
+        "supervising": SUPERVISOR,
+        "therapy_spend.above_threshold": True,
+        "other_services": [{"code": "97140", "units": 2}],
+    },
+    "commercial decompression": {
+        "payer.profile": "commercial",
+        "treatment.device_type": "decompression",
+        "fees": {"S9090": 80.0, "97110": 62.0},
+    },
+    "physician, one diagnosis": {
+        "rendering.provider_type": "physician",
+        "diagnoses": [{"code": "M54.17"}],
+        "treatment.rationale_diagnoses": ["M54.17"],
+    },
+}
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_exports_validate_across_scenarios(name):
+    s = summary(changes=SCENARIOS[name])
+    assert s["billing_ready"], s["blocking"]
+    Bundle.model_validate(fhir.bundle(s))
+    assert pyx12_check(x12.interchange(s)) == (True, [])
+    assert len(list(csv.DictReader(io.StringIO(csv_line.text(s))))) == len(s["lines"])
+
+
 def test_pyx12_catches_a_broken_837p():
     # Proves the check above can fail: a service line without its units is not a valid 837P.
     text = x12.interchange(summary()).replace(

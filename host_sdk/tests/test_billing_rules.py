@@ -351,6 +351,14 @@ def test_region_disagreement_is_warned_and_the_device_wins():
     assert result["documentation"]["elements"][2]["value"] == "lumbar"
 
 
+def test_angle_disagreement_is_warned_and_the_device_wins():
+    assert "DEVICE-RECORD" not in rules_of(billed(changes={"treatment.angle_deg": 15}), "warnings")
+    result = billed(changes={"treatment.angle_deg": 25})
+    (warning,) = result["warnings"]
+    assert warning["rule"] == "DEVICE-RECORD" and "device recorded 15 deg" in warning["message"]
+    assert result["documentation"]["elements"][5]["value"] == "15 deg"
+
+
 def test_every_decision_names_its_rule_and_source():
     result = billed(
         [

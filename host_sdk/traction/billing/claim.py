@@ -194,6 +194,7 @@ def _traction_line(sessions, context, profile, pointers, d: _Decisions):
         return None
     regions = sorted({s["region"] for s in delivered})
     _check_regions(context, regions, d)
+    _check_angle(context, delivered, d)
     minutes = round(sum(s["treatment_s"] for s in delivered) / 60, 1)
     rules = [
         d.decide(
@@ -269,6 +270,18 @@ def _delivered(sessions, d: _Decisions) -> list:
             f"(peak {s['peak_n']:g} N): no traction treatment was delivered",
         )
     return delivered
+
+
+def _check_angle(context, sessions: list, d: _Decisions) -> None:
+    stated = context.get("treatment.angle_deg")
+    recorded = sorted({s["angle_deg"] for s in sessions})
+    # Half a degree: the record keeps tenths, a clinician writes whole degrees.
+    if stated is not None and any(abs(angle - stated) > 0.5 for angle in recorded):
+        d.warn(
+            "DEVICE-RECORD",
+            f"the context gives an angle of {stated:g} deg but the device recorded "
+            f"{', '.join(f'{a:g}' for a in recorded)} deg; the device record is used",
+        )
 
 
 def _check_regions(context, device_regions: list, d: _Decisions) -> None:

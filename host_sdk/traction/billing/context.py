@@ -125,6 +125,9 @@ class Context:
             self._fail("therapy_spend.year_to_date", "must be an amount in dollars")
         if "above_threshold" in spend and not isinstance(spend["above_threshold"], bool):
             self._fail("therapy_spend.above_threshold", "must be true or false")
+        angle = self.get("treatment.angle_deg")
+        if angle is not None and (not _is_number(angle) or not 0 <= angle <= 45):
+            self._fail("treatment.angle_deg", "must be a number of degrees from 0 to 45")
         visit = self.get("encounter.visit_number")
         if visit is not None and (not isinstance(visit, int) or isinstance(visit, bool) or visit < 1):
             self._fail("encounter.visit_number", "must be a whole number from 1")
