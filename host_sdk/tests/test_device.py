@@ -152,3 +152,82 @@ def test_a_session_is_refused_on_a_faulted_board_before_anything_moves(store):
             Session(dev, treatment).start()
     assert "SETUP" not in board.executed and "START" not in board.executed
     board.close()
+
+
+# ---- end to end: the real firmware on a virtual board (a few seconds each, at a high time scale) ----
+
+E2E_SCALE = 60
+
+
+@pytest.fixture
+def sim(tmp_path):
+    from traction.virtual_board import VirtualBoard
+
+    with VirtualBoard(seed=3, time_scale=E2E_SCALE, store_dir=tmp_path / "board") as board:
+        yield board
+
+
+def _static(minutes, force="250 N"):
+    from traction.treatment import Treatment
+
+    return Treatment.from_toml(f'region = "lumbar"\nbody_weight = "80 kg"\n[[phase]]\nmode = "static"\n'
+                               f'force = "{force}"\nramp_up = "5 s"\nduration = "{minutes} min"\n')
+
+
+@pytest.mark.e2e
+def test_e2e_pause_resume_edit_stop_are_in_the_verified_record(sim, store):
+    from traction.session import Session
+
+    with Device.open(sim.port, store=store, key=sim.key) as dev:
+        session = Session(dev, _static(10), telemetry_hz=5).start()
+        _wait_for(lambda: dev.status().segment == "HOLD")
+        assert session.pause() == "PAUSED"
+        assert session.resume() == "RUNNING"
+        assert session.edit_force(200.0) == "RUNNING"
+        _wait_for(lambda: abs(dev.status().force_n - 200.0) < 5)
+        assert session.stop() == "RELEASING"
+        record = session.wait(timeout=30)
+    assert record.end["reason"] == "STOPPED" and record.end["pauses"] == 1 and record.end["edits"] == 1
+    assert [e["ev"] for e in record.events] == ["PAUSE", "RESUME", "EDIT", "STOP"]
+    assert record.events[2]["target_dn"] == 2000
+    kinds = {e.kind for e in session.events}
+    assert {"PAUSE", "RESUME", "EDIT", "RECORD"} <= kinds
+    (row,) = store.sessions()
+    assert row["outcome"] == "STOPPED" and row["verified"] == 1 and row["samples"] > 10
+
+
+@pytest.mark.e2e
+def test_e2e_a_host_that_vanishes_mid_session_gets_its_record_on_reconnect(sim, store):
+    from traction.session import Session
+
+    dev = Device.open(sim.port, store=store, key=sim.key)
+    session = Session(dev, _static(10), telemetry_hz=5).start()
+    _wait_for(lambda: dev.status().state == "RUNNING")
+    dev.link.close()  # the host is gone: no STOP, no heartbeat; the board's lease lapses
+    dev.close()
+    time.sleep(20 / E2E_SCALE + 0.5)  # longer than the 10 s lease and the release, in device time
+    with Device.open(sim.port, store=store, key=sim.key) as again:  # picks pending records up
+        assert again.status().state == "FAULT"
+        assert again.status().fault == "LEASE_LOST"
+        assert again.clear_fault() == "IDLE"
+    row = store.session(session.row)
+    assert row["outcome"] == "FAULT" and row["record"] is not None
+    assert store.record(row["record"])["verified"] == 1
+
+
+@pytest.mark.e2e
+def test_e2e_the_board_refuses_what_the_host_checks_too(sim, store):
+    from traction.errors import NakError
+
+    with Device.open(sim.port, store=store, key=sim.key) as dev:
+        with pytest.raises(NakError, match="BAD_STATE"):
+            dev.command("PAUSE")
+        with pytest.raises(NakError, match="NO_SETUP"):
+            dev.command("START")
+
+
+def _wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

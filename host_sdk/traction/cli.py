@@ -9,6 +9,7 @@ import importlib
 import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -140,16 +141,19 @@ def cmd_sessions(args, console):
 
     with Store(args.store) as store:
         rows = store.sessions()
-        table = Table(title=f"sessions in {store.path}")
-        for col in ("id", "started (UTC)", "board", "protocol", "outcome", "record", "samples", "events"):
-            table.add_column(col)
-        for r in rows:
-            started = datetime.fromtimestamp(r["started_utc"], UTC).strftime("%Y-%m-%d %H:%M")
-            rec = "-" if r["record_id"] is None else f"{r['record_id']} " + (
-                "verified" if r["verified"] else "UNVERIFIED")
-            table.add_row(str(r["id"]), started, r["serial"] or "", r["source"] or "",
-                          r["outcome"] or "running?", rec, str(r["samples"]), str(r["events"]))
-        console.print(table if rows else f"no sessions in {store.path}")
+    if not rows:
+        print(f"no sessions in {store.path}")
+        return 0
+    print(f"sessions in {store.path}, newest first")
+    print(f"{'id':>4}  {'started (UTC)':<16}  {'board':<12} {'outcome':<18} {'record':<14} {'samples':>7} "
+          f"{'events':>6}  protocol")
+    for r in rows:
+        started = datetime.fromtimestamp(r["started_utc"], UTC).strftime("%Y-%m-%d %H:%M")
+        rec = "-" if r["record_id"] is None else (
+            f"{r['record_id']} " + ("verified" if r["verified"] else "UNVERIFIED"))
+        outcome = r["outcome"] or "no end seen"
+        print(f"{r['id']:>4}  {started:<16}  {r['serial'] or '':<12} {outcome:<18} {rec:<14} "
+              f"{r['samples']:>7} {r['events']:>6}  {Path(r['source'] or '').name}")
     return 0
 
 

@@ -1,0 +1,104 @@
+"""The `traction` command: one error line for bad input, and (e2e) real runs on a virtual board."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from traction.cli import main
+from traction.store import Store
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path, monkeypatch):
+    """Keep the store and the virtual board's files out of the real home."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.delenv("TRACTION_STORE", raising=False)
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["info", "--port", "/dev/ttyNOPE3"], "port /dev/ttyNOPE3 does not exist"),
+    (["info", "--port", "socket://127.0.0.1:1"], "cannot open port socket://127.0.0.1:1"),
+    (["run", "nope.toml", "--port", "sim"], "nope.toml: no such file"),
+    (["sessions", "--store", "/proc/version/x.db"], "cannot open the store"),
+])
+def test_bad_input_is_one_error_line_and_a_non_zero_exit(argv, words, capsys):
+    code, out, err = run(argv, capsys)
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("traction: error: ") and words in err
+    assert "Traceback" not in err + out
+
+
+def test_a_treatment_over_the_region_maximum_is_refused_naming_field_and_fix(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text((EXAMPLES / "cervical_intermittent.toml").read_text().replace('"11 lbf"', '"60 lbf"'))
+    code, _, err = run(["run", str(bad), "--port", "/dev/ttyNOPE3"], capsys)
+    assert code == 1
+    assert err == (f"traction: error: {bad}: phase 1: force: 60.0 lbf is above the cervical maximum of "
+                   "50.0 lbf; lower it to at most 50.0 lbf\n")
+
+
+def test_usage_errors_exit_2_without_a_traceback(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["run"])
+    assert e.value.code == 2
+    assert "required" in capsys.readouterr().err
+
+
+def test_sessions_on_an_empty_store(tmp_path, capsys):
+    code, out, _ = run(["sessions", "--store", str(tmp_path / "s.db")], capsys)
+    assert code == 0 and "no sessions in" in out
+
+
+def _short_treatment(tmp_path, minutes):
+    path = tmp_path / "short.toml"
+    path.write_text(f'region = "lumbar"\nbody_weight = "80 kg"\nunit = "lbf"\n[[phase]]\nmode = "static"\n'
+                    f'force = 50\nramp_up = "5 s"\nduration = "{minutes} min"\n')
+    return path
+
+
+@pytest.mark.e2e
+def test_e2e_run_on_a_virtual_board_stores_a_verified_record(tmp_path, capsys):
+    db = tmp_path / "s.db"
+    treatment = _short_treatment(tmp_path, 1)
+    code, out, err = run(["run", str(treatment), "--port", "sim", "--store", str(db)], capsys)
+    assert code == 0, err
+    assert "Ended: COMPLETED" in out
+    with Store(db) as store:
+        (row,) = store.sessions()
+    assert row["outcome"] == "COMPLETED" and row["verified"] == 1 and row["samples"] > 0
+    code, out, _ = run(["sessions", "--store", str(db)], capsys)
+    assert code == 0 and "COMPLETED" in out and "verified" in out
+
+
+@pytest.mark.e2e
+def test_e2e_ctrl_c_stops_gently_and_still_saves_the_record(tmp_path):
+    db = tmp_path / "s.db"
+    argv = ["run", str(_short_treatment(tmp_path, 10)), "--port", "sim", "--store", str(db)]
+    proc = subprocess.Popen([sys.executable, "-m", "traction.cli", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        for line in proc.stdout:
+            if line.startswith("Running"):
+                break
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopping gently" in out and "Ended: STOPPED" in out
+    with Store(db) as store:
+        (row,) = store.sessions()
+    assert row["outcome"] == "STOPPED" and row["verified"] == 1
