@@ -1,0 +1,183 @@
+# Treatment sessions on the simulated board: each mode traced against its profile (SPEC section 8) from
+# the board's own telemetry, the force following it in holds; pause, resume, force edit, stop and the
+# end-of-treatment release; treatment time and time under traction.
+
+import json
+
+import fw_harness as h
+from mp_test_profile import expected
+from traction_fw import profile
+
+IDLE = 1
+RUNNING = 3
+PAUSED = 4
+RELEASING = 5
+PERIOD_MS = 10
+
+
+def _phases(specs):
+    return [profile.Phase(h.phase(**s)) for s in specs]
+
+
+def trace(region, specs, hold_tol_pct=2):
+    """Run the session to its end; check every running sample against the reference profile."""
+    rc = 1 if region == "cervical" else 2
+    host = h.Host(region=region)
+    host.start(specs, region=rc, telemetry_div=1)
+    total = sum(s["duration_ms"] for s in specs)
+    assert host.until(lambda: host.app.state == IDLE, total / 1000 + 30), "did not finish"
+    rows = [r for r in host.telemetry if r[3] == RUNNING]
+    # the tick that reaches the end already reports the release
+    assert len(rows) == total // PERIOD_MS - 1, "%d running samples for %d ms" % (len(rows), total)
+    phases = _phases(specs)
+    first = rows[0][0]
+    start_dn = 0
+    bounds = []
+    t0 = 0
+    for p in phases:
+        bounds.append((t0, p, start_dn))
+        p.at(p.duration - 1, start_dn)
+        start_dn = p.target
+        t0 += p.duration
+    worst_hold = 0
+    for n, force, target, _st, ph, seg in rows:
+        t = (n - first + 1) * PERIOD_MS
+        i = len([b for b in bounds if b[0] <= t]) - 1
+        t_in = t - bounds[i][0]
+        p = bounds[i][1]
+        want, want_seg = expected(p, t_in, bounds[i][2])
+        # one or two ticks of timing, on a ramp, are worth that much target
+        before = expected(p, max(0, t_in - 2 * PERIOD_MS), bounds[i][2])[0]
+        after = expected(p, min(p.duration - 1, t_in + 2 * PERIOD_MS), bounds[i][2])[0]
+        slack = max(abs(after - want), abs(want - before)) + 3
+        assert abs(target - want) <= slack, "t=%d phase %d: target %d, profile %d" % (t, i, target, want)
+        near_edge = expected(p, max(0, t_in - 2 * PERIOD_MS), bounds[i][2])[1] != want_seg
+        if not near_edge:
+            assert ph == i and seg == want_seg, "t=%d: phase/segment %d/%d, want %d/%d" % (
+                t, ph, seg, i, want_seg)
+        settled = expected(p, max(0, t_in - 1500), bounds[i][2])[1] == want_seg
+        if seg in (profile.HOLD, profile.STEP) and settled and t_in >= 1500:
+            worst_hold = max(worst_hold, abs(force - target) * 100 // max(target, 1))
+    assert worst_hold <= hold_tol_pct, "force off its hold target by %d %%" % worst_hold
+    ids = host.records()
+    end = json.loads(host.read_record(ids[-1]).split(b"\n")[-3])
+    assert end["reason"] == "COMPLETED" and end["treatment_ms"] == total
+    return host
+
+
+def test_static():
+    trace("lumbar", [dict(mode=1, force_dn=4000, ramp_up_ms=4000, duration_ms=12000)])
+
+
+def test_intermittent_lumbar():
+    trace("lumbar", [dict(mode=2, force_dn=5000, base_dn=2500, hold_ms=4000, rest_ms=2000, ramp_up_ms=3000,
+                          ramp_down_ms=2000, duration_ms=25000)])
+
+
+def test_cyclic_cervical():
+    trace("cervical", [dict(mode=3, force_dn=1200, base_dn=400, hold_ms=3000, rest_ms=2000, ramp_up_ms=3000,
+                            ramp_down_ms=2000, repeats=2, duration_ms=20000)])
+
+
+def test_progressive_and_regressive_chained():
+    trace("cervical", [
+        dict(mode=4, force_dn=1500, base_dn=300, steps=3, ramp_up_ms=2000, ramp_down_ms=1000,
+             duration_ms=15000),
+        dict(mode=5, force_dn=1500, base_dn=600, steps=3, ramp_up_ms=1000, ramp_down_ms=2000,
+             duration_ms=15000),
+        dict(mode=1, force_dn=800, ramp_up_ms=2000, ramp_down_ms=3000, duration_ms=6000),
+    ])
+
+
+def _status(host):
+    return host.status().fields
+
+
+def test_pause_holds_the_force_and_freezes_the_timer():
+    host = h.Host()
+    host.start([h.phase(mode=2, force_dn=5000, base_dn=2000, hold_ms=5000, rest_ms=3000, ramp_up_ms=3000,
+                        ramp_down_ms=2000, duration_ms=30000)], region=2)
+    host.seconds(3.5)  # early in the hold
+    held = host.app.force()
+    host.ok("PAUSE")
+    assert host.app.state == PAUSED
+    assert host.ok("PAUSE")["state"] == PAUSED  # no change
+    t0 = _status(host)["treatment_ms"]
+    host.seconds(6)  # longer than the hold: a running timer would have moved to the ramp down
+    s = _status(host)
+    assert s["treatment_ms"] == t0 and s["state"] == PAUSED
+    assert abs(s["force_dn"] - held) <= held * 2 // 100 and abs(s["target_dn"] - held) <= 5
+    host.ok("RESUME")
+    host.seconds(1)
+    s = _status(host)
+    assert s["state"] == RUNNING and 900 <= s["treatment_ms"] - t0 <= 1100
+    assert s["segment"] == profile.HOLD
+    host.ok("STOP")
+    assert host.until(lambda: host.app.state == IDLE, 30)
+    end = json.loads(host.read_record(host.records()[0]).split(b"\n")[-3])
+    assert end["reason"] == "STOPPED" and end["pauses"] == 1 and 5900 <= end["paused_ms"] <= 6200
+
+
+def test_edit_force_timer_waits_for_the_new_force():
+    host = h.Host()
+    host.start([h.phase(mode=1, force_dn=3000, ramp_up_ms=3000, duration_ms=20000)], region=2,
+               session_max=7000, tolerance=50)
+    host.seconds(6)
+    assert host.cmd("EDIT_FORCE", force_dn=7001)["error"] == 3  # OVER_LIMIT: the link cannot raise it
+    host.ok("EDIT_FORCE", force_dn=5000)
+    t0 = _status(host)["treatment_ms"]
+    frozen = 0
+    while host.app.session.awaiting:
+        host.step()
+        frozen += 1
+        assert frozen < 1500, "never reached the new force"
+        assert host.app.session.treatment_ms == t0 or host.app.session.treatment_ms <= t0 + PERIOD_MS
+    assert abs(host.app.force() - 5000) <= 50
+    assert frozen * PERIOD_MS >= 500  # 2000 dn at the board's slew rate takes a while
+    assert host.until(lambda: host.app.state == IDLE, 40)
+    lines = [json.loads(x) for x in host.read_record(host.records()[0]).split(b"\n")[:-1]]
+    edits = [x for x in lines if x.get("ev") == "EDIT"]
+    assert len(edits) == 1 and edits[0]["target_dn"] == 5000
+    end = lines[-2]
+    assert end["edits"] == 1 and end["treatment_ms"] == 20000
+    assert end["end_ms"] >= 20000 + frozen * PERIOD_MS - 20
+    assert [x for x in lines if x["t"] == "hold"][-1]["target_dn"] == 5000
+
+
+def test_stop_releases_gradually_at_most_the_release_rate():
+    host = h.Host()
+    host.start([h.phase(mode=1, force_dn=6000, ramp_up_ms=4000, ramp_down_ms=1000, duration_ms=60000)],
+               region=2)
+    host.seconds(8)
+    host.ok("STOP")
+    assert host.app.state == RELEASING
+    host.trace = []
+    assert host.until(lambda: host.app.state == IDLE, 40)
+    targets = [x[2] for x in host.trace if x[3] == RELEASING]
+    fastest = max(a - b for a, b in zip(targets, targets[1:]))
+    assert fastest <= 500 * PERIOD_MS // 1000 + 1, "release fell %d per tick" % fastest  # 50 N/s
+    assert len(targets) * PERIOD_MS >= 12000  # 600 N at 50 N/s
+    assert host.app.state == IDLE and not host.board.motor.enabled()
+    assert host.ok("STOP")["state"] == IDLE  # no change
+
+
+def test_release_never_slower_than_ten_seconds():
+    host = h.Host()
+    host.start([h.phase(mode=1, force_dn=3000, ramp_up_ms=3000, ramp_down_ms=60000, duration_ms=6000)],
+               region=2)
+    host.trace = []
+    assert host.until(lambda: host.app.state == IDLE, 40)
+    ramp = [x for x in host.trace if x[3] == RELEASING and x[2] > 0]
+    assert 9500 <= len(ramp) * PERIOD_MS <= 10100
+
+
+def test_treatment_and_traction_time():
+    host = h.Host()
+    host.start([h.phase(mode=2, force_dn=3000, base_dn=0, hold_ms=3000, rest_ms=3000, ramp_up_ms=2000,
+                        ramp_down_ms=1000, duration_ms=18000)], region=2)
+    host.seconds(9)
+    s = _status(host)
+    assert 8900 <= s["treatment_ms"] <= 9100 and 8900 <= s["remaining_ms"] <= 9100
+    # the line is slack at the start and through the rest at zero: traction time is clearly less
+    assert 4000 <= s["traction_ms"] <= 7500
+    assert host.until(lambda: host.app.state == IDLE, 40)
