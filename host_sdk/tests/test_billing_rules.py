@@ -328,6 +328,15 @@ def test_missing_documentation_blocks_billing_ready():
     assert line(result, "97012")["units"] == 1  # the line is still worked out, just not ready
 
 
+def test_a_signature_before_the_date_of_service_blocks():
+    result = billed(changes={"signature.signed_at": "2026-07-07T17:00:00-05:00"})
+    assert not result["billing_ready"]
+    assert result["errors"][0]["rule"] == "DOCUMENTATION"
+    assert "signed on 2026-07-07, before the date of service 2026-07-08" in result["errors"][0]["message"]
+    # Signed the same evening in the clinic's zone, though already the next day in UTC: fine.
+    assert billed(changes={"signature.signed_at": "2026-07-08T23:30:00-05:00"})["billing_ready"]
+
+
 def test_rationale_without_a_linked_diagnosis_is_missing():
     result = billed(
         changes={"treatment.rationale": "Traction to reduce symptoms."},

@@ -4,7 +4,7 @@ Every decision carries the rule id and source from rules/rules.json; payer-speci
 payer profile in effect on the date of service. Device facts come from verified records only.
 """
 
-from datetime import date
+from datetime import date, datetime
 
 from traction.billing import documentation, icd10
 from traction.billing.rules import RuleBook, in_effect
@@ -83,6 +83,7 @@ def bill(records, context, rules: RuleBook | None = None) -> dict:
             )
     _visits(context, profile, d)
     _plan_of_care(context, profile, dos, d)
+    _signature_date(context, dos, d)
     docs = documentation.check(sessions, context, diagnoses, dos)
     ready = bool(lines) and not d.errors and docs["complete"]
     return {
@@ -437,6 +438,20 @@ def _plan_of_care(context, profile, dos, d: _Decisions) -> None:
         d.warn(
             "PLAN-OF-CARE",
             f"the plan of care is {(dos - certified).days} days old; recertify at least every {days} days",
+        )
+
+
+def _signature_date(context, dos, d: _Decisions) -> None:
+    signed_at = context.get("signature.signed_at")
+    if not signed_at:
+        return
+    moment = datetime.fromisoformat(signed_at)
+    signed = (moment.astimezone(context.time_zone) if moment.tzinfo else moment).date()
+    if signed < dos:
+        d.error(
+            "DOCUMENTATION",
+            f"the note was signed on {signed}, before the date of service {dos}: "
+            "the signature does not cover this session",
         )
 
 
