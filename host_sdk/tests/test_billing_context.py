@@ -86,6 +86,17 @@ def test_context_errors_name_the_field(changes, drop, message):
         factory.context(changes, drop)
 
 
+def test_toml_date_literals_are_accepted(tmp_path):
+    text = factory.EXAMPLE_CONTEXT.read_text()
+    text = text.replace('certified_on = "2026-06-29"', "certified_on = 2026-06-29")
+    text = text.replace('signed_at = "2026-07-08T11:05:00-05:00"', "signed_at = 2026-07-08T11:05:00-05:00")
+    path = tmp_path / "dates.toml"
+    path.write_text(text)
+    context = load(path)
+    assert context.get("plan_of_care.certified_on") == "2026-06-29"
+    assert context.get("signature.signed_at") == "2026-07-08T11:05:00-05:00"
+
+
 def test_unreadable_context_files(tmp_path):
     with pytest.raises(ContextError, match="cannot read context"):
         load(tmp_path / "missing.toml")

@@ -21,7 +21,6 @@ NOT_TRACTION_RULES = {
     "manual": "NOT-97012-MANUAL",
 }
 MAX_POINTERS = 4
-MAX_MODIFIERS = 4
 
 
 class BillingError(TractionError):
@@ -66,21 +65,8 @@ def bill(records, context, rules: RuleBook | None = None) -> dict:
     profile = rules.profile(context.payer_profile, dos)
     diagnoses = _diagnoses(context, dos, d)
     pointers = _pointers(context, diagnoses, d)
-    lines = []
-    traction = _traction_line(sessions, context, profile, pointers, d)
-    if traction:
-        lines.append(traction)
-    lines += _other_lines(
-        context, profile, pointers, traction is not None and traction["code"] == TRACTION, d
-    )
+    lines = _lines(sessions, context, profile, pointers, d)
     _kx(lines, context, profile, dos, d)
-    for line in lines:
-        if len(line["modifiers"]) > MAX_MODIFIERS:
-            d.error(
-                "GP-ALWAYS-THERAPY",
-                f"{line['code']} needs {len(line['modifiers'])} modifiers; a claim line "
-                f"carries {MAX_MODIFIERS}",
-            )
     _visits(context, profile, d)
     _plan_of_care(context, profile, dos, d)
     _signature_date(context, dos, d)
@@ -107,6 +93,13 @@ def bill(records, context, rules: RuleBook | None = None) -> dict:
             "data": context.data,
         },
     }
+
+
+def _lines(sessions, context, profile, pointers, d: _Decisions) -> list:
+    traction = _traction_line(sessions, context, profile, pointers, d)
+    with_traction = traction is not None and traction["code"] == TRACTION
+    others = _other_lines(context, profile, pointers, with_traction, d)
+    return ([traction] if traction else []) + others
 
 
 def _check_distinct(records) -> None:

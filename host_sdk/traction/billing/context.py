@@ -227,7 +227,18 @@ def load(path) -> Context:
         ) from e
     if not isinstance(data, dict):
         raise ContextError(f"{path}: the context must be a table/object")
-    return Context(data, str(path))
+    return Context(_iso_dates(data), str(path))
+
+
+def _iso_dates(value):
+    """TOML date and time literals as ISO text, the form JSON contexts use and the outputs keep."""
+    if isinstance(value, dict):
+        return {k: _iso_dates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_iso_dates(v) for v in value]
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
 
 
 def _is_number(value) -> bool:
