@@ -412,6 +412,11 @@ def test_unknown_payer_and_payer_without_a_version_in_effect(tmp_path):
         billed(changes={"payer.profile": "old"}, rules=load_rules([tmp_path]))
 
 
+def test_a_missing_rules_folder_is_named(tmp_path):
+    with pytest.raises(RulesError, match="rules folder .*nowhere does not exist"):
+        load_rules([tmp_path / "nowhere"])
+
+
 def test_a_broken_payer_profile_is_named(tmp_path):
     (tmp_path / "payer_bad.json").write_text(
         '{"id": "bad", "name": "x", "claim_filing_indicator": "CI", "versions": [{"from": "2025-01-01"}]}'

@@ -81,10 +81,9 @@ def load(extra_dirs=()) -> RuleBook:
         if item.name.startswith("payer_") and item.name.endswith(".json"):
             _add_profile(profiles, item.name, item.read_text())
     for folder in extra_dirs:
-        paths = sorted(Path(folder).glob("payer_*.json"))
         if not Path(folder).is_dir():
             raise RulesError(f"rules folder {folder} does not exist")
-        for path in paths:
+        for path in sorted(Path(folder).glob("payer_*.json")):
             _add_profile(profiles, str(path), path.read_text())
     return RuleBook(catalogue, profiles)
 
