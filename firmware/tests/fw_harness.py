@@ -168,6 +168,8 @@ class Host:
         self.ok("SETUP", region=region, angle_dd=0, session_max_dn=session_max, tolerance_dn=tolerance,
                 phase_count=len(phases), telemetry_div=telemetry_div, session_id=session_id)
         for i, p in enumerate(phases):
+            p = dict(p)
+            p.pop("index", None)
             f = phase(**p)
             f["index"] = i
             self.ok("PHASE", **f)

@@ -11,6 +11,7 @@ PROTOCOL = 1
 MODES = 0x1F  # all five treatment modes
 CHUNK = 200  # RECORD_CHUNK data bytes
 RELEASED_DN = 50  # CLEAR_FAULT needs the measured force below 5 N
+SPAN_FRACTION = 200  # a calibration load must move the reading by at least 1/200 of the ADC's range
 E_FAULT_CLEARED = 9
 
 
@@ -241,4 +242,6 @@ class Commands:
         app = self.app
         if app.state != SERVICE:
             return "NOT_SERVICE"
-        return app.settings.calibrate(f["step"], app.raw, f["known_dn"], f["date_s"])
+        lo, hi = app.board.loadcell.rails()
+        min_counts = (hi - lo) // SPAN_FRACTION
+        return app.settings.calibrate(f["step"], app.raw, f["known_dn"], f["date_s"], min_counts)

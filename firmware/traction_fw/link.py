@@ -11,7 +11,7 @@ from .commands import Commands
 READ_MAX = 256  # bytes taken from the port per service() call
 EVENTS_PER_SERVICE = 8
 TELEMETRY_MAX = 40  # samples per TELEMETRY frame (SPEC catalogue)
-TELEMETRY_AGE = 25  # control samples: a batch older than this goes out even if short
+TELEMETRY_AGE = 25  # control periods: a batch this old goes out even if short
 HELLO = 0x01
 REPL_BREAK_1 = 0x0D  # CR, Ctrl-C: what mpremote sends to reach the REPL (SPEC section 11)
 REPL_BREAK_2 = 0x03
@@ -113,7 +113,7 @@ class Link:
             o = ring.peek()
             first = d[o]
             n = self._batch(d, o, div)
-            if n == ring.count and n < TELEMETRY_MAX and app.samples - first < TELEMETRY_AGE * div:
+            if n == ring.count and n < TELEMETRY_MAX and app.samples - first < TELEMETRY_AGE:
                 return  # a short batch waits a little for more samples
             samples = []
             for _ in range(n):

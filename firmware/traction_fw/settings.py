@@ -9,7 +9,7 @@ from binascii import hexlify, unhexlify
 
 FILE = "settings.json"
 GAIN_BITS = 20  # force_dn = ((raw - zero) * gain) >> shift, gain kept near 2**20: fixed point, integers only
-MIN_SPAN_COUNTS = 100  # a span step with fewer counts than this cannot give a usable scale
+MIN_SPAN_DN = 100  # a span load under 10 N cannot give a usable scale
 
 
 def seed(config):
@@ -125,14 +125,16 @@ class Settings:
         self.save()
         return 0
 
-    def calibrate(self, step, raw, known_dn, date_s):
+    def calibrate(self, step, raw, known_dn, date_s, min_counts):
+        """Step 0 notes the unloaded reading; step 1, with known_dn on the line, stores zero and scale.
+        min_counts: the least reading change a real span load makes (a fraction of the ADC's range)."""
         if step == 0:
             self._pending_zero = raw
             return 0
-        if self._pending_zero is None or known_dn <= 0:
+        if self._pending_zero is None or known_dn < MIN_SPAN_DN:
             return "OUT_OF_RANGE"
         counts = raw - self._pending_zero
-        if abs(counts) < MIN_SPAN_COUNTS:
+        if abs(counts) < min_counts:
             return "NOT_TENSIONED"
         self.zero = self._pending_zero
         self.span_counts = counts

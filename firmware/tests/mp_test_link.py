@@ -1,0 +1,269 @@
+# The link server against SPEC sections 3-7 and 11, over the sim board's memory link: the state/command
+# acceptance table, exactly-once execution of retransmissions, the lease, NAKs for bad frames,
+# telemetry and events, provisioning that cannot raise a limit, and the REPL break-in.
+
+import fw_harness as h
+from traction_protocol import encode
+from traction_protocol.constants import ERROR, STATE
+from traction_protocol.framing import encode_frame
+
+IDLE, READY, RUNNING, PAUSED, RELEASING, FAULT, SERVICE = 1, 2, 3, 4, 5, 6, 7
+STATES = (IDLE, READY, RUNNING, PAUSED, RELEASING, FAULT, SERVICE)
+PHASE0 = dict(h.phase(mode=1, force_dn=3000, ramp_up_ms=3000, ramp_down_ms=20000, duration_ms=30000), index=0)
+A = "A"
+R = "BAD_STATE"
+
+# SPEC section 7, one row per command: what each state answers
+TABLE = {
+    "HELLO": {s: A for s in STATES},
+    "HEARTBEAT": {s: A for s in STATES},
+    "SET_TIME": {s: A for s in STATES},
+    "GET_STATUS": {s: A for s in STATES},
+    "RECORD_LIST": {s: A for s in STATES},
+    "RECORD_READ": {s: "UNKNOWN_RECORD" for s in STATES},  # accepted: the id is what is refused
+    "RECORD_ACK": {s: "UNKNOWN_RECORD" for s in STATES},
+    "SETUP": {IDLE: A, READY: A, RUNNING: R, PAUSED: R, RELEASING: R, FAULT: R, SERVICE: R},
+    "PHASE": {IDLE: "NO_SETUP", READY: A, RUNNING: R, PAUSED: R, RELEASING: R, FAULT: R, SERVICE: R},
+    "START": {IDLE: "NO_SETUP", READY: A, RUNNING: R, PAUSED: R, RELEASING: R, FAULT: R, SERVICE: R},
+    "PAUSE": {IDLE: R, READY: R, RUNNING: A, PAUSED: A, RELEASING: R, FAULT: R, SERVICE: R},
+    "RESUME": {IDLE: R, READY: R, RUNNING: A, PAUSED: A, RELEASING: R, FAULT: R, SERVICE: R},
+    "EDIT_FORCE": {IDLE: R, READY: R, RUNNING: A, PAUSED: A, RELEASING: R, FAULT: R, SERVICE: R},
+    "STOP": {s: A for s in STATES},
+    "ESTOP": {s: A for s in STATES},
+    "CLEAR_FAULT": {IDLE: R, READY: R, RUNNING: R, PAUSED: R, RELEASING: R, FAULT: A, SERVICE: R},
+    "TARE": {IDLE: A, READY: A, RUNNING: R, PAUSED: R, RELEASING: R, FAULT: R, SERVICE: A},
+    "SERVICE_ENTER": {IDLE: "NO_JUMPER", READY: R, RUNNING: R, PAUSED: R, RELEASING: R, FAULT: R, SERVICE: A},
+    "SERVICE_EXIT": {IDLE: R, READY: R, RUNNING: R, PAUSED: R, RELEASING: R, FAULT: R, SERVICE: A},
+    "PROVISION": {s: "NOT_SERVICE" for s in STATES},
+    "CALIBRATE": {s: "NOT_SERVICE" for s in STATES},
+}
+TABLE["PROVISION"][SERVICE] = A
+TABLE["CALIBRATE"][SERVICE] = A
+
+FIELDS = {
+    "HELLO": {"host_version": 1}, "HEARTBEAT": {"lease_ms": 5000}, "SET_TIME": {"utc_s": 1767225600},
+    "RECORD_READ": {"record_id": 999, "offset": 0}, "RECORD_ACK": {"record_id": 999},
+    "SETUP": {"region": 2, "angle_dd": 0, "session_max_dn": 8000, "tolerance_dn": 50, "phase_count": 1,
+              "telemetry_div": 0, "session_id": 1},
+    "PHASE": PHASE0, "EDIT_FORCE": {"force_dn": 3500},
+    "PROVISION": {"serial": "SIM-0001", "hard_max_dn": 9000, "cervical_max_dn": 2500, "lumbar_max_dn": 9000,
+                  "key": bytes(32)},
+    "CALIBRATE": {"step": 0, "known_dn": 0, "date_s": 0},
+}
+
+
+def host_in(state):
+    host = h.Host()
+    host.ok("HEARTBEAT", lease_ms=10000)
+    if state in (READY, RUNNING, PAUSED, RELEASING):
+        host.setup([PHASE0])
+    if state in (RUNNING, PAUSED, RELEASING):
+        host.heartbeat_every = 100
+        host.ok("START")
+        host.seconds(3)
+    if state == PAUSED:
+        host.ok("PAUSE")
+    if state == RELEASING:
+        host.ok("STOP")
+    if state == FAULT:
+        host.ok("ESTOP")
+    if state == SERVICE:
+        host.sim.inject("service_jumper")
+        host.ok("SERVICE_ENTER")
+    assert host.app.state == state
+    return host
+
+
+def test_state_command_acceptance_table():
+    failures = []
+    for state in STATES:
+        for name, row in TABLE.items():
+            host = host_in(state)
+            reply = host.cmd(name, **FIELDS.get(name, {}))
+            want = row[state]
+            if want == A:
+                got_ok = reply.name != "NAK"
+            else:
+                got_ok = reply.name == "NAK" and reply["error"] == ERROR[want]
+            if not got_ok:
+                failures.append("%s in %s: %r, want %s" % (name, h_state(state), reply, want))
+            h.cleanup()
+    assert not failures, "\n".join(failures)
+
+
+def h_state(code):
+    for name, c in STATE.items():
+        if c == code:
+            return name
+    return str(code)
+
+
+def test_commands_move_the_states_spec_names():
+    host = host_in(READY)
+    assert host.ok("STOP")["state"] == IDLE and host.app.session.count == 0  # STOP cancels a setup
+    host = host_in(IDLE)
+    host.sim.inject("service_jumper")
+    assert host.ok("SERVICE_ENTER")["state"] == SERVICE and not host.board.motor.enabled()
+    assert host.ok("SERVICE_EXIT")["state"] == IDLE
+    host = host_in(RUNNING)
+    assert host.ok("ESTOP")["state"] == FAULT
+    assert host.cmd("CLEAR_FAULT")["error"] == ERROR["CAUSE_PRESENT"]  # force not released yet
+    assert host.until(lambda: not host.board.motor.enabled(), 20)
+    host.seconds(1)
+    assert host.ok("CLEAR_FAULT")["state"] == IDLE
+    host = host_in(IDLE)
+    assert host.cmd("PHASE", **PHASE0)["error"] == ERROR["NO_SETUP"]
+    host.ok("SETUP", **dict(FIELDS["SETUP"], phase_count=2))
+    host.ok("PHASE", **PHASE0)
+    assert host.app.state == IDLE  # one of two phases
+    assert host.cmd("START")["error"] == ERROR["NO_SETUP"]
+    assert host.ok("PHASE", **dict(PHASE0, index=1))["state"] == READY
+    h.cleanup()
+
+
+def test_limits_cannot_be_raised_over_the_link():
+    host = host_in(IDLE)
+    # the session maximum only ever lowers the limit: a phase above the region maximum is refused
+    host.ok("SETUP", **dict(FIELDS["SETUP"], region=1, session_max_dn=65535))
+    assert host.cmd("PHASE", **dict(PHASE0, force_dn=2501))["error"] == ERROR["OVER_LIMIT"]
+    host.ok("PHASE", **dict(PHASE0, force_dn=2500))
+    host.sim.inject("service_jumper")
+    host.ok("STOP")
+    host.ok("SERVICE_ENTER")
+    p = dict(FIELDS["PROVISION"])
+    assert host.cmd("PROVISION", **dict(p, hard_max_dn=9001))["error"] == ERROR["LIMIT_RAISE"]
+    host.ok("PROVISION", **dict(p, lumbar_max_dn=8000, serial="SIM-0002"))
+    assert host.cmd("PROVISION", **dict(p, lumbar_max_dn=8001))["error"] == ERROR["LIMIT_RAISE"]
+    info = host.ok("HELLO", host_version=1)
+    assert info["lumbar_max_dn"] == 8000 and info["serial"] == "SIM-0002"
+    # ... and the lowered limit survives a restart
+    again = h.Host(cfg=host.cfg)
+    assert again.ok("HELLO", host_version=1)["lumbar_max_dn"] == 8000
+    h.cleanup()
+
+
+def test_calibration_needs_a_load_for_its_span():
+    host = host_in(SERVICE)
+    host.ok("CALIBRATE", step=0, known_dn=0, date_s=0)
+    r = host.cmd("CALIBRATE", step=1, known_dn=1000, date_s=1767225600)
+    assert r.name == "NAK" and r["error"] == ERROR["NOT_TENSIONED"]  # nothing hangs on the line
+    assert host.app.settings.calibrated()  # the stored calibration is untouched
+    h.cleanup()
+
+
+def test_a_retransmitted_command_runs_once():
+    host = host_in(READY)
+    start = encode("START", 42, {})
+    first = host.send_raw(start, re=42)
+    assert first.name == "ACK" and first["state"] == RUNNING
+    host.step(3)
+    again = host.send_raw(start, re=42)
+    assert again.fields == first.fields  # the remembered reply, not BAD_STATE from running it again
+    edit = encode("EDIT_FORCE", 43, {"force_dn": 3500})
+    host.send_raw(edit, re=43)
+    host.send_raw(edit, re=43)
+    assert host.app.session.edits == 1
+    # a new command with the same seq but other content is a new command
+    assert host.send_raw(encode("EDIT_FORCE", 43, {"force_dn": 3600}), re=43).name == "ACK"
+    assert host.app.session.edits == 2
+    # HELLO forgets the remembered command: the old START now runs, and is refused
+    host.ok("HELLO", host_version=1)
+    assert host.send_raw(start, re=42)["error"] == ERROR["BAD_STATE"]
+    h.cleanup()
+
+
+def test_lease_lapse_releases_with_lease_lost():
+    host = h.Host()
+    host.ok("HELLO", host_version=1)  # grants 2000 ms
+    host.setup([PHASE0])
+    host.ok("HELLO", host_version=1)
+    host.ok("START")
+    host.seconds(1.9)
+    assert host.app.state == RUNNING
+    host.ok("HEARTBEAT", lease_ms=200)  # clamped to the board's minimum
+    assert host.app.lease_ms == host.app.lease_min_ms
+    host.seconds(host.app.lease_min_ms / 1000 + 0.05)
+    assert host.app.state == FAULT and host.status()["fault"] == 10  # LEASE_LOST
+    assert any(e["kind"] == 3 and e["code"] == 10 for e in host.events)
+    h.cleanup()
+
+
+def test_a_lapsed_lease_changes_nothing_when_idle():
+    host = host_in(READY)
+    host.seconds(15)
+    assert host.app.state == READY and host.status()["fault"] == 0
+    h.cleanup()
+
+
+def test_bad_frames_get_the_spec_naks_or_silence():
+    host = host_in(IDLE)
+    r = host.send_raw(encode_frame(9, 0x7E, b""), re=9)
+    assert r.name == "NAK" and r["error"] == ERROR["UNKNOWN_TYPE"]
+    r = host.send_raw(encode_frame(10, 0x02, b"\x01"), re=10)
+    assert r["error"] == ERROR["BAD_LENGTH"]
+    r = host.send_raw(encode_frame(11, 0x02, b"\x01\x00"), re=11)  # lease 1 ms < 200
+    assert r["error"] == ERROR["OUT_OF_RANGE"]
+    r = host.send_raw(encode_frame(12, 0x0D, b"", version=2), re=12)
+    assert r["error"] == ERROR["UNSUPPORTED_VERSION"]
+    bad = bytearray(encode("GET_STATUS", 13, {}))
+    bad[2] ^= 0x40
+    assert host.send_raw(bytes(bad)) is None  # CRC: silent
+    assert host.cmd("GET_STATUS").name == "STATUS"  # and the next frame is fine
+    h.cleanup()
+
+
+def test_telemetry_batches_consecutive_samples_at_the_divided_rate():
+    host = h.Host()
+    host.start([PHASE0], telemetry_div=5)
+    host.seconds(4)
+    rows = [r for r in host.telemetry if r[3] == RUNNING]
+    assert len(rows) >= 70
+    numbers = [r[0] for r in rows]
+    assert all(b - a == 5 for a, b in zip(numbers, numbers[1:]))
+    assert abs(rows[-1][1] - host.app.force()) < 300 and rows[-1][2] > 0
+    h.cleanup()
+
+
+def test_events_are_numbered_without_gaps():
+    host = host_in(RUNNING)
+    host.ok("PAUSE")
+    host.ok("RESUME")
+    host.ok("ESTOP")
+    host.step(5)
+    numbers = [e["event"] for e in host.events]
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+    kinds = [e["kind"] for e in host.events]
+    assert 5 in kinds and 6 in kinds and 3 in kinds  # PAUSE, RESUME, FAULT
+    assert [e["code"] for e in host.events if e["kind"] == 1][-1] == FAULT
+    h.cleanup()
+
+
+def test_repl_break_in_when_idle_leaves_the_rest_for_the_repl():
+    host = host_in(IDLE)
+    host.board.link.host_write(b"\r\x03\r\x01")
+    host.step()
+    assert host.app.link.repl
+    assert host.board.link._in.count == 2  # CR Ctrl-A stay unread for the REPL
+    h.cleanup()
+
+
+def test_repl_break_in_is_ignored_during_a_treatment():
+    host = host_in(RUNNING)
+    host.board.link.host_write(b"\r\x03\r\x01")
+    host.step(3)
+    assert not host.app.link.repl and host.app.state == RUNNING
+    host.board.link.host_write(b"\x00")  # a host flushes the garbage with a lone delimiter
+    assert host.cmd("GET_STATUS")["state"] == RUNNING
+    h.cleanup()
+
+
+def test_record_read_past_the_end_is_empty():
+    host = h.Host()
+    host.start([dict(PHASE0, duration_ms=3000, ramp_down_ms=1000)])
+    assert host.until(lambda: host.app.state == IDLE, 30)
+    host.step(5)
+    rid = host.records()[0]
+    total = len(host.read_record(rid))
+    r = host.ok("RECORD_READ", record_id=rid, offset=total + 10)
+    assert r["data"] == b"" and r["total"] == total
+    h.cleanup()
