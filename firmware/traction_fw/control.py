@@ -1,7 +1,7 @@
 # The force controller: target and measured force (0.1 N) in, motor speed (per-mille, positive winds in)
 # out. It asks for a force rate, then divides by the plant's gain to get a speed:
 #
-#   rate wanted = target slope (feed-forward) + bandwidth * error + integral of error
+#   rate wanted = ff * target slope + bandwidth * error + integral of error
 #   speed       = rate wanted / gain(force),   gain(force) = gain0 + gain1 * force
 #
 # gain is how fast the force rises per per-mille of speed (0.1 N/s per per-mille). The harness and the
@@ -17,6 +17,9 @@
 # params (board config "control"/<region>; floats allowed, converted once here):
 #   gain0      0.1 N/s per per-mille at zero force       gain1   its growth per 0.1 N of force
 #   bandwidth  1/s: how fast the proportional path closes an error
+#   ff         share of the target's slope fed forward (<= 1): a little under 1 so that where the plant
+#              is stiffer than the gain model (fast ramps, a patient just rested) the force approaches
+#              a hold from below rather than overshooting it
 #   ti_s       integral time, s
 #   slew       per-mille the output may change per control period
 #   taut_dn    below this measured force the line is slack: winding in slack says nothing about the
@@ -45,6 +48,7 @@ class Controller:
         self.gain0_q8 = int(params["gain0"] * 256 + 0.5)
         self.gain1_q20 = int(params["gain1"] * 1048576 + 0.5)
         self.bw_q8 = int(params["bandwidth"] * 256 + 0.5)
+        self.ff_q8 = int(params["ff"] * 256 + 0.5)
         self.ki_q16 = int(params["bandwidth"] / params["ti_s"] * dt * 65536 + 0.5)  # per period
         self.slew = int(params["slew"])
         self.taut_dn = int(params["taut_dn"])
@@ -53,6 +57,7 @@ class Controller:
             1 <= self.gain0_q8 <= 65536,
             0 <= self.gain1_q20 <= 16384,
             0 < self.bw_q8 <= 16384,
+            0 <= self.ff_q8 <= 512,
             0 <= self.ki_q16 <= 65536,
             1 <= self.slew <= 2 * OUT_MAX,
             0 <= self.i_zone <= 2000,
@@ -71,7 +76,7 @@ class Controller:
         e = _clamp(target_dn - measured_dn, -E_MAX, E_MAX)
         rate = _clamp(ramp_rate_dn_s, -RATE_MAX, RATE_MAX)
         gain_q8 = self.gain0_q8 + ((_clamp(measured_dn, 0, F_MAX) * self.gain1_q20) >> 12)
-        want_q8 = (rate << 8) + self.bw_q8 * e + (self.i_q16 >> 8)
+        want_q8 = self.ff_q8 * rate + self.bw_q8 * e + (self.i_q16 >> 8)
         demand = want_q8 // gain_q8
         out = _clamp(demand, -OUT_MAX, OUT_MAX)
         out = _clamp(out, self.out - self.slew, self.out + self.slew)
