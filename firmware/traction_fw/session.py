@@ -55,6 +55,7 @@ class Session:
         self.us = 0
         self.paused = False
         self.awaiting = False  # after an edit: timer stopped until the force reaches the new target
+        self.await_e = 0
         self.hold_dn = 0
         self.target = 0
         self.target_q = 0  # slew-limited target in 1/1024 dn
@@ -144,6 +145,7 @@ class Session:
         p.force = new_dn
         self.edits += 1
         self.awaiting = True
+        self.await_e = 0  # the error once the target has moved to the new force
         self._note(EV_EDIT, force, new_dn)
         self.journal.event(EVENT_EDIT, self.index, new_dn, self.session_ms)
         return 0
@@ -174,14 +176,20 @@ class Session:
         if self.paused:
             self.paused_ms += ms
             self._slew(self.hold_dn)
+            self.slope = 0
             return
         if not self.awaiting:
             self.treatment_ms += ms
             self.phase_ms += ms
         self._evaluate(force)
         if self.awaiting:
-            if self.target == self.phases[self.index].target and abs(force - self.target) <= self.tolerance:
-                self.awaiting = False
+            self.slope = 0  # the profile stands still until the new force is reached
+            if self.target == self.phases[self.index].target:
+                # reached: within tolerance, or crossed (a small steady error must not stop the clock)
+                e = force - self.target
+                if abs(e) <= self.tolerance or (self.await_e and (e > 0) != (self.await_e > 0)):
+                    self.awaiting = False
+                self.await_e = e
         elif self.segment == profile.HOLD or self.segment == profile.STEP:
             self.seg_target = self.phases[self.index].target
             self.stats.add(force, abs(force - self.seg_target) <= self.tolerance)

@@ -1,0 +1,90 @@
+# The control tick allocates nothing: app.tick() runs under micropython.heap_lock() (any allocation raises
+# MemoryError) through every state and every segment a treatment has, with telemetry on, pauses, edits,
+# stops and fault releases. wait_tick() and service() run outside the lock, as on the board.
+
+import fw_harness as h
+import micropython
+from traction_fw import profile
+
+IDLE, READY, RUNNING, PAUSED, RELEASING, FAULT, SERVICE = 1, 2, 3, 4, 5, 6, 7
+
+
+class LockedHost(h.Host):
+    def __init__(self, *args, **kw):
+        h.Host.__init__(self, *args, **kw)
+        self.seen = set()
+        self.locked_ticks = 0
+
+    def step(self, n=1):
+        b = self.board
+        app = self.app
+        for _ in range(n):
+            b.clock.wait_tick()
+            micropython.heap_lock()
+            try:
+                app.tick()
+            finally:
+                micropython.heap_unlock()
+            self.locked_ticks += 1
+            self.seen.add((app.state, app.segment()))
+            app.service()
+            self._collect()
+            self._steps += 1
+            if self._steps % 100 == 0:
+                h.gc.collect()
+            if self.heartbeat_every and not self._waiting and self._steps % self.heartbeat_every == 0:
+                b.link.host_write(h.encode("HEARTBEAT", self._next_seq(), {"lease_ms": 10000}))
+
+
+def test_every_phase_and_segment_ticks_without_allocating():
+    host = LockedHost()
+    host.seconds(1)  # IDLE
+    phases = [
+        h.phase(mode=2, force_dn=3000, base_dn=1000, hold_ms=2000, rest_ms=1500, ramp_up_ms=2000,
+                ramp_down_ms=1000, duration_ms=13000),
+        h.phase(mode=4, force_dn=4000, base_dn=2000, steps=2, ramp_up_ms=1000, duration_ms=6000),
+        h.phase(mode=5, force_dn=4000, base_dn=2000, steps=2, ramp_up_ms=1000, ramp_down_ms=1000,
+                duration_ms=6000),
+        h.phase(mode=3, force_dn=2500, base_dn=1500, hold_ms=1000, rest_ms=1000, ramp_up_ms=1000,
+                ramp_down_ms=1000, repeats=2, duration_ms=8000),
+        h.phase(mode=1, force_dn=3000, ramp_up_ms=1000, ramp_down_ms=2000, duration_ms=3000),
+    ]
+    host.setup(phases, telemetry_div=1)
+    host.seconds(0.5)  # READY
+    host.heartbeat_every = 100
+    host.ok("START")
+    host.seconds(4)
+    host.ok("PAUSE")
+    host.seconds(2)
+    host.ok("EDIT_FORCE", force_dn=3300)
+    host.ok("RESUME")
+    assert host.until(lambda: host.app.state == IDLE, 60)  # every phase, then the final release
+    host.step(20)
+    # a stop, then faults with each kind of release: controlled, fast, blind, cut
+    for fault in (None, "stop_switch", "loadcell_stale", "motor_stalled"):
+        host.setup([h.phase(mode=1, force_dn=3000, ramp_up_ms=2000, duration_ms=60000)], telemetry_div=1)
+        host.ok("START")
+        host.seconds(4)
+        if fault is None:
+            host.ok("STOP")
+            assert host.until(lambda: host.app.state == IDLE, 30)
+            continue
+        host.sim.inject(fault)
+        assert host.until(lambda: host.app.state == FAULT and not host.board.motor.enabled(), 30)
+        host.seconds(1)
+        host.sim.clear(fault) if fault != "stop_switch" else host.sim.inject(fault, pressed=False)
+        assert host.until(lambda: abs(host.app.force()) < 40, 30)
+        host.seconds(1)
+        host.ok("CLEAR_FAULT")
+    host.sim.inject("service_jumper")
+    host.ok("SERVICE_ENTER")
+    host.seconds(0.5)
+    host.ok("SERVICE_EXIT")
+    segments = set(seg for st, seg in host.seen if st == RUNNING)
+    for seg in (profile.RAMP_UP, profile.HOLD, profile.RAMP_DOWN, profile.REST, profile.STEP):
+        assert seg in segments, "segment %d never ticked" % seg
+    for st in (IDLE, READY, RUNNING, PAUSED, RELEASING, FAULT, SERVICE):
+        assert st in set(s for s, _ in host.seen), "state %d never ticked" % st
+    assert (FAULT, profile.RELEASE) in host.seen and (RELEASING, profile.RELEASE) in host.seen
+    assert host.locked_ticks > 8000 and len(host.telemetry) > 5000
+    h.cleanup()
