@@ -227,3 +227,20 @@ def test_zero_drift_found_unloaded_between_holds():
     assert host.app.fault == FAULT["ZERO_DRIFT"]
     assert host.sim.peak_force_dn() <= 7200
     h.cleanup()
+
+
+def test_a_firmware_error_in_the_tick_cuts_the_motor_and_latches_internal():
+    host = h.Host()
+    host.start(lumbar(), region=2, session_max=7200)
+    host.seconds(5)
+
+    def broken(force, dt_us):
+        raise ValueError("bug")
+
+    host.app.session.tick = broken
+    # run() is the board's loop: it must survive the error, and hand the port over once the motor is off
+    host.board.link.host_write(b"\x00\r\x03")
+    host.app.run()
+    assert host.app.state == FAULT_STATE and host.app.fault == FAULT["INTERNAL"]
+    assert not host.board.motor.enabled() and host.app.link.repl
+    h.cleanup()

@@ -132,6 +132,7 @@ def test_record_survives_a_board_reset_mid_session_and_is_sealed_reset():
     cfg["sim"]["after_reset"] = True
     again = h.Host(cfg=cfg)
     assert not again.board.motor.enabled()
+    assert again.app.state == 6 and again.app.fault == 14  # FAULT, RESET: latched until cleared
     again.step(2)
     assert any(e["kind"] == 10 and e["code"] == 1 for e in again.events)  # BOOT after a reset
     ids = again.records()
@@ -140,4 +141,6 @@ def test_record_survives_a_board_reset_mid_session_and_is_sealed_reset():
     assert record.verify(data, again.key())
     end = json.loads(data.split(b"\n")[-3])
     assert end["reason"] == "RESET" and end["fault"] == "RESET"
+    again.seconds(2)
+    again.ok("CLEAR_FAULT")
     h.cleanup()

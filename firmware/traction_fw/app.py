@@ -54,6 +54,7 @@ class App:
         self.lease_min_ms = cfg.get("lease_min_ms", 300)
         self.lease_max_ms = cfg.get("lease_max_ms", 10000)
         self.tare_max_dn = cfg.get("tare_max_dn", 200)
+        self.watchdog_ms = cfg.get("watchdog_ms", 1000)
         self.telemetry = Ring(TELEMETRY_WIDTH, TELEMETRY_ROWS)
         self.state = IDLE
         self.fault = 0
@@ -78,7 +79,9 @@ class App:
         self.link = Link(self)
         unexpected = board.reset_cause()
         self.journal.event(E_BOOT, 1 if unexpected else 0, 0, 0)
-        self.recorder.seal_after_reset()
+        if self.recorder.seal_after_reset():
+            # a treatment was cut by a reset: the operator must see it and clear it before the next one
+            self.latch(safety.RESET, 0)
 
     # ---- the control tick: allocation-free ----
 
@@ -309,6 +312,7 @@ class App:
     def run(self):
         """Until a REPL break-in: the control loop. Keyboard interrupts are off: the port carries frames."""
         b = self.board
+        b.watchdog.start(self.watchdog_ms)
         micropython.kbd_intr(-1)
         try:
             while not self.link.repl:

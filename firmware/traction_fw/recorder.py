@@ -35,7 +35,9 @@ class Recorder:
         return len(self.ids()) > 0
 
     def seal_after_reset(self):
+        """Seal what a reset left unsealed (end reason RESET). Returns how many there were."""
         key = self.app.settings.key
+        sealed = 0
         for rid in self.store.ids():
             writer, lines = self.store.reopen(rid, key)
             if writer is not None:
@@ -44,6 +46,8 @@ class Recorder:
                     continue
                 writer.write("end", record.summary_after_reset(lines))
                 writer.seal()
+                sealed += 1
+        return sealed
 
     def begin(self):
         """Open the record of a session at START. 0, or the error name refusing START."""
