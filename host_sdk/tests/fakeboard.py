@@ -52,7 +52,10 @@ class FakeBoard:
         """Close the connection as an unplugged board would."""
         conn, self._conn = self._conn, None
         if conn:
-            conn.shutdown(socket.SHUT_RDWR)
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # the host closed its end first
             conn.close()
 
     def close(self):

@@ -146,6 +146,11 @@ class Session:
     def telemetry(self, timeout: float | None = None):
         """Samples as they arrive, until the treatment ends (or timeout wall seconds without one)."""
         while True:
+            if self._ended.is_set():
+                # A faulted board keeps sending telemetry: hand out what came so far, then stop.
+                for _ in range(self._samples.qsize()):
+                    yield self._samples.get_nowait()
+                return
             try:
                 yield self._samples.get(timeout=POLL_S)
                 continue
@@ -153,8 +158,8 @@ class Session:
                 pass
             if self.device.lost:
                 raise BoardUnreachable(self.device.lost)
-            if self._ended.is_set() or self._poll_ended():
-                return
+            if self._poll_ended():
+                continue
             if timeout is not None:
                 timeout -= POLL_S
                 if timeout <= 0:
