@@ -328,6 +328,16 @@ def test_ignoring_motor_keeps_its_speed_but_disable_still_cuts_it():
     b.sim.clear("motor_ignoring")
 
 
+def test_a_config_naming_no_patient_or_link_is_refused():
+    for bad in ({"region": "thoracic"}, {"link": "uart"}):
+        try:
+            hal.load(config(**bad))
+        except ValueError as e:
+            assert str(e).startswith("sim.")
+            continue
+        raise AssertionError("accepted " + str(bad))
+
+
 def test_stop_switch_and_service_jumper_follow_injection():
     b = hal.load(config())
     assert not b.stop_switch.pressed() and not b.service_jumper()

@@ -63,6 +63,10 @@ class Board:
         self.period_us = 1000000 // self.control_hz
         self.time_scale = sim["time_scale"]
         self.store = config.get("store", ".")
+        if sim["region"] not in config["patients"]:
+            raise ValueError("sim.region %s: no such patient in the board config" % sim["region"])
+        if sim["link"] not in ("stdio", "memory"):
+            raise ValueError("sim.link must be stdio or memory, not %s" % sim["link"])
         rng = Rng(sim["seed"])
         self.plant = Plant(config["motor"], config["patients"][sim["region"]], rng)
         self.loadcell = LoadCell(config["loadcell"], rng)
@@ -111,7 +115,7 @@ class Board:
         dt = self.period_us / 1000000.0
         motor = self.motor
         self.plant.step(dt, motor.enabled(), motor.drive_speed())
-        motor._position = self.plant.encoder()
+        motor.moved_to(self.plant.encoder())
         self.loadcell.sample(self.plant.force, dt)
 
 

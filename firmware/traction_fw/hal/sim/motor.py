@@ -32,6 +32,9 @@ class Motor:
         return self._position
 
     # -- the simulation side --
+    def moved_to(self, counts):
+        self._position = counts
+
     def drive_speed(self):
         """The speed the driver actually applies, per-mille."""
         if self.frozen_speed is not None:
