@@ -103,12 +103,25 @@ def test_integral_does_not_wind_up_at_the_output_limit():
 
 
 def test_bad_parameters_are_refused():
-    for change in ({"slew": 0}, {"gain0": 0}, {"bandwidth": 0}, {"gain1": -1}):
+    for change in ({"slew": 0}, {"gain0": 0}, {"bandwidth": 0}, {"gain1": -1}, {"ti_s": 0}, {"ff": 3}):
         try:
             controller(**change)
         except ValueError:
             continue
         raise AssertionError("accepted " + str(change))
+
+
+def test_worst_case_arithmetic_fits_a_32_bit_small_int():
+    # On rp2 an int of 2**30 or more is a heap object: update() must never make one. These are its
+    # largest intermediates with every input clamped and every gain at the most __init__ accepts.
+    from traction_fw import control as c
+
+    small = 1 << 30
+    want = c.FF_Q8_MAX * c.RATE_MAX + c.BW_Q8_MAX * c.E_MAX + (c.I_MAX >> 8)
+    assert want < small
+    assert c.F_MAX * c.GAIN1_Q20_MAX < small
+    assert c.GAIN0_Q8_MAX + ((c.F_MAX * c.GAIN1_Q20_MAX) >> 12) < small
+    assert c.I_MAX + c.KI_Q16_MAX * c.I_ZONE_MAX < small
 
 
 def closed_loop_hold(region, force_dn, seconds):

@@ -32,6 +32,14 @@ E_MAX = 20000  # 0.1 N
 RATE_MAX = 20000  # 0.1 N/s
 I_MAX = 10000 << 16  # 0.1 N/s, Q16
 F_MAX = 30000  # 0.1 N, for the gain schedule
+# Largest fixed-point gains accepted; with the clamps above they bound every intermediate of update()
+# below 2**30 (tests/mp_test_control.py checks the arithmetic).
+GAIN0_Q8_MAX = 65536
+GAIN1_Q20_MAX = 16384
+BW_Q8_MAX = 16384
+FF_Q8_MAX = 512
+KI_Q16_MAX = 65536
+I_ZONE_MAX = 2000
 
 
 def _clamp(x, lo, hi):
@@ -45,6 +53,8 @@ def _clamp(x, lo, hi):
 class Controller:
     def __init__(self, params, period_us):
         dt = period_us / 1000000.0
+        if not params["ti_s"] > 0:
+            raise ValueError("controller ti_s must be positive")
         self.gain0_q8 = int(params["gain0"] * 256 + 0.5)
         self.gain1_q20 = int(params["gain1"] * 1048576 + 0.5)
         self.bw_q8 = int(params["bandwidth"] * 256 + 0.5)
@@ -54,13 +64,13 @@ class Controller:
         self.taut_dn = int(params["taut_dn"])
         self.i_zone = int(params["i_zone_dn"])
         checks = (
-            1 <= self.gain0_q8 <= 65536,
-            0 <= self.gain1_q20 <= 16384,
-            0 < self.bw_q8 <= 16384,
-            0 <= self.ff_q8 <= 512,
-            0 <= self.ki_q16 <= 65536,
+            1 <= self.gain0_q8 <= GAIN0_Q8_MAX,
+            0 <= self.gain1_q20 <= GAIN1_Q20_MAX,
+            0 < self.bw_q8 <= BW_Q8_MAX,
+            0 <= self.ff_q8 <= FF_Q8_MAX,
+            0 <= self.ki_q16 <= KI_Q16_MAX,
             1 <= self.slew <= 2 * OUT_MAX,
-            0 <= self.i_zone <= 2000,
+            0 <= self.i_zone <= I_ZONE_MAX,
         )
         if False in checks:
             raise ValueError("controller parameter out of range")
