@@ -328,8 +328,8 @@ def test_ignoring_motor_keeps_its_speed_but_disable_still_cuts_it():
     b.sim.clear("motor_ignoring")
 
 
-def test_a_config_naming_no_patient_or_link_is_refused():
-    for bad in ({"region": "thoracic"}, {"link": "uart"}):
+def test_a_config_with_no_such_patient_link_or_time_scale_is_refused():
+    for bad in ({"region": "thoracic"}, {"link": "uart"}, {"time_scale": 0}):
         try:
             hal.load(config(**bad))
         except ValueError as e:

@@ -65,6 +65,8 @@ class Board:
         self.store = config.get("store", ".")
         if sim["region"] not in config["patients"]:
             raise ValueError("sim.region %s: no such patient in the board config" % sim["region"])
+        if not 1 <= sim["time_scale"] <= 1000:
+            raise ValueError("sim.time_scale must be 1..1000 (INFO carries it)")
         if sim["link"] not in ("stdio", "memory"):
             raise ValueError("sim.link must be stdio or memory, not %s" % sim["link"])
         rng = Rng(sim["seed"])

@@ -17,7 +17,8 @@ class Clock:
         self._set_ticks()
         self._on_tick = on_tick
         self._free_run = free_run
-        self._wall_period_us = period_us // time_scale or 1
+        self._time_scale = time_scale
+        self._wall_rem = 0  # device us not yet turned into whole wall us
         self._wall_next = time.ticks_us()
 
     # -- the hal contract (called in the tick: stored ints only) --
@@ -44,7 +45,10 @@ class Clock:
         self._us = (self._offset_ms * 1000 + self.device_us) & MASK
 
     def _pace(self):
-        self._wall_next = time.ticks_add(self._wall_next, self._wall_period_us)
+        self._wall_rem += self.period_us
+        step = self._wall_rem // self._time_scale
+        self._wall_rem -= step * self._time_scale
+        self._wall_next = time.ticks_add(self._wall_next, step)
         late = time.ticks_diff(time.ticks_us(), self._wall_next)
         if late < 0:
             time.sleep_us(-late)
