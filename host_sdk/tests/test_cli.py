@@ -102,3 +102,19 @@ def test_e2e_ctrl_c_stops_gently_and_still_saves_the_record(tmp_path):
     with Store(db) as store:
         (row,) = store.sessions()
     assert row["outcome"] == "STOPPED" and row["verified"] == 1
+
+
+@pytest.mark.e2e
+def test_e2e_demo_writes_the_summary_the_plot_and_the_billing_files(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "demo-out"
+    code, stdout, err = run(["demo", "--out", str(out), "--time-scale", "300"], capsys)
+    assert code == 0, err
+    summary = json.loads((out / "session.json").read_text())
+    assert summary["end"]["reason"] == "COMPLETED" and summary["treatment_s"] == 900.0
+    assert summary["phases"][0]["mode"] == "intermittent" and summary["phases"][0]["delivered"]["cycles"] == 9
+    assert (out / "force.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in ("session.rec", "claim.fhir.json", "note.md", "billing.json"):
+        assert (out / name).stat().st_size > 0
+        assert name in stdout

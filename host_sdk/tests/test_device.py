@@ -131,6 +131,12 @@ def test_a_session_runs_stores_what_arrives_and_ends_with_its_record(store):
         board.state = 1
         board.send("EVENT", {"event": 9, "ms": 60000, "kind": 8, "code": 0, "value": 3})
         record = session.wait(timeout=5)
+        # A faulted board keeps sending telemetry; the iterator still ends once the session has.
+        for n in range(20):
+            board.send("TELEMETRY", {"sample": 2000 + 10 * n, "period_us": 100000, "state": 6, "phase": 0,
+                                     "segment": 6, "samples": [(0, 0)]})
+        t0 = time.monotonic()
+        assert len(list(session.telemetry())) <= 20 and time.monotonic() - t0 < 1.0
     assert record is not None and record.session_id == session.session_id
     assert [e.describe() for e in session.events] == ["record 3 sealed"]
     (row,) = store.sessions()

@@ -51,13 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     for name in EXTENSIONS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-            continue  # not written yet: the billing engineer adds traction.billing.cli
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

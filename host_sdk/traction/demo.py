@@ -1,7 +1,7 @@
 """`traction demo`: a full 15-minute lumbar intermittent treatment on a virtual board, in well under a minute.
 
 It writes the verified session summary (session.json), the force plot (force.png), the signed record
-(session.rec), the host's store (traction.db) and, when the billing package is there, the claim files.
+(session.rec), the host's store (traction.db) and the billing files (traction.billing.demo_outputs).
 """
 
 import json
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from traction.billing import demo_outputs
 from traction.device import Device
 from traction.plot import plot_session
 from traction.progress import follow
@@ -72,11 +73,7 @@ def _write_outputs(out, store, session, record, unit, title):
     store.flush()
     plot_session(store.telemetry(session.row), store.events(session.row), files["force.png"], unit=unit,
                  title=f"{title}: record {record.record_id} from {record.serial}, {record.end['reason']}")
-    try:
-        from traction.billing import demo_outputs
-    except ImportError:  # the billing package is optional here
-        return files
-    for path in demo_outputs(record, out) or ():
+    for path in demo_outputs(record, out):  # billing.json, claim.fhir.json, claim.837, claim.csv, note.md
         files[Path(path).name] = Path(path)
     return files
 
@@ -88,6 +85,10 @@ def _report(console, record, files, unit):
     console.print(f"  treatment {end['treatment_ms'] / 60000:.1f} min, under traction "
                   f"{end['traction_ms'] / 60000:.1f} min, peak {format_force(end['peak_dn'] / 10, unit)}, "
                   f"{len(record.holds)} holds")
+    billing = json.loads(files["billing.json"].read_text())
+    lines = ", ".join(f"{li['code']} x{li['units']} {' '.join(li['modifiers'])}" for li in billing["lines"])
+    console.print(f"  billing, with an example clinic context: {lines}; "
+                  + ("billing-ready" if billing["billing_ready"] else "not billing-ready: see billing.json"))
     console.print("Outputs:")
     for name, path in files.items():
-        console.print(f"  {name:<14} {path.resolve()}")
+        console.print(f"  {name:<16} {path.resolve()}")
