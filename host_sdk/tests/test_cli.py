@@ -109,7 +109,7 @@ def test_e2e_demo_writes_the_summary_the_plot_and_the_billing_files(tmp_path, ca
     import json
 
     out = tmp_path / "demo-out"
-    code, stdout, err = run(["demo", "--out", str(out), "--time-scale", "300"], capsys)
+    code, stdout, err = run(["demo", "--out", str(out), "--time-scale", "100"], capsys)
     assert code == 0, err
     summary = json.loads((out / "session.json").read_text())
     assert summary["end"]["reason"] == "COMPLETED" and summary["treatment_s"] == 900.0

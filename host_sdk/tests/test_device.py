@@ -160,6 +160,20 @@ def test_a_session_is_refused_on_a_faulted_board_before_anything_moves(store):
     board.close()
 
 
+def test_a_refused_start_cancels_the_setup_and_is_filed_as_not_started(store):
+    from traction.session import Session
+    from traction.treatment import Treatment
+
+    board = FakeBoard()
+    board.refuse["START"] = "NOT_CALIBRATED"
+    with open_fake(board, store) as dev:
+        with pytest.raises(NakError, match="NOT_CALIBRATED.*calibrate the load cell"):
+            Session(dev, Treatment.load(EXAMPLES / "cervical_intermittent.toml")).start()
+    assert board.executed[-4:] == ["SETUP", "PHASE", "START", "STOP"]
+    assert store.sessions()[0]["outcome"] == "NOT_STARTED"
+    board.close()
+
+
 # ---- end to end: the real firmware on a virtual board (a few seconds each, at a high time scale) ----
 
 E2E_SCALE = 60

@@ -109,9 +109,11 @@ class Session:
             for fields in self.treatment.phase_messages():
                 dev.command("PHASE", **fields)
             dev.command("START")
-        except TractionError as e:
+        except TractionError:
             dev.remove_listener(self._on_message)
-            dev.store.end_session(self.row, f"NOT_STARTED: {e}")
+            dev.store.end_session(self.row, "NOT_STARTED")
+            if not dev.lost:
+                dev.stop()  # leave no half set-up session behind (STOP in READY cancels it)
             raise
         return self
 
