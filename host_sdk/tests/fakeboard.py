@@ -20,6 +20,8 @@ class FakeBoard:
         self.protocol = protocol
         self.time_scale = time_scale
         self.state = STATE["IDLE"]
+        self.fault = 0
+        self.start_latches = 0  # a fault code START latches instead of starting (SPEC 7: ZERO_DRIFT)
         self.executed = []  # names of commands executed, in order (exactly once each)
         self.fields = {}  # command name -> fields of its last execution
         self.received = 0  # frames received, retransmissions included
@@ -125,7 +127,7 @@ class FakeBoard:
             return self._reply("INFO", self.info(re))
         if msg.name == "GET_STATUS":
             return self._reply("STATUS", {
-                "re": re, "state": self.state, "fault": 0, "phase": 0, "segment": 0, "target_dn": 0,
+                "re": re, "state": self.state, "fault": self.fault, "phase": 0, "segment": 0, "target_dn": 0,
                 "force_dn": 12, "treatment_ms": 0, "traction_ms": 0, "remaining_ms": 0,
                 "flags": 2 | (8 if self.records else 0)})
         if msg.name == "RECORD_LIST":
@@ -137,10 +139,15 @@ class FakeBoard:
                 return self._reply("NAK", {"re": re, "error": ERROR["UNKNOWN_RECORD"], "state": self.state})
             del self.records[msg["record_id"]]
         if msg.name == "START":
-            self.state = STATE["RUNNING"]
+            self.state = STATE["FAULT"] if self.start_latches else STATE["RUNNING"]
+            self.fault = self.start_latches
         if msg.name == "ESTOP":
             self.state = STATE["FAULT"]
         if msg.name == "CLEAR_FAULT":
+            self.state, self.fault = STATE["IDLE"], 0
+        if msg.name in ("SETUP", "PHASE"):
+            self.state = STATE["READY"]  # simplified: one PHASE is all it waits for
+        if msg.name == "STOP" and self.state == STATE["READY"]:
             self.state = STATE["IDLE"]
         return self._reply("ACK", {"re": re, "state": self.state})
 

@@ -169,7 +169,22 @@ def test_a_refused_start_cancels_the_setup_and_is_filed_as_not_started(store):
     with open_fake(board, store) as dev:
         with pytest.raises(NakError, match="NOT_CALIBRATED.*calibrate the load cell"):
             Session(dev, Treatment.load(EXAMPLES / "cervical_intermittent.toml")).start()
-    assert board.executed[-4:] == ["SETUP", "PHASE", "START", "STOP"]
+    assert board.executed[-5:] == ["SETUP", "PHASE", "START", "GET_STATUS", "STOP"]
+    assert store.sessions()[0]["outcome"] == "NOT_STARTED"
+    board.close()
+
+
+def test_a_start_that_latches_zero_drift_is_reported_not_waited_on(store):
+    from traction.errors import TractionError
+    from traction.session import Session
+    from traction.treatment import Treatment
+
+    board = FakeBoard()
+    board.start_latches = 11  # ZERO_DRIFT
+    with open_fake(board, store) as dev:
+        with pytest.raises(TractionError, match="latched fault ZERO_DRIFT at START.*--clear-fault --tare"):
+            Session(dev, Treatment.load(EXAMPLES / "cervical_intermittent.toml")).start()
+    assert board.executed[-1] == "GET_STATUS"  # no STOP: the board is in FAULT, not READY
     assert store.sessions()[0]["outcome"] == "NOT_STARTED"
     board.close()
 

@@ -89,6 +89,8 @@ repeats = 10
     (('"10 min"', '"ten minutes"'), "phase 1: duration", "15 min"),
     (('"static"', '"wobble"'), "phase 1: mode", "intermittent"),
     (('"80 kg"', '"80"'), "body_weight", "80 kg"),
+    (('"static"', '"progressive"\nsteps = 4\nramp_up = "150 s"'), "phase 1: ramp_up",
+     "150 s is not shorter than a step (150 s)"),
 ])
 def test_refusals_name_the_field_and_the_fix(change, field, words):
     text = LUMBAR.replace(*change)

@@ -108,11 +108,16 @@ class Session:
             dev.command("SETUP", **self.treatment.setup_message(self.session_id, self.div, limit))
             for fields in self.treatment.phase_messages():
                 dev.command("PHASE", **fields)
-            dev.command("START")
+            state = STATE_NAME[dev.command("START")["state"]]
+            if state == "FAULT":  # SPEC 7: START latches ZERO_DRIFT when the unloaded line reads off zero
+                fault = dev.status().fault
+                raise TractionError(f"board latched fault {fault} at START instead of starting: the unloaded "
+                                    "line does not read zero; clear the fault and tare the load cell "
+                                    "(traction info --port PORT --clear-fault --tare)")
         except TractionError:
             dev.remove_listener(self._on_message)
             dev.store.end_session(self.row, "NOT_STARTED")
-            if not dev.lost:
+            if not dev.lost and dev.status().state == "READY":
                 dev.stop()  # leave no half set-up session behind (STOP in READY cancels it)
             raise
         return self

@@ -246,6 +246,11 @@ class _Reader:
             if base >= force:
                 self.fail(where + key, "is not below the force", f"make {key} lower than force")
             steps = int(self.number(p, "steps", where + "steps", 1, 20, "steps"))
+            step_s = self.time(p, "duration", where, 1, MAX_PHASE_S) / steps
+            for key, ramp in (("ramp_up", ramp_up), ("ramp_down", ramp_down)):
+                if ramp >= step_s:  # SPEC 8: a step ramp must be shorter than the step
+                    self.fail(where + key, f"{ramp:g} s is not shorter than a step ({step_s:g} s)",
+                              "shorten the ramp, use fewer steps or a longer duration")
         if mode == "cyclic":
             repeats = int(self.number(p, "repeats", where + "repeats", 1, 1000, "cycles"))
             cycle = ramp_up + hold + ramp_down + rest
