@@ -29,13 +29,13 @@ def plot_session(telemetry: list[dict], events: list[dict], path, unit: str = "N
     ax.plot(x, [from_newtons(r["force_dn"] / 10, unit) for r in telemetry], color="tab:blue", lw=1.0,
             label="measured force")
     _shade_phases(ax, telemetry, x)
-    _mark_events(ax, events, scale)
+    _mark_events(ax, events, scale, unit)
     ax.set_xlabel("treatment time (device) [min]" if minutes else "treatment time (device) [s]")
     ax.set_ylabel(f"force [{unit}]")
-    ax.set_title(title or "Traction session")
+    ax.set_title(title or "Traction session", loc="left")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower center", ncol=2)
+    ax.legend(loc="lower right", bbox_to_anchor=(1, 1), ncol=2, frameon=False)  # above the plot
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -59,7 +59,7 @@ def _shade_phases(ax, telemetry, x):
                     textcoords="offset points", fontsize=8, color="dimgray")
 
 
-def _mark_events(ax, events, scale):
+def _mark_events(ax, events, scale, unit):
     started = False
     for row in events:
         e = Event.from_fields(row)
@@ -74,5 +74,5 @@ def _mark_events(ax, events, scale):
             continue
         xe = e.ms / 1000 / scale
         ax.axvline(xe, color=COLOURS.get(key, "black"), lw=0.8, ls=":")
-        ax.annotate(e.describe(), xy=(xe, 0.02), xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
-                    xytext=(2, 0), textcoords="offset points", color=COLOURS.get(key, "black"))
+        ax.annotate(e.describe(unit), xy=(xe, 0.02), xycoords=("data", "axes fraction"), rotation=90,
+                    fontsize=7, xytext=(2, 0), textcoords="offset points", color=COLOURS.get(key, "black"))
