@@ -25,7 +25,7 @@ from traction.units import format_force, from_dn, to_dn
 ACTIVE = ("READY", "RUNNING", "PAUSED", "RELEASING")
 DEFAULT_TELEMETRY_HZ = 10.0  # device-time rate; the board batches samples into frames
 POLL_S = 0.5  # wall seconds between status checks while waiting: events can be lost, status cannot
-RECORD_WAIT_S = 10.0  # how long to wait for the board to seal the record once the treatment has ended
+RECORD_WAIT_S = 5.0  # wall seconds to wait for the sealed record once the motor is off
 
 
 @dataclass(frozen=True)
@@ -194,19 +194,28 @@ class Session:
         return self._ended.is_set()
 
     def finish(self) -> Record | None:
-        """Pick the record up (the board may still be sealing it) and close the session in the store."""
-        if self.record is None:
-            deadline = time.monotonic() + RECORD_WAIT_S
-            while self.record is None and time.monotonic() < deadline:
-                for fetched in self.device.fetch_records():
-                    if fetched.record is not None and fetched.record.session_id == self.session_id:
-                        self.record = fetched.record
-                    elif fetched.error and self._record_id == fetched.record_id:
-                        self.record_error = fetched.error
-                if self.record is None and self.record_error is None:
-                    time.sleep(POLL_S)
-                elif self.record_error:
-                    break
+        """Pick the record up and close the session in the store.
+
+        The board lists a record once it is sealed, after its release (SPEC 9.1), which at a slow time
+        scale takes many seconds: keep asking while the motor is on, and RECORD_WAIT_S after.
+        """
+        quiet_since = None
+        while self.record is None and self.record_error is None:
+            for fetched in self.device.fetch_records():
+                if fetched.record is not None and fetched.record.session_id == self.session_id:
+                    self.record = fetched.record
+                elif fetched.error and self._record_id == fetched.record_id:
+                    self.record_error = fetched.error
+            if self.record is not None or self.record_error is not None:
+                break
+            now = time.monotonic()
+            if self.device.status().motor_enabled:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since > RECORD_WAIT_S:
+                break
+            time.sleep(POLL_S)
         self.device.remove_listener(self._on_message)
         self.device.store.flush()
         if self.record is None:
