@@ -1,0 +1,103 @@
+"""Hardware-in-the-loop suite: drives a board only through the SDK.
+
+    pytest hil_tests                        # a virtual board per test (the default, --board sim)
+    pytest hil_tests --board /dev/ttyACM0   # a real board (or a pyserial URL such as socket://host:4000)
+
+Tests marked `fault_injection` need the virtual board's side channel and skip on a real board.
+"""
+
+import time
+
+import pytest
+from traction import Device, NakError, VirtualBoard
+
+IDLE_TIMEOUT_S = 60.0  # wall seconds a real board may need to finish a release before a test can start
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("hil", "hardware-in-the-loop (hil_tests)")
+    group.addoption("--board", default="sim", help="'sim' (a virtual board per test, the default), a device "
+                    "path such as /dev/ttyACM0, or a pyserial URL")
+    group.addoption("--time-scale", type=int, default=50, help="virtual board time scale (default 50)")
+    group.addoption("--board-key", default=None, metavar="HEX", help="a real board's device key (64 hex "
+                    "digits) to verify its records; default: the key the host store holds for its serial")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "time_scale(n): run this test's virtual board at time scale n (a "
+                            "transient state such as RELEASING needs time to be looked at)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--board") == "sim":
+        return
+    skip = pytest.mark.skip(reason="needs the virtual board's side channel (--board sim)")
+    for item in items:
+        if "fault_injection" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def sim(request, tmp_path):
+    """The VirtualBoard under test, or None on a real board."""
+    if request.config.getoption("--board") != "sim":
+        yield None
+        return
+    marker = request.node.get_closest_marker("time_scale")
+    time_scale = marker.args[0] if marker else request.config.getoption("--time-scale")
+    with VirtualBoard(store_dir=tmp_path / "board", time_scale=time_scale) as vb:
+        yield vb
+        vb.check()  # the board never crash-looped during the test
+
+
+@pytest.fixture
+def faults(sim):
+    """The virtual board, for fault injection (tests using it are marked fault_injection)."""
+    if sim is None:
+        pytest.skip("fault injection needs the virtual board (--board sim)")
+    return sim
+
+
+@pytest.fixture
+def connect(request, sim, tmp_path):
+    """connect() -> a new Device on the board under test; every one is closed after the test."""
+    port = sim.port if sim else request.config.getoption("--board")
+    key_hex = request.config.getoption("--board-key")
+    key = sim.key if sim else bytes.fromhex(key_hex) if key_hex else None
+    opened = []
+
+    def connect(**options):
+        dev = Device.open(port, store=tmp_path / "host.db", key=key, **options)
+        opened.append(dev)
+        return dev
+
+    yield connect
+    for dev in opened:
+        dev.close()
+
+
+@pytest.fixture
+def device(connect):
+    """A connected Device on an IDLE board with no record waiting."""
+    dev = connect()
+    to_idle(dev)
+    return dev
+
+
+def to_idle(dev):
+    """Bring a board left in any state by an earlier run back to IDLE (a real board is not restarted)."""
+    deadline = time.monotonic() + IDLE_TIMEOUT_S
+    while True:
+        status = dev.status()
+        if status.state == "IDLE":
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"board stays {status.state} ({status.fault}): bring it to IDLE by hand")
+        try:
+            if status.state == "FAULT":
+                dev.clear_fault()
+            elif status.state in ("READY", "RUNNING", "PAUSED", "SERVICE"):
+                dev.command("SERVICE_EXIT" if status.state == "SERVICE" else "STOP")
+        except NakError:
+            pass  # the cause is still there or the force not yet released: look again
+        time.sleep(0.2)
