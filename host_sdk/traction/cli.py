@@ -6,6 +6,7 @@ its `func` (traction.virtual_board: `traction sim`; traction.billing.cli: `tract
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from datetime import UTC, datetime
@@ -94,8 +95,10 @@ def cmd_info(args, console):
         table.add_row("state", s.state + (f" (fault {s.fault})" if s.fault else ""))
         table.add_row("force", f"{s.force_n:.1f} N" + (", stop switch pressed" if s.stop_switch else ""))
         console.print(table)
-        kept = dev.store.records()
-        console.print(f"store: {dev.store.path} ({len(kept)} records)")
+        for f in dev.picked_up:
+            console.print(f"record {f.record_id} picked up from the board: "
+                          + ("verified, stored, acknowledged" if f.acked else f"kept unverified ({f.error})"))
+        console.print(f"store: {dev.store.path}")
     return 0
 
 
@@ -159,6 +162,9 @@ def cmd_demo(args, console):
 
 
 def main(argv=None) -> int:
+    # The SDK logs what it also reports through return values; the command prints those itself.
+    logging.getLogger("traction").addHandler(logging.NullHandler())
+    logging.getLogger("traction").propagate = False
     console = Console()
     try:
         args = build_parser().parse_args(argv)

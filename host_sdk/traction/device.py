@@ -130,6 +130,7 @@ class Device:
         self.store = store
         self.key = key
         self.board = board  # the VirtualBoard this Device started, if any
+        self.picked_up: list[Fetched] = []  # records found on the board at open
         self._own_store = own_store
         self.lease_ms = _lease(info, lease_ms)
         self.heartbeat_s = self.lease_ms / 3 / 1000 / info.time_scale  # SPEC section 6: a third, wall time
@@ -166,7 +167,7 @@ class Device:
             device.set_time()
             device._heartbeat.start()
             if fetch:
-                device.fetch_records()
+                device.picked_up = device.fetch_records()
             return device
         except BaseException:
             if link is not None:
