@@ -6,12 +6,9 @@
 Tests marked `fault_injection` need the virtual board's side channel and skip on a real board.
 """
 
-import time
-
 import pytest
-from traction import Device, NakError, VirtualBoard
-
-IDLE_TIMEOUT_S = 60.0  # wall seconds a real board may need to finish a release before a test can start
+from hil_support import to_idle
+from traction import Device, VirtualBoard
 
 
 def pytest_addoption(parser):
@@ -82,22 +79,3 @@ def device(connect):
     dev = connect()
     to_idle(dev)
     return dev
-
-
-def to_idle(dev):
-    """Bring a board left in any state by an earlier run back to IDLE (a real board is not restarted)."""
-    deadline = time.monotonic() + IDLE_TIMEOUT_S
-    while True:
-        status = dev.status()
-        if status.state == "IDLE":
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"board stays {status.state} ({status.fault}): bring it to IDLE by hand")
-        try:
-            if status.state == "FAULT":
-                dev.clear_fault()
-            elif status.state in ("READY", "RUNNING", "PAUSED", "SERVICE"):
-                dev.command("SERVICE_EXIT" if status.state == "SERVICE" else "STOP")
-        except NakError:
-            pass  # the cause is still there or the force not yet released: look again
-        time.sleep(0.2)

@@ -1,10 +1,15 @@
-"""Short treatments for the HIL suite, written as protocol files so they go through the SDK's checks.
+"""Helpers of the HIL suite: short treatments and getting a board back to IDLE.
 
-Lumbar forces (the virtual board's default patient). Minutes of treatment become seconds of wall time at
-the suite's time scale.
+Treatments are written as protocol files so they go through the SDK's checks. Lumbar forces (the virtual
+board's default patient); minutes of treatment become seconds of wall time at the suite's time scale.
 """
 
-from traction import Treatment
+import time
+
+import pytest
+from traction import NakError, Treatment
+
+IDLE_TIMEOUT_S = 60.0  # wall seconds a real board may need to finish a release before a test can start
 
 HEADER = """
 name = "hil {name}"
@@ -93,3 +98,34 @@ def expected_targets(phase):
     if mode == 5:  # REGRESSIVE
         return [force - (force - base) * k // steps for k in range(steps)]
     return [force]
+
+
+def to_idle(dev):
+    """Bring a board left in any state back to IDLE through the link (a real board is not restarted)."""
+    deadline = time.monotonic() + IDLE_TIMEOUT_S
+    while True:
+        status = dev.status()
+        if status.state == "IDLE":
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"board stays {status.state} ({status.fault}): bring it to IDLE by hand")
+        try:
+            if status.state == "FAULT":
+                dev.clear_fault()
+            elif status.state in ("READY", "RUNNING", "PAUSED", "SERVICE"):
+                dev.command("SERVICE_EXIT" if status.state == "SERVICE" else "STOP")
+        except NakError:
+            pass  # the cause is still there or the force not yet released: look again
+        time.sleep(0.05)
+
+
+def wait_until(check, timeout=10.0, what="the condition"):
+    """Poll check() until it returns something true; fail after timeout wall seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.02)

@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from hil_plans import expected_targets, plan
+from hil_support import expected_targets, plan
 from traction import Session
 from traction_protocol.constants import MODE_NAME, REGION
 
