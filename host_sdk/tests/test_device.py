@@ -39,11 +39,11 @@ def test_open_handshakes_and_sets_the_time(store):
 def test_heartbeat_period_is_device_lease_over_time_scale(store):
     fast, slow = FakeBoard(time_scale=100), FakeBoard(time_scale=1)
     with open_fake(fast, store) as a, open_fake(slow, store) as b:
-        assert a.lease_ms == 10000 and a.heartbeat_s == pytest.approx(10 / 3 / 100)
-        assert b.heartbeat_s == pytest.approx(10 / 3)
+        assert a.lease_ms == 10000 and a.heartbeat_s == pytest.approx(10 / 4 / 100)
+        assert b.heartbeat_s == pytest.approx(10 / 4)
         time.sleep(0.5)
-    assert fast.executed.count("HEARTBEAT") >= 6  # the one at open, then every 33 ms
-    assert slow.executed.count("HEARTBEAT") == 1  # only the one at open: the next is due after 3.3 s
+    assert fast.executed.count("HEARTBEAT") >= 6  # the one at open, then every 25 ms
+    assert slow.executed.count("HEARTBEAT") == 1  # only the one at open: the next is due after 2.5 s
     fast.close()
     slow.close()
 
