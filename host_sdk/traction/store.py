@@ -50,6 +50,10 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), check_same_thread=False)
+            # WAL with synchronous=NORMAL: a commit survives the host process crashing without an fsync,
+            # so committing on the flush thread never holds up the link's reader for long.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open the store {self.path}: {e}; set $TRACTION_STORE or --store "
