@@ -9,6 +9,7 @@ import time
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress_bar import ProgressBar
+from rich.table import Table
 from rich.text import Text
 
 from traction.errors import TractionError
@@ -80,12 +81,13 @@ def _render(session, status, total_s, unit):
                           "  target ", (format_force(status.target_n, unit), "bold"))
     done = min(status.treatment_s, total_s)
     left = status.remaining_s
-    wall = left / session.device.info.time_scale
-    clock = Text(f"  {_mmss(done)} of {_mmss(total_s)} done, {_mmss(left)} left"
-                 + (f" (about {wall:.0f} s of wall time at x{session.device.info.time_scale})"
-                    if session.device.info.time_scale > 1 else ""))
-    bar = ProgressBar(total=max(total_s, 1), completed=done, width=60)
-    return Group(head, force, bar, clock)
+    scale = session.device.info.time_scale
+    clock = f" {_mmss(done)} / {_mmss(total_s)}, {_mmss(left)} left"
+    if scale > 1:
+        clock += f" (about {left / scale:.0f} s at x{scale})"
+    line = Table.grid()
+    line.add_row(ProgressBar(total=max(total_s, 1), completed=done, width=30), clock)
+    return Group(head, force, line)
 
 
 def _mmss(seconds):

@@ -243,7 +243,8 @@ class Session:
             rows.append((f["sample"] + i * step, t_ms, f["state"], f["phase"], f["segment"], force, target))
             if self._t0_ms is None and f["state"] == STATE["RUNNING"]:
                 self._t0_ms = t_ms
-            sample = Sample((t_ms - (self._t0_ms or t_ms)) / 1000, from_dn(force), from_dn(target),
+            t0 = t_ms if self._t0_ms is None else self._t0_ms
+            sample = Sample((t_ms - t0) / 1000, from_dn(force), from_dn(target),
                             STATE_NAME.get(f["state"], "?"), f["phase"], SEGMENT_NAME.get(f["segment"], "?"))
             self.latest = sample
             self._samples.put(sample)
