@@ -129,7 +129,8 @@ def test_a_session_runs_stores_what_arrives_and_ends_with_its_record(store):
         assert session.dropped_samples == 2
         board.records = {3: signed_record(record_id=3, session_id=session.session_id)}
         board.state = 1
-        board.send("EVENT", {"event": 9, "ms": 60000, "kind": 8, "code": 0, "value": 3})
+        board.send("EVENT", {"event": 6, "ms": 59000, "kind": 1, "code": 5, "value": 0})
+        board.send("EVENT", {"event": 9, "ms": 60000, "kind": 8, "code": 0, "value": 3})  # 7 and 8 lost
         record = session.wait(timeout=5)
         # A faulted board keeps sending telemetry; the iterator still ends once the session has.
         for n in range(20):
@@ -138,9 +139,10 @@ def test_a_session_runs_stores_what_arrives_and_ends_with_its_record(store):
         t0 = time.monotonic()
         assert len(list(session.telemetry())) <= 20 and time.monotonic() - t0 < 1.0
     assert record is not None and record.session_id == session.session_id
-    assert [e.describe() for e in session.events] == ["record 3 sealed"]
+    assert [e.describe() for e in session.events] == ["state RELEASING", "record 3 sealed"]
+    assert session.dropped_events == 2
     (row,) = store.sessions()
-    assert (row["outcome"], row["verified"], row["samples"], row["events"]) == ("COMPLETED", 1, 4, 1)
+    assert (row["outcome"], row["verified"], row["samples"], row["events"]) == ("COMPLETED", 1, 4, 2)
     assert board.records == {}
     board.close()
 

@@ -81,11 +81,13 @@ class Session:
         self.events: list[Event] = []
         self.latest: Sample | None = None
         self.dropped_samples = 0  # gaps in the board's running sample numbers
+        self.dropped_events = 0  # gaps in its running event numbers (the record still has them all)
         self._on_telemetry = [on_telemetry] if on_telemetry else []
         self._on_event = [on_event] if on_event else []
         self._samples = queue.SimpleQueue()
         self._t0_ms = None  # device ms of the first RUNNING sample
         self._next_sample = None
+        self._next_event = None
         self._ended = threading.Event()
         self._record_id = None
 
@@ -254,6 +256,9 @@ class Session:
 
     def _event(self, f):
         event = Event.from_fields(f)
+        if self._next_event is not None:
+            self.dropped_events += (event.number - self._next_event) & 0xFFFF
+        self._next_event = (event.number + 1) & 0xFFFF
         self.events.append(event)
         self.device.store.add_event(self.row, f)
         for fn in self._on_event:
