@@ -81,7 +81,7 @@ class Session:
         self.events: list[Event] = []
         self.latest: Sample | None = None
         self.dropped_samples = 0  # gaps in the board's running sample numbers
-        self.dropped_events = 0  # gaps in its running event numbers (the record still has them all)
+        self.dropped_events = 0  # gaps in its running event numbers (the record keeps its own)
         self._on_telemetry = [on_telemetry] if on_telemetry else []
         self._on_event = [on_event] if on_event else []
         self._samples = queue.SimpleQueue()
