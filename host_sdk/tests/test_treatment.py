@@ -150,3 +150,11 @@ def test_device_maxima_from_info_are_enforced():
     ok = load(LUMBAR)
     ok.check_device(info)
     assert ok.setup_message(1, 10, limit_n=290.0)["session_max_dn"] == 2900
+
+
+def test_an_unprovisioned_board_is_named_as_such():
+    info = Info(serial="NEW", firmware="0.1.0", protocol=1, sim=False, time_scale=1, control_hz=100,
+                hard_max_n=0.0, cervical_max_n=0.0, lumbar_max_n=0.0, modes=("STATIC",), calibrated=False,
+                cal_date=None, lease_min_ms=500, lease_max_ms=10000, state="IDLE")
+    with pytest.raises(TreatmentFileError, match="no lumbar maximum provisioned; provision the board"):
+        load(LUMBAR).check_device(info)

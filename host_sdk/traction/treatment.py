@@ -107,6 +107,9 @@ class Treatment:
     def check_device(self, info):
         """Refuse a treatment the connected board cannot run (its provisioned maxima, its modes)."""
         limit = info.region_max_n(self.region)
+        if limit <= 0:
+            raise TreatmentFileError(self.file, "region", f"board {info.serial} has no {self.region} maximum "
+                                     "provisioned", "provision the board (service mode) before treating")
         for i, p in enumerate(self.phases, start=1):
             if p.force_n > limit:
                 raise TreatmentFileError(self.file, f"phase {i}: force",
