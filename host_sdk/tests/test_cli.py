@@ -118,3 +118,16 @@ def test_e2e_demo_writes_the_summary_the_plot_and_the_billing_files(tmp_path, ca
     for name in ("session.rec", "claim.fhir.json", "note.md", "billing.json"):
         assert (out / name).stat().st_size > 0
         assert name in stdout
+
+
+def test_force_plot_from_stored_rows(tmp_path):
+    from traction.plot import plot_session
+
+    telemetry = [{"t_ms": 1000.0 + 100 * i, "state": 3 if i < 50 else 5, "phase": i // 25, "segment": 2,
+                  "force_dn": min(i, 40) * 25, "target_dn": 1000} for i in range(60)]
+    events = [{"event": 1, "ms": 0, "kind": 1, "code": 3, "value": 0},  # RUNNING: times count from here
+              {"event": 2, "ms": 2000, "kind": 5, "code": 0, "value": 1000},
+              {"event": 3, "ms": 3000, "kind": 6, "code": 0, "value": 0}]
+    path = plot_session(telemetry, events, tmp_path / "f.png", unit="lbf", title="t")
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
