@@ -1,0 +1,106 @@
+"""Faults end to end: each ends in FAULT with the motor off and the force released, latched until cleared."""
+
+import pytest
+from hil_support import plan, wait_until
+from traction import NakError, Session
+
+# injection, its parameters, the faults the board may name for it (where the sensor cannot tell two causes
+# apart, either is right), and whether the line can go slack (a stalled winch cannot pay out).
+CASES = [
+    ("stop_switch", {}, {"STOP_SWITCH"}, True),
+    ("cable_snap", {}, {"CABLE_SNAP"}, True),
+    ("loadcell_disconnected", {"mode": "rails"}, {"ADC_SATURATED"}, True),
+    ("loadcell_disconnected", {"mode": "zero"}, {"CABLE_SNAP", "ADC_IMPLAUSIBLE"}, True),
+    ("loadcell_stuck", {}, {"ADC_IMPLAUSIBLE"}, True),
+    ("loadcell_stale", {}, {"ADC_SILENT"}, True),
+    ("loadcell_spikes", {"per_s": 5}, {"ADC_IMPLAUSIBLE", "RATE"}, True),
+    ("motor_stalled", {}, {"MOTOR", "TRACKING", "SLACK"}, False),
+    ("motor_ignoring", {"speed": 1000}, {"RATE", "OVER_FORCE"}, True),
+    ("motor_ignoring", {"speed": 0}, {"MOTOR", "TRACKING"}, True),
+]
+RUNAWAY_MARGIN = 1.05  # a runaway motor outruns detection for a few periods; 5 % over the limit at most
+
+
+def holding(device):
+    session = Session(device, plan("long_static")).start()
+    wait_until(lambda: abs(device.status().force_n - 300) < 10, what="300 N on the line")
+    return session
+
+
+def ended_in_fault(device, session, names):
+    status = wait_until(lambda: (s := device.status()).state == "FAULT" and s, what="a fault")
+    assert status.fault in names
+    # The release that follows a fault drives the motor (SPEC section 7); then it is disabled.
+    status = wait_until(lambda: (s := device.status()).state == "FAULT" and not s.motor_enabled and s,
+                        what="the release to end")
+    record = session.wait(timeout=30)
+    assert record is not None, session.record_error
+    assert record.end["reason"] == "FAULT" and record.end["fault"] == status.fault
+    # The cause is in the record: a FAULT event naming it, or the ESTOP / STOP_SWITCH event itself.
+    assert any(e["ev"] == status.fault or e.get("fault") == status.fault for e in record.events)
+    return status
+
+
+@pytest.mark.fault_injection
+@pytest.mark.parametrize("name, params, names, slack", CASES,
+                         ids=[f"{c[0]}-{c[1].get('mode', c[1].get('speed', ''))}".rstrip("-") for c in CASES])
+def test_an_injected_fault_ends_in_fault_with_the_force_released(device, faults, name, params, names, slack):
+    session = holding(device)
+    faults.plant()  # read once before, so a stale file is not mistaken for the outcome
+    faults.inject(name, **params)
+    status = ended_in_fault(device, session, names)
+    limit_dn = session.treatment.max_force_n * 10
+    wait_until(lambda: faults.plant()["motor_enabled"] is False, what="the motor disabled")
+    if slack:
+        wait_until(lambda: faults.plant()["true_force_dn"] < 50, what="the line released")
+    plant = faults.plant()
+    assert plant["peak_force_dn"] <= limit_dn * RUNAWAY_MARGIN, "no fault makes the board pull harder"
+    assert plant["true_force_dn"] <= 3000  # never more than the hold force once faulted
+
+    # Latched: the cause gone is not enough, CLEAR_FAULT is.
+    faults.clear(name)
+    if slack:
+        wait_until(lambda: device.status().force_n < 5, what="a plausible zero reading")
+        assert device.status().state == "FAULT" and device.status().fault == status.fault
+        wait_until(lambda: cleared(device), what="CLEAR_FAULT accepted once the cause is gone")
+
+
+def cleared(device):
+    """CLEAR_FAULT; False while the board still sees the cause (it may watch the sensor for a while)."""
+    try:
+        return device.clear_fault() == "IDLE"
+    except NakError as e:
+        if e.error != "CAUSE_PRESENT":
+            raise
+        return False
+
+
+@pytest.mark.fault_injection
+def test_the_stop_switch_latches_until_released_and_cleared(device, faults):
+    session = holding(device)
+    faults.press_stop()
+    status = ended_in_fault(device, session, {"STOP_SWITCH"})
+    assert status.stop_switch
+    wait_until(lambda: device.status().force_n < 5, what="the force released")
+    with pytest.raises(NakError) as refused:
+        device.clear_fault()
+    assert refused.value.error == "CAUSE_PRESENT"
+    faults.release_stop()
+    wait_until(lambda: not device.status().stop_switch, what="the switch released")
+    assert device.status().state == "FAULT"
+    wait_until(lambda: cleared(device), what="CLEAR_FAULT accepted")
+    # Pressed while idle it latches too (from any state, SPEC section 7).
+    faults.press_stop()
+    assert wait_until(lambda: (s := device.status()).state == "FAULT" and s).fault == "STOP_SWITCH"
+
+
+def test_an_emergency_stop_from_the_host_releases_and_latches(device, sim):
+    session = holding(device)
+    assert session.estop() == "FAULT"
+    status = ended_in_fault(device, session, {"ESTOP"})
+    assert status.fault == "ESTOP"
+    wait_until(lambda: device.status().force_n < 5, what="the force released")
+    if sim is not None:
+        wait_until(lambda: sim.plant()["true_force_dn"] < 50, what="the line released")
+    assert device.status().state == "FAULT"
+    assert device.clear_fault() == "IDLE"
