@@ -51,18 +51,30 @@ def test_update_does_not_allocate():
             micropython.heap_unlock()
 
 
-def test_output_is_bounded_and_rate_limited():
-    ctl = controller(slew=40)
+def test_output_is_bounded_and_speeds_up_at_the_slew_rate():
+    ctl = controller(slew=40, max_rate_dn_s=20000)
     prev = 0
     for i in range(2000):
         target = 0 if (i // 300) % 2 else 20000
         out = ctl.update(target, (i * 97) % 3000, 0)
         assert isinstance(out, int)
         assert -1000 <= out <= 1000
-        assert abs(out - prev) <= 40
+        if out * prev < 0:
+            assert abs(out) <= 40  # reversing starts from a standstill
+        elif abs(out) > abs(prev):
+            assert abs(out) - abs(prev) <= 40
         prev = out
     ctl.reset()
     assert ctl.update(20000, 0, 0) == 40  # from a stopped motor again
+
+
+def test_slowing_down_is_not_rate_limited():
+    ctl = controller(slew=40, max_rate_dn_s=20000)
+    for _ in range(100):
+        out = ctl.update(20000, 1000, 0)
+    assert out == 1000
+    assert ctl.update(1000, 1000, 0) == 0  # on target: stop now, not over 25 periods
+    assert ctl.update(0, 1000, 0) == -40  # and wind out no faster than the slew allows
 
 
 def test_feed_forward_follows_the_ramp_slope():
@@ -72,6 +84,20 @@ def test_feed_forward_follows_the_ramp_slope():
     assert abs(up - int(200 * params["ff"] / params["gain0"])) <= 1
     ctl.reset()
     assert ctl.update(0, 0, -200) < 0
+
+
+def test_force_rate_asked_for_is_capped_so_slack_is_taken_up_gently():
+    params = board_config("lumbar")["control"]["lumbar"]
+    ctl = controller("lumbar", slew=2000)
+    out = ctl.update(8000, 0, 0)  # slack line, far from a big target
+    assert abs(out - int(params["max_rate_dn_s"] / params["gain0"])) <= 1
+    assert out < 1000
+    assert ctl.update(8000, 0, 0) == out
+    ctl = controller("lumbar", slew=2000, max_rate_dn_s=20000)
+    assert ctl.update(8000, 0, 0) == 1000  # without the cap it would run flat out
+    ctl = controller("lumbar", slew=2000)
+    down = ctl.update(0, 8000, 0)  # the same cap winding out, at the gain of 800 N
+    assert abs(down + params["max_rate_dn_s"] / (params["gain0"] + params["gain1"] * 8000)) <= 1
 
 
 def test_integral_holds_still_while_slack_or_far_off():
@@ -88,7 +114,7 @@ def test_integral_holds_still_while_slack_or_far_off():
 
 
 def test_integral_does_not_wind_up_at_the_output_limit():
-    ctl = controller(bandwidth=0.01, ti_s=0.02, i_zone_dn=2000)
+    ctl = controller(bandwidth=0.01, ti_s=0.02, i_zone_dn=2000, max_rate_dn_s=20000)
     for _ in range(20000):
         if ctl.update(1500, 1000, 0) == 1000:
             break

@@ -1,7 +1,7 @@
 # The force controller: target and measured force (0.1 N) in, motor speed (per-mille, positive winds in)
 # out. It asks for a force rate, then divides by the plant's gain to get a speed:
 #
-#   rate wanted = ff * target slope + bandwidth * error + integral of error
+#   rate wanted = ff * target slope + bandwidth * error + integral of error, within +-max_rate
 #   speed       = rate wanted / gain(force),   gain(force) = gain0 + gain1 * force
 #
 # gain is how fast the force rises per per-mille of speed (0.1 N/s per per-mille). The harness and the
@@ -9,7 +9,7 @@
 # bandwidth the same across a region's force range. The integral removes the error that stress
 # relaxation leaves under P alone (a static hold needs the motor to keep winding in). Anti-windup: the
 # integral holds still while the line is slack, while the error is outside a small zone and while the
-# output is limited in the error's direction. The output is rate-limited (slew).
+# output is limited in the error's direction. Speeding up is rate-limited (slew); slowing down is not.
 #
 # update() runs inside the heap-locked tick: integers only, and every intermediate stays a small int on a
 # 32-bit port (|x| < 2**30), so errors and rates are clamped and gains are fixed point (Q8, Q16, Q20).
@@ -21,7 +21,10 @@
 #              is stiffer than the gain model (fast ramps, a patient just rested) the force approaches
 #              a hold from below rather than overshooting it
 #   ti_s       integral time, s
-#   slew       per-mille the output may change per control period
+#   max_rate_dn_s  the force rate the controller may ask for, either way. It bounds the line speed while
+#              slack (speed = max_rate / gain0), so the line comes taut gently, and the pull toward a
+#              distant target; keep it well under the safety's RATE limit
+#   slew       per-mille the output may speed up per control period (it may slow down at once)
 #   taut_dn    below this measured force the line is slack: winding in slack says nothing about the
 #              force the patient needs, so the integral waits
 #   i_zone_dn  the integral acts only on errors smaller than this (slack take-up and new targets are
@@ -59,6 +62,7 @@ class Controller:
         self.gain1_q20 = int(params["gain1"] * 1048576 + 0.5)
         self.bw_q8 = int(params["bandwidth"] * 256 + 0.5)
         self.ff_q8 = int(params["ff"] * 256 + 0.5)
+        self.rate_max_q8 = int(params["max_rate_dn_s"]) << 8
         self.ki_q16 = int(params["bandwidth"] / params["ti_s"] * dt * 65536 + 0.5)  # per period
         self.slew = int(params["slew"])
         self.taut_dn = int(params["taut_dn"])
@@ -68,6 +72,7 @@ class Controller:
             0 <= self.gain1_q20 <= GAIN1_Q20_MAX,
             0 < self.bw_q8 <= BW_Q8_MAX,
             0 <= self.ff_q8 <= FF_Q8_MAX,
+            0 < self.rate_max_q8 <= RATE_MAX << 8,
             0 <= self.ki_q16 <= KI_Q16_MAX,
             1 <= self.slew <= 2 * OUT_MAX,
             0 <= self.i_zone <= I_ZONE_MAX,
@@ -87,10 +92,16 @@ class Controller:
         rate = _clamp(ramp_rate_dn_s, -RATE_MAX, RATE_MAX)
         gain_q8 = self.gain0_q8 + ((_clamp(measured_dn, 0, F_MAX) * self.gain1_q20) >> 12)
         want_q8 = self.ff_q8 * rate + self.bw_q8 * e + (self.i_q16 >> 8)
+        limited = want_q8 > self.rate_max_q8 or want_q8 < -self.rate_max_q8
+        want_q8 = _clamp(want_q8, -self.rate_max_q8, self.rate_max_q8)
         demand = want_q8 // gain_q8
         out = _clamp(demand, -OUT_MAX, OUT_MAX)
-        out = _clamp(out, self.out - self.slew, self.out + self.slew)
-        if measured_dn >= self.taut_dn and -self.i_zone < e < self.i_zone:
+        # Speeding up is rate-limited; slowing down is not: a late stop is what overshoots.
+        if self.out >= 0:
+            out = _clamp(out, -self.slew, self.out + self.slew)
+        else:
+            out = _clamp(out, self.out - self.slew, self.slew)
+        if measured_dn >= self.taut_dn and -self.i_zone < e < self.i_zone and not limited:
             if (e > 0 and out >= demand) or (e < 0 and out <= demand):
                 self.i_q16 = _clamp(self.i_q16 + self.ki_q16 * e, -I_MAX, I_MAX)
         self.out = out
