@@ -23,7 +23,7 @@
 #   ti_s       integral time, s
 #   max_rate_dn_s  the force rate the controller may ask for, either way. It bounds the line speed while
 #              slack (speed = max_rate / gain0), so the line comes taut gently, and the pull toward a
-#              distant target; keep it well under the safety's RATE limit
+#              distant target; keep it at or under the safety's RATE limit
 #   slew       per-mille the output may speed up per control period (it may slow down at once)
 #   taut_dn    below this measured force the line is slack: winding in slack says nothing about the
 #              force the patient needs, so the integral waits
