@@ -238,6 +238,17 @@ def test_a_firmware_error_in_the_tick_cuts_the_motor_and_latches_internal():
         raise ValueError("bug")
 
     host.app.session.tick = broken
+    clock = host.board.clock
+    wait = clock.wait_tick
+    ticks = [0]
+
+    def bounded_wait():
+        ticks[0] += 1
+        if ticks[0] > 2000:
+            raise AssertionError("run() did not return")  # fail the test rather than hang it
+        wait()
+
+    clock.wait_tick = bounded_wait
     # run() is the board's loop: it must survive the error, and hand the port over once the motor is off
     host.board.link.host_write(b"\x00\r\x03")
     host.app.run()

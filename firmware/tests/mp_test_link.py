@@ -118,6 +118,11 @@ def test_commands_move_the_states_spec_names():
     assert host.app.state == IDLE  # one of two phases
     assert host.cmd("START")["error"] == ERROR["NO_SETUP"]
     assert host.ok("PHASE", **dict(PHASE0, index=1))["state"] == READY
+    # a finished session's setup is spent: PHASE needs a new SETUP
+    host = h.Host()
+    host.start([dict(PHASE0, duration_ms=2000, ramp_down_ms=1000)])
+    assert host.until(lambda: host.app.state == IDLE, 30)
+    assert host.cmd("PHASE", **PHASE0)["error"] == ERROR["NO_SETUP"]
     h.cleanup()
 
 
@@ -205,6 +210,8 @@ def test_bad_frames_get_the_spec_naks_or_silence():
     assert r["error"] == ERROR["OUT_OF_RANGE"]
     r = host.send_raw(encode_frame(12, 0x0D, b"", version=2), re=12)
     assert r["error"] == ERROR["UNSUPPORTED_VERSION"]
+    r = host.send_raw(encode("ACK", 14, {"re": 1, "state": 1}), re=14)  # a board message sent to the board
+    assert r.name == "NAK" and r["error"] == ERROR["UNKNOWN_TYPE"]
     bad = bytearray(encode("GET_STATUS", 13, {}))
     bad[2] ^= 0x40
     assert host.send_raw(bytes(bad)) is None  # CRC: silent

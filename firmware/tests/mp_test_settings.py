@@ -24,6 +24,9 @@ def test_counts_to_force_is_exact_to_a_tenth_of_a_newton():
     for n in (0, 1, 37, 2500, 8999):
         assert abs(s.to_dn(1400 + 400 * n) - n) <= 1, n
     assert s.to_dn(1400 - 400 * 20) == -20
+    # 24-bit readings: every intermediate stays under 2**30 (a small integer on a 32-bit port)
+    assert s.gain < (1 << 17) and abs(s.to_dn(8388607) - (8388607 - 1400) // 400) <= 1
+    assert abs(s.to_dn(-8388608) - (-8388608 - 1400) // 400) <= 1
     assert s.cal_date_s == 1767225600
     h.cleanup()
 

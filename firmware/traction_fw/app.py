@@ -317,11 +317,15 @@ class App:
         try:
             while not self.link.repl:
                 b.clock.wait_tick()
+                # any firmware error stops the motor, latched; the link keeps serving (CLEAR_FAULT, records)
                 try:
                     self.tick()
-                except Exception:  # noqa: BLE001 - any firmware error stops the motor, latched
+                except Exception:  # noqa: BLE001
                     self.internal_fault()
-                self.service()
+                try:
+                    self.service()
+                except Exception:  # noqa: BLE001
+                    self.internal_fault()
                 b.service()
         finally:
             micropython.kbd_intr(3)

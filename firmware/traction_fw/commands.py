@@ -1,8 +1,8 @@
 # What each command does in each state (SPEC section 7). A handler returns 0 (ACK), the name of the
 # error for a NAK, or (reply name, fields) for the commands answered with data. Runs in service().
 
-from traction_protocol.constants import ERROR, FLAG_CALIBRATED, FLAG_MOTOR_ENABLED, FLAG_RECORD_PENDING, \
-    FLAG_SERVICE_JUMPER, FLAG_STOP_SWITCH
+from traction_protocol.constants import ERROR, EVENT, FLAG_CALIBRATED, FLAG_MOTOR_ENABLED, \
+    FLAG_RECORD_PENDING, FLAG_SERVICE_JUMPER, FLAG_STOP_SWITCH
 
 from . import safety
 from .states import FAULT, IDLE, PAUSED, READY, RUNNING, SERVICE
@@ -12,7 +12,7 @@ MODES = 0x1F  # all five treatment modes
 CHUNK = 200  # RECORD_CHUNK data bytes
 RELEASED_DN = 50  # CLEAR_FAULT needs the measured force below 5 N
 SPAN_FRACTION = 200  # a calibration load must move the reading by at least 1/200 of the ADC's range
-E_FAULT_CLEARED = 9
+E_FAULT_CLEARED = EVENT["FAULT_CLEARED"]
 
 
 class Commands:
@@ -29,8 +29,11 @@ class Commands:
         }
 
     def run(self, msg):
-        result = self.table[msg.name](msg.fields)
         app = self.app
+        handler = self.table.get(msg.name)
+        if handler is None:  # a board -> host message sent to the board
+            return ("NAK", {"re": msg.seq, "error": ERROR["UNKNOWN_TYPE"], "state": app.state})
+        result = handler(msg.fields)
         if result == 0:
             return ("ACK", {"re": msg.seq, "state": app.state})
         if isinstance(result, str):

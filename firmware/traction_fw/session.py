@@ -28,6 +28,7 @@ class Session:
     # ---- setup ----
 
     def clear(self):
+        self.armed = False  # a SETUP waiting for its phases and START; a START consumes it
         self.region = 0
         self.angle_dd = 0
         self.session_max = 0
@@ -70,6 +71,7 @@ class Session:
 
     def setup(self, f, limit):
         self.clear()
+        self.armed = True
         self.region = f["region"]
         self.angle_dd = f["angle_dd"]
         self.session_max = f["session_max_dn"]
@@ -81,7 +83,7 @@ class Session:
 
     def add_phase(self, f):
         """0, or the error name refusing the phase."""
-        if not self.count:
+        if not self.armed:
             return "NO_SETUP"
         if f["index"] >= self.count:
             return "OUT_OF_RANGE"
@@ -93,7 +95,7 @@ class Session:
         return 0
 
     def ready(self):
-        if not self.count:
+        if not self.armed:
             return False
         for i in range(self.count):
             if self.phases[i] is None:
@@ -112,6 +114,7 @@ class Session:
         return max(0, self.total_ms() - self.treatment_ms)
 
     def start(self, force):
+        self.armed = False
         self._reset_run()
         self.start_dn = 0
         self.target_q = 0

@@ -8,7 +8,12 @@ import os
 from binascii import hexlify, unhexlify
 
 FILE = "settings.json"
-GAIN_BITS = 20  # force_dn = ((raw - zero) * gain) >> shift, gain kept near 2**20: fixed point, integers only
+# force_dn = ((raw - zero) * gain) >> shift, fixed point with gain kept near 2**16. The product is taken in
+# two halves of the reading so every intermediate stays a small integer on a 32-bit port (< 2**30) for
+# readings up to 24 bits: a larger integer would allocate in the tick.
+GAIN_BITS = 16
+SPLIT = 12
+LOW_MASK = (1 << SPLIT) - 1
 MIN_SPAN_DN = 100  # a span load under 10 N cannot give a usable scale
 
 
@@ -41,7 +46,8 @@ class Settings:
         self.cal_date_s = 0
         self.next_record = 1
         self.gain = 0
-        self.shift = 0
+        self.shift = SPLIT + 1
+        self.half = 1
         self._pending_zero = None
         if not self._load():
             self._seed(provision or {})
@@ -105,7 +111,9 @@ class Settings:
 
     def to_dn(self, raw):
         """Load-cell counts to force in 0.1 N. Allocation-free (small integers)."""
-        return ((raw - self.zero) * self.gain) >> self.shift
+        d = raw - self.zero
+        g = self.gain
+        return ((d >> SPLIT) * g + ((d & LOW_MASK) * g >> SPLIT) + self.half) >> (self.shift - SPLIT)
 
     # ---- changes (SERVICE mode and TARE) ----
 
@@ -157,11 +165,13 @@ class Settings:
 
     def _update_gain(self):
         self.gain = 0
-        self.shift = 0
+        self.shift = SPLIT + 1
+        self.half = 1
         if not (self.span_counts and self.span_dn):
             return
-        shift = 0
+        shift = SPLIT + 1
         while (self.span_dn << shift) // abs(self.span_counts) < (1 << GAIN_BITS):
             shift += 1
         self.shift = shift
-        self.gain = (self.span_dn << shift) // self.span_counts
+        self.half = 1 << (shift - SPLIT - 1)  # rounds to the nearest 0.1 N
+        self.gain = ((self.span_dn << shift) + self.span_counts // 2) // self.span_counts
