@@ -8,7 +8,8 @@ Tests marked `fault_injection` need the virtual board's side channel and skip on
 
 import pytest
 from hil_support import to_idle
-from traction import Device, VirtualBoard
+from traction import Device, PortError, VirtualBoard
+from traction.transport import open_port
 
 
 def pytest_addoption(parser):
@@ -55,10 +56,23 @@ def faults(sim):
     return sim
 
 
+@pytest.fixture(scope="session")
+def real_port(request):
+    """The real board's port, checked once: a wrong path stops the run with one line, not N errors."""
+    port = request.config.getoption("--board")
+    if port == "sim":
+        return None
+    try:
+        open_port(port).close()
+    except PortError as e:
+        pytest.exit(f"hil_tests: {e}", returncode=2)
+    return port
+
+
 @pytest.fixture
-def connect(request, sim, tmp_path):
+def connect(request, sim, real_port, tmp_path):
     """connect() -> a new Device on the board under test; every one is closed after the test."""
-    port = sim.port if sim else request.config.getoption("--board")
+    port = sim.port if sim else real_port
     key_hex = request.config.getoption("--board-key")
     key = sim.key if sim else bytes.fromhex(key_hex) if key_hex else None
     opened = []
