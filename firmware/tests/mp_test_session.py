@@ -181,3 +181,19 @@ def test_treatment_and_traction_time():
     # the line is slack at the start and through the rest at zero: traction time is clearly less
     assert 4000 <= s["traction_ms"] <= 7500
     assert host.until(lambda: host.app.state == IDLE, 40)
+
+
+def test_no_false_faults_at_the_limit_or_after_fast_ramps():
+    cases = (
+        ("cervical", 1, h.phase(mode=1, force_dn=2500, ramp_up_ms=0, duration_ms=15000), 2500),
+        ("lumbar", 2, h.phase(mode=2, force_dn=8000, base_dn=0, hold_ms=5000, rest_ms=5000, ramp_up_ms=1000,
+                              ramp_down_ms=1000, duration_ms=30000), 9000),
+        ("lumbar", 2, h.phase(mode=1, force_dn=9000, ramp_up_ms=0, duration_ms=15000), 9000),
+    )
+    for region, rc, p, limit in cases:
+        host = h.Host(region=region)
+        host.start([p], region=rc, session_max=limit)
+        assert host.until(lambda: host.app.state in (IDLE, 6), 60)  # noqa: B023
+        assert host.app.state == IDLE, "%s %d: fault %d" % (region, p["force_dn"], host.app.fault)
+        assert host.sim.peak_force_dn() <= limit * 1005 // 1000
+        h.cleanup()

@@ -30,12 +30,14 @@ CUT = 4  # the motor does not obey: disable its driver now
 REACTION = [0, FAST, BLIND, BLIND, BLIND, RAMP, BLIND, RAMP, FAST, FAST, RAMP, RAMP, CUT, FAST, CUT, CUT]
 
 DEFAULTS = {
+    "over_pct_mille": 5,  # OVER_FORCE: above the limit by more than 0.5 % (the reading's noise) ...
+    "over_min_dn": 5,  # ... and at least 0.5 N, so a hold prescribed at the limit itself can run
     "spike_dn": 500,  # a sample this far from the last good one is held back until the next agrees
     "spikes_max": 3,  # this many held-back samples within spike_window_ms is implausible
     "spike_window_ms": 1000,
     "stuck_samples": 25,  # identical raw readings in a row: a live ADC always has some noise
     "negative_dn": -200,  # a line cannot push: readings below this are implausible
-    "rate_max_dn_s": 4000,  # force at or above target rising faster than this (over rate_window_ms)
+    "rate_max_dn_s": 6000,  # force at or above target rising faster than this (over rate_window_ms)
     "rate_window_ms": 100,
     "snap_min_dn": 200,  # CABLE_SNAP: force was above this ...
     "snap_ratio": 4,  # ... and fell below 1/snap_ratio of it within rate_window_ms, target not falling
@@ -65,6 +67,8 @@ class Safety:
         self.rail_lo = rails[0]
         self.rail_hi = rails[1]
         self.rating_dn = rating_dn  # 0 when the board config names no rating
+        self.over_pct = p["over_pct_mille"]
+        self.over_min = p["over_min_dn"]
         self.spike_dn = p["spike_dn"]
         self.spikes_max = p["spikes_max"]
         self.spike_window = _ms_to_samples(p["spike_window_ms"], period_us)
@@ -165,7 +169,7 @@ class Safety:
         """0, or the fault the motion shows. tracking: a treatment is running (not a release)."""
         f = self.force
         self._push(f, position)
-        if f > limit:
+        if f > limit + max(self.over_min, limit * self.over_pct // 1000):
             return OVER_FORCE
         if self.filled >= self.window:
             old = self._back(self.hist, self.window)
