@@ -234,6 +234,11 @@ class App:
         err = self.recorder.begin()
         if err:
             return err
+        # The line is unloaded and within the drift allowance: zero it for this session, so drift found
+        # during the session is the session's own.
+        self.settings.tare(self.raw, False)
+        self.safety.force = 0
+        force = 0
         ses = self.session
         self.ctrl = self.controllers[ses.region]
         self.limit = ses.limit

@@ -153,9 +153,11 @@ class Settings:
         self.save()
         return 0
 
-    def tare(self, raw):
+    def tare(self, raw, keep=True):
+        """The present reading becomes zero; keep=False holds it in RAM only (the zero START takes)."""
         self.zero = raw
-        self.save()
+        if keep:
+            self.save()
 
     def take_record_id(self):
         rid = self.next_record
