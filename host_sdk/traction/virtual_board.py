@@ -233,16 +233,10 @@ class VirtualBoard:
         if self._closing:
             return
         self._closing = True
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        _stop(self._proc)
         if self._supervisor is not None:
             self._supervisor.join(STOP_TIMEOUT_S)
+        _stop(self._proc)  # one the supervisor may have started as we began to close
         if self._relay is not None:
             self._relay.close()
         if self._runtime is not None:
@@ -341,7 +335,11 @@ class VirtualBoard:
                 self.failure = self._crash_message(code)
                 return
             self.restarts += 1
-            self._restart(code)
+            try:
+                self._restart(code)
+            except OSError as e:
+                self.failure = f"virtual board stopped: cannot restart MicroPython ({e})"
+                return
 
     def _restart(self, code):
         """Start what a board would run after the interpreter ended with this exit code."""
@@ -411,6 +409,17 @@ class VirtualBoard:
         if self._in_raw_repl and CTRL_B in data:
             self._in_raw_repl = False
         return data
+
+
+def _stop(proc):
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 # -- the `traction sim` command --
