@@ -104,6 +104,12 @@ def test_the_store_keeps_files_across_board_runs(tmp_path):
         assert mpremote(vb.port, "fs", "cat", "note.txt") == "kept\n"
 
 
+def test_two_boards_cannot_share_a_store(board):
+    with pytest.raises(VirtualBoardError, match="in use by another virtual board"):
+        VirtualBoard(store_dir=board.store).start()
+    assert board.restarts == 0 and board.failure is None
+
+
 def test_side_channel_moves_the_physical_world_not_the_link(board, tmp_path):
     with Device.open(board.port, store=tmp_path / "host.db", fetch=False) as dev:
         board.press_stop()

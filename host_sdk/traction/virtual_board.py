@@ -13,6 +13,7 @@ without main.py, as on a real board. See docs/virtual-board.md.
 
 import argparse
 import collections
+import fcntl
 import json
 import os
 import shutil
@@ -196,6 +197,7 @@ class VirtualBoard:
         self._kind = None
         self.channel = None
         self._side = None
+        self._store_lock = None
 
     # -- lifecycle --
 
@@ -208,6 +210,26 @@ class VirtualBoard:
         if not main.is_file():
             raise VirtualBoardError(f"firmware not found: {main} does not exist")
         self.store.mkdir(parents=True, exist_ok=True)
+        self._lock_store()
+        try:
+            self._launch(exe, main)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _lock_store(self):
+        # Two boards on one store would write the same records: the second one is refused.
+        fd = os.open(self.store, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise VirtualBoardError(f"the store {self.store} is in use by another virtual board: stop that "
+                                    "one or give this one another store") from None
+        self._store_lock = fd
+
+    def _launch(self, exe, main):
         self._runtime = Path(tempfile.mkdtemp(prefix="traction-sim-"))
         self.channel = self._runtime / "channel"
         self.channel.mkdir()
@@ -226,7 +248,6 @@ class VirtualBoard:
         self._spawn("firmware")
         self._supervisor = threading.Thread(target=self._supervise, name="virtual-board", daemon=True)
         self._supervisor.start()
-        return self
 
     def close(self):
         """Stop the interpreter and the relay. The store stays; the side channel goes."""
@@ -241,6 +262,8 @@ class VirtualBoard:
             self._relay.close()
         if self._runtime is not None:
             shutil.rmtree(self._runtime, ignore_errors=True)
+        if self._store_lock is not None:
+            os.close(self._store_lock)
 
     def __enter__(self):
         return self.start()
