@@ -144,3 +144,19 @@ def test_record_survives_a_board_reset_mid_session_and_is_sealed_reset():
     again.seconds(2)
     again.ok("CLEAR_FAULT")
     h.cleanup()
+
+
+def test_a_store_that_fails_mid_session_ends_the_treatment_gradually():
+    host = h.Host()
+    host.start([h.phase(mode=2, force_dn=3000, base_dn=1000, hold_ms=3000, rest_ms=1000, ramp_up_ms=3000,
+                        ramp_down_ms=1000, duration_ms=60000)])
+    host.seconds(4)
+
+    def full(t, pairs):
+        raise OSError(28)  # ENOSPC
+
+    host.app.recorder.writer.write = full
+    assert host.until(lambda: host.app.state == 5, 10)  # RELEASING: a stop, not a drop
+    assert host.until(lambda: host.app.state == 1, 30) and host.app.fault == 0
+    assert host.records() == []  # the unsealed record is not offered
+    h.cleanup()

@@ -191,8 +191,9 @@ class App:
             self.state = st
             self.journal.event(E_STATE, st, 0, self.event_ms())
 
-    def latch(self, fault, force):
-        """A fault: latch it (the first one stays), release the line as its reaction says."""
+    def latch(self, fault, force, reaction=0):
+        """A fault: latch it (the first one stays), release the line as its reaction says (or as
+        reaction, when the caller knows better)."""
         if self.state == FAULT:
             self._escalate(fault, force)
             return
@@ -213,7 +214,7 @@ class App:
             self.end_reason = "FAULT"
         self.set_state(FAULT)
         if self.motor_on:
-            self.release.start(REACTION[fault], self.target, force, 0, self.home, self.limit)
+            self.release.start(reaction or REACTION[fault], self.target, force, 0, self.home, self.limit)
         else:
             self.release.finish()
             self.recorder.session_over()
@@ -251,6 +252,11 @@ class App:
 
     def stop(self):
         self._begin_stop("STOPPED", self.safety.force)
+
+    def store_failed(self):
+        """The session record can no longer be written: stop the treatment as STOP would."""
+        if self.state == RUNNING or self.state == PAUSED:
+            self.stop()
 
     def _begin_stop(self, reason, force):
         ses = self.session
@@ -330,7 +336,8 @@ class App:
                 try:
                     self.service()
                 except Exception:  # noqa: BLE001
-                    self.internal_fault()
+                    # the tick still works: release under its control rather than drop the line
+                    self.latch(safety.INTERNAL, self.safety.force, safety.FAST)
                 b.service()
         finally:
             micropython.kbd_intr(3)

@@ -23,13 +23,14 @@ class Recorder:
         self.writer = None
         self.open = False
         self.seal_pending = False
+        self.dropped = []  # records the store failed to take: unsealed until the next boot seals them
 
     def ids(self):
-        """Sealed records, oldest first (the one being written is not listed)."""
+        """Sealed records, oldest first (the one being written, or given up, is not listed)."""
         ids = self.store.ids()
         if self.writer is not None and self.writer.record_id in ids:
             ids.remove(self.writer.record_id)
-        return ids
+        return [i for i in ids if i not in self.dropped]
 
     def pending(self):
         return len(self.ids()) > 0
@@ -51,13 +52,20 @@ class Recorder:
 
     def begin(self):
         """Open the record of a session at START. 0, or the error name refusing START."""
-        if len(self.store.ids()) >= MAX_RECORDS:
+        ids = self.store.ids()
+        if len(ids) >= MAX_RECORDS:
             return "STORE_FULL"
         app = self.app
         st = app.settings
         rid = st.take_record_id()
-        self.writer = record.Writer(self.store.root, rid, st.key)
-        self.writer.write("head", self._head(rid))
+        while rid in ids:  # ids wrap at 65535: never append to a record still kept
+            rid = st.take_record_id()
+        try:
+            self.writer = record.Writer(self.store.root, rid, st.key)
+            self.writer.write("head", self._head(rid))
+        except OSError:
+            self._drop()
+            return "STORE_FULL"
         app.journal.items.clear()
         app.journal.recording = True
         self.open = True
@@ -92,14 +100,28 @@ class Recorder:
         if not self.open:
             return
         items = self.app.journal.items
-        for _ in range(LINES_PER_SERVICE):
-            o = items.peek()
-            if o < 0:
-                break
-            self._write_item(items.data, o)
-            items.pop()
-        if self.seal_pending and not items.count:
-            self._seal()
+        try:
+            for _ in range(LINES_PER_SERVICE):
+                o = items.peek()
+                if o < 0:
+                    break
+                self._write_item(items.data, o)
+                items.pop()
+            if self.seal_pending and not items.count:
+                self._seal()
+        except OSError:
+            # The store cannot take the record: a treatment that cannot be documented ends, gradually.
+            self._drop()
+            self.app.store_failed()
+
+    def _drop(self):
+        """Give up the record being written (what is on the store stays, unsealed until next boot)."""
+        if self.writer is not None:
+            self.dropped.append(self.writer.record_id)
+        self.writer = None
+        self.open = False
+        self.seal_pending = False
+        self.app.journal.recording = False
 
     def _write_item(self, d, o):
         period = self.app.period_us
