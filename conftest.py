@@ -62,7 +62,9 @@ def run_module(path, names):
     env = dict(os.environ, MICROPYPATH=os.pathsep.join(str(p) for p in [*MP_PATH, path.parent]))
     cmd = [interpreter(), str(ROOT / "tools" / "mp_runner.py"), str(path.parent), path.stem, *names]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=MP_TIMEOUT_S, env=env, cwd=path.parent)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=MP_TIMEOUT_S, env=env, cwd=path.parent
+        )
     except subprocess.TimeoutExpired:
         return {n: ("FAIL", f"timed out after {MP_TIMEOUT_S} s") for n in names}
     return parse_output(proc.stdout, proc.stderr, proc.returncode, names)
