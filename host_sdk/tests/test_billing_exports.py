@@ -4,6 +4,7 @@ import base64
 import csv
 import io
 import json
+from datetime import datetime, timedelta
 
 import pytest
 import pyx12.params
@@ -235,14 +236,16 @@ def test_demo_outputs_write_valid_files(tmp_path):
     record = verify(factory.session(utc_start_s=1_800_000_000), factory.KEY)  # 2027-01-15: a different day
     paths = demo_outputs(record, tmp_path)
     assert sorted(p.name for p in paths) == [
-        "billing.json",
         "claim.837",
         "claim.csv",
         "claim.fhir.json",
         "note.md",
+        "summary.json",
     ]
-    billing = json.loads((tmp_path / "billing.json").read_text())
+    billing = json.loads((tmp_path / "summary.json").read_text())
     assert billing["billing_ready"] and billing["date_of_service"] == "2027-01-15"
+    signed = datetime.fromisoformat(billing["clinician_context"]["data"]["signature"]["signed_at"])
+    assert signed > record.utc_start + timedelta(milliseconds=record.end["end_ms"])
     assert not [w for w in billing["warnings"] if w["rule"] == "PLAN-OF-CARE"]
     Bundle.model_validate(json.loads((tmp_path / "claim.fhir.json").read_text()))
     assert pyx12_check((tmp_path / "claim.837").read_text()) == (True, [])

@@ -115,7 +115,7 @@ def test_e2e_demo_writes_the_summary_the_plot_and_the_billing_files(tmp_path, ca
     assert summary["end"]["reason"] == "COMPLETED" and summary["treatment_s"] == 900.0
     assert summary["phases"][0]["mode"] == "intermittent" and summary["phases"][0]["delivered"]["cycles"] == 9
     assert (out / "force.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    for name in ("session.rec", "claim.fhir.json", "note.md", "billing.json"):
+    for name in ("session.rec", "claim.fhir.json", "note.md", "summary.json"):
         assert (out / name).stat().st_size > 0
         assert name in stdout
 

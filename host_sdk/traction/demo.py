@@ -73,7 +73,7 @@ def _write_outputs(out, store, session, record, unit, title):
     store.flush()
     plot_session(store.telemetry(session.row), store.events(session.row), files["force.png"], unit=unit,
                  title=f"{title}: record {record.record_id} from {record.serial}, {record.end['reason']}")
-    for path in demo_outputs(record, out):  # billing.json, claim.fhir.json, claim.837, claim.csv, note.md
+    for path in demo_outputs(record, out):  # summary.json, claim.fhir.json, claim.837, claim.csv, note.md
         files[Path(path).name] = Path(path)
     return files
 
@@ -85,10 +85,10 @@ def _report(console, record, files, unit):
     console.print(f"  treatment {end['treatment_ms'] / 60000:.1f} min, under traction "
                   f"{end['traction_ms'] / 60000:.1f} min, peak {format_force(end['peak_dn'] / 10, unit)}, "
                   f"{len(record.holds)} holds")
-    billing = json.loads(files["billing.json"].read_text())
+    billing = json.loads(files["summary.json"].read_text())
     lines = ", ".join(f"{li['code']} x{li['units']} {' '.join(li['modifiers'])}" for li in billing["lines"])
     console.print(f"  billing, with an example clinic context: {lines}; "
-                  + ("billing-ready" if billing["billing_ready"] else "not billing-ready: see billing.json"))
+                  + ("billing-ready" if billing["billing_ready"] else "not billing-ready: see summary.json"))
     console.print("Outputs:")
     for name, path in files.items():
         console.print(f"  {name:<16} {path.resolve()}")

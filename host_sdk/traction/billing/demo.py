@@ -1,7 +1,7 @@
 """Billing outputs for `traction demo`: its lumbar session billed with examples/context_example.toml."""
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from traction.billing import csv_line, fhir, note, x12
@@ -13,14 +13,14 @@ EXAMPLE_CONTEXT = Path(__file__).resolve().parents[3] / "examples" / "context_ex
 
 
 def demo_outputs(record, out_dir, chart_path=None) -> list:
-    """Write billing.json, claim.fhir.json, claim.837 (when billing-ready), claim.csv and note.md."""
+    """Write summary.json, claim.fhir.json, claim.837 (when billing-ready), claim.csv and note.md."""
     out = Path(out_dir)
     if chart_path is None and (out / "force.png").exists():
         chart_path = "force.png"
-    context = same_day(load_context(EXAMPLE_CONTEXT), record.utc_start)
+    context = same_day(load_context(EXAMPLE_CONTEXT), record)
     summary = bill([record], context)
     written = {
-        "billing.json": json.dumps(summary, indent=2) + "\n",
+        "summary.json": json.dumps(summary, indent=2) + "\n",
         "claim.fhir.json": json.dumps(fhir.bundle(summary), indent=2) + "\n",
         "claim.csv": csv_line.text(summary),
         "note.md": note.markdown(summary, chart_path),
@@ -34,15 +34,18 @@ def demo_outputs(record, out_dir, chart_path=None) -> list:
     return paths
 
 
-def same_day(context: Context, utc_start) -> Context:
+def same_day(context: Context, record) -> Context:
     """The example context moved to the session's date: its plan of care and signature are dated for the
-    example's own day; the demo runs on any day, and a same-day note is what the example shows."""
-    if utc_start is None:
+    example's own day; the demo runs on any day, and a note signed just after the treatment is what the
+    example shows (a signature older than the session would not cover it)."""
+    if record.utc_start is None:
         return context
     signed = datetime.fromisoformat(context.data["signature"]["signed_at"])
-    shift = utc_start.astimezone(context.time_zone).date() - signed.date()
+    shift = record.utc_start.astimezone(context.time_zone).date() - signed.date()
+    ended = record.utc_start + timedelta(milliseconds=record.end["end_ms"])
     data = json.loads(json.dumps(context.data))
-    data["signature"]["signed_at"] = (signed + shift).isoformat()
+    data["signature"]["signed_at"] = (ended + timedelta(minutes=5)).astimezone(context.time_zone).isoformat(
+        timespec="seconds")
     plan = data.get("plan_of_care", {})
     for key in ("certified_on", "certified_through"):
         if key in plan:
