@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from traction.cli import main
 from traction.store import Store
+from traction.virtual_board import VirtualBoard
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -80,6 +81,33 @@ def test_e2e_run_on_a_virtual_board_stores_a_verified_record(tmp_path, capsys):
     assert row["outcome"] == "COMPLETED" and row["verified"] == 1 and row["samples"] > 0
     code, out, _ = run(["sessions", "--store", str(db)], capsys)
     assert code == 0 and "COMPLETED" in out and "verified" in out
+
+
+def test_a_bad_key_file_is_one_usage_line(tmp_path, capsys):
+    bad = tmp_path / "key.hex"
+    bad.write_text("abc\n")
+    with pytest.raises(SystemExit) as e:
+        main(["info", "--port", "/dev/ttyNOPE3", "--key-file", str(bad)])
+    assert e.value.code == 2
+    assert f"{bad}: the device key must be 64 hex digits" in capsys.readouterr().err
+
+
+@pytest.mark.e2e
+def test_e2e_a_key_file_is_remembered_and_verifies_records(tmp_path, capsys):
+    with VirtualBoard(store_dir=tmp_path / "board") as vb:
+        port = ["--port", vb.port, "--store", str(tmp_path / "s.db")]
+        code, out, _ = run(["info", *port], capsys)
+        assert code == 0 and "unknown: records cannot be verified" in out
+        key_file = tmp_path / "key.hex"
+        key_file.write_text(vb.key.hex() + "\n")
+        code, out, _ = run(["info", *port, "--key-file", str(key_file)], capsys)
+        assert code == 0 and "known" in out and "unknown" not in out
+        code, out, err = run(["run", str(_short_treatment(tmp_path, 1)), *port], capsys)
+        assert code == 0, err
+        db = tmp_path / "s.db"
+    with Store(db) as store:
+        (row,) = store.sessions()
+    assert row["verified"] == 1
 
 
 @pytest.mark.e2e

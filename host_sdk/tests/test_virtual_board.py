@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import serial
 from traction.device import Device
+from traction.store import Store
 from traction.virtual_board import FAULTS, VirtualBoard, VirtualBoardError
 
 MPREMOTE = [sys.executable, "-m", "mpremote"]
@@ -56,12 +57,15 @@ def hello(port, tmp_path):
 
 def test_traction_sim_prints_the_port_first_and_mpremote_runs_code_and_lists_files(tmp_path):
     store = tmp_path / "board"
-    proc = subprocess.Popen([*TRACTION, "sim", "--store", str(store), "--time-scale", "50"],
+    proc = subprocess.Popen([*TRACTION, "sim", "--store", str(store), "--time-scale", "50",
+                             "--host-store", str(tmp_path / "host.db")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         port = proc.stdout.readline().rstrip("\n")
         assert port.startswith("/dev/pts/") and os.path.exists(port)
         assert hello(port, tmp_path).time_scale == 50
+        with Store(tmp_path / "host.db") as host:  # registered, so `traction run --port PATH` verifies
+            assert host.key_for("SIM-0001") == VirtualBoard(store_dir=store).key
         out = mpremote(port, "resume", "exec", "import sys; print(sys.implementation.name)")
         assert out == "micropython\n"
         listing = mpremote(port, "fs", "ls")

@@ -20,6 +20,7 @@ from traction.errors import TractionError
 EXTENSIONS = ("traction.virtual_board", "traction.billing.cli")
 EXIT_ERROR = 1
 EXIT_FAULT = 3  # the treatment ended in a fault
+NO_KEY = "unknown: records cannot be verified (give --key-file)"
 STORE_HELP = "store file (default $TRACTION_STORE or ~/.local/share/traction/traction.db)"
 
 
@@ -60,6 +61,28 @@ def _port_args(p):
     p.add_argument("--port", required=True, help="device path (/dev/ttyACM0), pyserial URL "
                    "(socket://host:port, rfc2217://host:port) or 'sim' for a virtual board")
     p.add_argument("--store", help=STORE_HELP)
+    p.add_argument("--key-file", type=_key_file, metavar="FILE",
+                   help="the board's device key from its provisioning (32 bytes or 64 hex digits); "
+                   "remembered in the store for the board's serial, so records are verified from then on")
+
+
+def _key_file(path):
+    from traction.record import load_key
+
+    try:
+        return load_key(path)
+    except TractionError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _open(args):
+    """Device.open for --port/--store/--key-file; a key given on the command line is remembered."""
+    from traction.device import Device
+
+    dev = Device.open(args.port, store=args.store, key=args.key_file)
+    if args.key_file:
+        dev.store.set_key(dev.info.serial, args.key_file)
+    return dev
 
 
 def _positive(text):
@@ -73,9 +96,7 @@ def _positive(text):
 
 
 def cmd_info(args, console):
-    from traction.device import Device
-
-    with Device.open(args.port, store=args.store) as dev:
+    with _open(args) as dev:
         i = dev.info
         table = Table(show_header=False, box=None)
         for k, v in (("serial", i.serial), ("board", "virtual (sim)" if i.sim else "real"),
@@ -85,7 +106,7 @@ def cmd_info(args, console):
                                 f"lumbar {i.lumbar_max_n:g} N"),
                      ("modes", ", ".join(m.lower() for m in i.modes)),
                      ("calibrated", i.cal_date.date().isoformat() if i.cal_date else "no"),
-                     ("key", "known" if dev.key else "unknown (records cannot be verified)")):
+                     ("key", "known" if dev.key else NO_KEY)):
             table.add_row(k, str(v))
         if args.clear_fault:
             console.print(f"fault cleared; state {dev.clear_fault()}")
@@ -103,7 +124,6 @@ def cmd_info(args, console):
 
 
 def cmd_run(args, console):
-    from traction.device import Device
     from traction.progress import follow
     from traction.session import Session
     from traction.treatment import Treatment
@@ -112,7 +132,7 @@ def cmd_run(args, console):
     unit = args.unit or treatment.unit
     for warning in treatment.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
-    with Device.open(args.port, store=args.store) as dev:
+    with _open(args) as dev:
         session = Session(dev, treatment, telemetry_hz=args.telemetry_hz, source=args.protocol)
         try:
             session.start()

@@ -141,6 +141,26 @@ def load(path, key: bytes) -> Record:
     return verify(data, key)
 
 
+def parse_key(text: str, where: str) -> bytes:
+    """A device key written as 64 hex digits; `where` names the source in the error."""
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise RecordError(f"{where}: the device key must be 64 hex digits (32 bytes)")
+    return key
+
+
+def load_key(path) -> bytes:
+    """A device key file from provisioning: the 32 raw bytes, or 64 hex digits."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise RecordError(f"cannot read the key file {path}: {e.strerror}") from e
+    return data if len(data) == KEY_BYTES else parse_key(data.decode("ascii", "replace"), str(path))
+
+
 def _describe_key(key) -> str:
     if isinstance(key, bytes | bytearray):
         return f"{len(key)} bytes"

@@ -460,6 +460,9 @@ def register(subparsers):
     p.add_argument("--store", metavar="DIR", help="the board's file store (default "
                    "~/.local/share/traction/boards/<serial>); kept across runs")
     p.add_argument("--board", default="sim", help="board config firmware/boards/<BOARD>.json (default sim)")
+    p.add_argument("--host-store", metavar="FILE", help="host store where the board's device key is "
+                   "registered, so `traction run --port PATH` verifies its records (default $TRACTION_STORE "
+                   "or ~/.local/share/traction/traction.db)")
     p.add_argument("--set", dest="settings", metavar="KEY=VALUE", action="append", default=[],
                    type=_setting, help="override a board config value by its dotted key, e.g. "
                    "sim.region=cervical or loadcell.noise_n=0.5 (VALUE is JSON, else text); repeatable")
@@ -508,9 +511,11 @@ def run_sim(args, console=None):
         board = VirtualBoard(seed=args.seed, time_scale=args.time_scale, store_dir=args.store,
                              board=args.board, overrides=dict(args.settings), on_stderr=stderr)
         board.start()
+        host_store = _register_key(board, args.host_store)
         print(board.port, flush=True)
         print(f"virtual board {board.serial} on {board.port}; store {board.store}; side channel "
-              f"{board.channel}; time scale {args.time_scale}. Ctrl-C to stop.", file=sys.stderr, flush=True)
+              f"{board.channel}; time scale {args.time_scale}; device key registered in {host_store}. "
+              "Ctrl-C to stop.", file=sys.stderr, flush=True)
         while board.failure is None:
             time.sleep(0.2)
         raise VirtualBoardError(board.failure)
@@ -522,6 +527,15 @@ def run_sim(args, console=None):
     finally:
         if board is not None:
             board.close()
+
+
+def _register_key(board, path):
+    """What provisioning does for a real board: the host store learns the key that signs its records."""
+    from traction.store import Store
+
+    with Store(path) as store:
+        store.set_key(board.serial, board.key)
+        return store.path
 
 
 def _time_scale(text):

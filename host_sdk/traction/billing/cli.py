@@ -15,7 +15,7 @@ from traction.billing.claim import bill
 from traction.billing.context import load as load_context
 from traction.billing.rules import load as load_rules
 from traction.errors import TractionError
-from traction.record import RecordError, verify
+from traction.record import RecordError, load_key, parse_key, verify
 
 FORMATS = ("json", "fhir", "837", "csv", "note")
 EXIT_NOT_READY = 1
@@ -91,21 +91,10 @@ def render(summary: dict, fmt: str, chart_path=None, production: bool = False) -
 
 def _key_argument(args) -> bytes | None:
     if args.key:
-        return _parse_key(args.key, "--key")
+        return parse_key(args.key, "--key")
     if args.key_file:
-        data = Path(args.key_file).read_bytes()
-        return data if len(data) == 32 else _parse_key(data.decode("ascii", "replace").strip(), args.key_file)
+        return load_key(args.key_file)
     return None
-
-
-def _parse_key(text: str, where: str) -> bytes:
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        key = b""
-    if len(key) != 32:
-        raise RecordError(f"{where}: the device key must be 64 hex digits (32 bytes)")
-    return key
 
 
 def _record(session: str, key: bytes | None, store_path):
