@@ -12,15 +12,6 @@ from traction import Device, PortError, VirtualBoard
 from traction.transport import open_port
 
 
-def pytest_addoption(parser):
-    group = parser.getgroup("hil", "hardware-in-the-loop (hil_tests)")
-    group.addoption("--board", default="sim", help="'sim' (a virtual board per test, the default), a device "
-                    "path such as /dev/ttyACM0, or a pyserial URL")
-    group.addoption("--time-scale", type=int, default=30, help="virtual board time scale (default 30)")
-    group.addoption("--board-key", default=None, metavar="HEX", help="a real board's device key (64 hex "
-                    "digits) to verify its records; default: the key the host store holds for its serial")
-
-
 def pytest_configure(config):
     config.addinivalue_line("markers", "time_scale(n): run this test's virtual board at time scale n (a "
                             "transient state such as RELEASING needs time to be looked at)")
