@@ -130,8 +130,8 @@ CATALOGUE = (
                                         "bit3 unacknowledged record stored, bit4 service jumper present"),
     ), None),
     (0x84, "TELEMETRY", BOARD, None, (
-        ("sample", "I", 0, U32_MAX, "", "running number of the first sample in this batch"),
-        ("period_us", "I", 1, U32_MAX, "us", "device time between samples"),
+        ("sample", "I", 0, U32_MAX, "", "control sample of item 0; item i is sample + i x telemetry_div"),
+        ("period_us", "I", 1, U32_MAX, "us", "device time between items (control period x telemetry_div)"),
         ("state", "B", 1, 7, "", "board state"),
         ("phase", "B", 0, U8_MAX, "", "current phase index"),
         ("segment", "B", 0, U8_MAX, "", "segment within the phase"),
