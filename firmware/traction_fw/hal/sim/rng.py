@@ -5,7 +5,11 @@ MASK32 = 0xFFFFFFFF
 
 class Rng:
     def __init__(self, seed):
-        self.state = (seed & MASK32) or 0x9E3779B9  # zero is xorshift's fixed point
+        # Small seeds (1, 2, 3) have few bits set and xorshift spreads them slowly: their first outputs
+        # would all be small (a drift always positive, say). Scatter the seed and skip a few outputs.
+        self.state = ((seed * 0x9E3779B9 + 0x7F4A7C15) & MASK32) or 0x9E3779B9  # 0 is a fixed point
+        for _ in range(8):
+            self.next32()
 
     def next32(self):
         x = self.state
