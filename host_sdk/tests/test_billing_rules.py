@@ -183,6 +183,17 @@ def test_manual_therapy_without_billed_traction_needs_no_distinct_modifier():
     assert line(result, "97140")["modifiers"] == ["GP"]
 
 
+@pytest.mark.parametrize("code", ["97012", "S9090"])
+def test_traction_listed_again_in_other_services_is_refused(code):
+    result = billed(changes={"other_services": [{"code": code}]})
+    assert [x["code"] for x in result["lines"]] == ["97012"]
+    assert not result["billing_ready"]
+    (error,) = result["errors"]
+    assert error["rule"] == "97012-UNTIMED" and "comes from the device record" in error["message"]
+    manual = billed(changes={"treatment.device_type": "manual", "other_services": [{"code": code}]})
+    assert manual["lines"] == [] and "97012-UNTIMED" in rules_of(manual, "errors")
+
+
 def test_hot_packs_are_bundled():
     result = billed(changes={"other_services": [{"code": "97010"}]})
     assert [x["code"] for x in result["lines"]] == ["97012"]

@@ -15,6 +15,8 @@ from traction.summary import summarize
 SCHEMA = "traction.billing/1"
 TRACTION = "97012"
 MANUAL_THERAPY = "97140"
+# Traction codes come from the device record; listed again under other_services they would double-bill.
+FROM_DEVICE_RECORD = (TRACTION, "S9090")
 NOT_TRACTION_RULES = {
     "roller_table": "NOT-97012-ROLLER",
     "y_strap": "NOT-97012-YSTRAP",
@@ -318,6 +320,13 @@ def _other_lines(context, profile, pointers, with_traction: bool, d: _Decisions)
     lines = []
     for service in context.other_services:
         code = service["code"]
+        if code in FROM_DEVICE_RECORD:
+            d.error(
+                "97012-UNTIMED",
+                f"other_services lists {code}: the traction line comes from the device record, not "
+                "from other_services (97012 is 1 unit per date of service, MUE 1); remove it there",
+            )
+            continue
         if d.rules.is_bundled(code):
             d.refuse("97010-BUNDLED", code, "bundled into the other services; never paid separately")
             continue
