@@ -194,6 +194,30 @@ def test_traction_listed_again_in_other_services_is_refused(code):
     assert manual["lines"] == [] and "97012-UNTIMED" in rules_of(manual, "errors")
 
 
+@pytest.mark.parametrize("code", ["G0283", "97161", "97164", "97168", "97113", "97036", "97760", "97763"])
+def test_always_therapy_codes_from_the_cms_list_get_gp_and_kx(code):
+    result = billed(changes={"other_services": [{"code": code}], "therapy_spend": {"above_threshold": True}})
+    assert line(result, code)["modifiers"] == ["GP", "KX"]
+    assert "OTHER-CODE-UNKNOWN" not in rules_of(result, "warnings") and result["billing_ready"]
+
+
+def test_97014_is_refused_for_medicare_naming_g0283():
+    result = billed(changes={"other_services": [{"code": "97014"}]})
+    assert [x["code"] for x in result["lines"]] == ["97012"] and not result["billing_ready"]
+    (error,) = result["errors"]
+    assert error["rule"] == "CODE-REPLACED" and "bill it as G0283" in error["message"]
+    commercial = billed(changes={"other_services": [{"code": "97014"}], "payer.profile": "commercial"})
+    assert "CODE-REPLACED" not in rules_of(commercial, "errors")
+
+
+def test_an_unknown_other_code_is_carried_with_a_warning_and_no_gp():
+    result = billed(changes={"other_services": [{"code": "99213"}]})
+    assert line(result, "99213")["modifiers"] == []
+    (warning,) = [w for w in result["warnings"] if w["rule"] == "OTHER-CODE-UNKNOWN"]
+    assert "99213 is not in our therapy code list" in warning["message"]
+    assert "OTHER-CODE-UNKNOWN" not in rules_of(billed(), "warnings")
+
+
 def test_hot_packs_are_bundled():
     result = billed(changes={"other_services": [{"code": "97010"}]})
     assert [x["code"] for x in result["lines"]] == ["97012"]

@@ -330,6 +330,16 @@ def _other_lines(context, profile, pointers, with_traction: bool, d: _Decisions)
         if d.rules.is_bundled(code):
             d.refuse("97010-BUNDLED", code, "bundled into the other services; never paid separately")
             continue
+        replacement = profile.get("replaced_codes", {}).get(code)
+        if replacement:
+            d.error("CODE-REPLACED", f"{code} is not valid for {profile['name']}: bill it as {replacement}")
+            continue
+        if not d.rules.is_always_therapy(code):
+            d.warn(
+                "OTHER-CODE-UNKNOWN",
+                f"{code} is not in our therapy code list: no GP or KX added; "
+                "verify the code and its modifiers in your coding software",
+            )
         rule = d.decide("OTHER-CODE", f"{code} x {service.get('units', 1)} as listed by the clinician")
         line = {
             "code": code,
