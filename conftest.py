@@ -32,6 +32,21 @@ def pytest_collect_file(parent, file_path):
     return None
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path, parent):
+    # pytest imports a file named on the command line under CPython too, whatever its name: not these.
+    if module_path.name.startswith("mp_test_"):
+        return Elsewhere.from_parent(parent, path=module_path)
+    return None
+
+
+class Elsewhere(pytest.File):
+    """The CPython side of an mp_test file: nothing; MicroPythonModule collects its tests."""
+
+    def collect(self):
+        return []
+
+
 class MicroPythonModule(pytest.File):
     def collect(self):
         tree = ast.parse(self.path.read_text())

@@ -218,14 +218,28 @@ def test_zero_drift_at_start_latches_and_tare_recovers():
     h.cleanup()
 
 
-def test_zero_drift_found_unloaded_between_holds():
-    host = _drifting(300, True)
+def _drift_between_holds(per_min, positive):
+    host = _drifting(per_min, positive)
     phases = [h.phase(mode=2, force_dn=3000, base_dn=0, hold_ms=3000, rest_ms=6000, ramp_up_ms=3000,
                       ramp_down_ms=2000, duration_ms=60000)]
     host.start(phases, region=2, session_max=7200)
     assert host.until(lambda: host.app.state == FAULT_STATE and not host.board.motor.enabled(), 60)
     assert host.app.fault == FAULT["ZERO_DRIFT"]
+    return host
+
+
+def test_zero_drift_found_unloaded_between_holds():
+    host = _drift_between_holds(300, True)
     assert host.sim.peak_force_dn() <= 7200
+    h.cleanup()
+
+
+def test_a_load_cell_drifting_low_is_found_before_it_overloads_the_patient():
+    # Reading low, the loop pulls harder than prescribed and, held at a reading of zero in a rest, the
+    # line stays under tension: the rest slackens the line, so the first rest finds the drift.
+    host = _drift_between_holds(120, False)
+    assert host.sim.peak_force_dn() <= 3000 + 3000 // 10
+    assert host.app.session.session_ms < 20000
     h.cleanup()
 
 

@@ -11,7 +11,7 @@ import time
 import micropython
 from traction_protocol.constants import EVENT, REGION_NAME
 
-from . import VERSION, profile, safety
+from . import VERSION, profile, release, safety
 from .control import Controller
 from .journal import EV_ESTOP, EV_FAULT, EV_STOP, EV_STOP_SWITCH, R_EV, Journal, Ring
 from .link import Link
@@ -69,6 +69,9 @@ class App:
         self.utc_s = 0
         self.utc_at_ms = 0
         self.home = 0
+        self.zero_n = 0  # samples of a rest at zero since the line read released (_rest_at_zero)
+        self.calm_n = max(1, self.release.released_ms * 1000 // self.period_us)
+        self.slacken_n = max(1, self.release.slacken_ms * 1000 // self.period_us)
         board.motor.disable()
         clock = board.clock
         self.last_us = clock.ticks_us()
@@ -134,7 +137,7 @@ class App:
                 self._begin_stop("COMPLETED", force)
             else:
                 self.target = ses.target
-                speed = self.ctrl.update(ses.target, force, ses.slope)
+                speed = self._rest_at_zero(ses, force, self.ctrl.update(ses.target, force, ses.slope))
         rel = self.release
         if rel.active:
             if self.recorder.open:
@@ -156,6 +159,23 @@ class App:
         if speed > 0 and not self.safety.may_pull(self.limit):
             speed = 0
         return speed
+
+    def _rest_at_zero(self, ses, force, speed):
+        """In a rest at zero force, once the line reads released: unwind a little, then stand still. The
+        line is then truly slack and the zero-drift check sees the cell's own zero; held at a reading of
+        zero instead, a cell reading low would leave the patient under tension nobody sees."""
+        if ses.target != 0 or ses.slope != 0:
+            if self.zero_n:
+                self.zero_n = 0
+                self.ctrl.reset()  # its integrator knows nothing of the slack paid out
+            return speed
+        if self.zero_n == 0 and force >= release.RELEASED_DN:
+            return speed
+        if self.zero_n < self.calm_n + self.slacken_n:
+            self.zero_n += 1
+        if self.zero_n <= self.calm_n:
+            return speed
+        return -self.release.slacken_pm if self.zero_n < self.calm_n + self.slacken_n else 0
 
     def _actuate(self):
         m = self.board.motor

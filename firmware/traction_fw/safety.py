@@ -223,7 +223,8 @@ class Safety:
             self.zero_n = 0
             return 0
         self.zero_n += 1
-        if self.zero_n >= self.drift_samples and f > self.drift_max:
+        # Both ways: a cell that reads low is the dangerous one (the patient gets more than the reading).
+        if self.zero_n >= self.drift_samples and abs(f) > self.drift_max:
             return ZERO_DRIFT
         return 0
 
