@@ -160,3 +160,76 @@ def test_a_store_that_fails_mid_session_ends_the_treatment_gradually():
     assert host.until(lambda: host.app.state == 1, 30) and host.app.fault == 0
     assert host.records() == []  # the unsealed record is not offered
     h.cleanup()
+
+
+def _lines(host):
+    data = host.read_record(host.records()[0])
+    assert record.verify(data, host.key())
+    return [json.loads(x) for x in data[:-1].split(b"\n")]
+
+
+def test_an_edit_mid_hold_closes_the_hold_row_and_the_hold_goes_on_in_a_new_row():
+    # A 300 N hold, paused partway and edited to 330 N: one row per target, not a 309 N mean reported
+    # "in tolerance" of 330 N. The new row starts once 330 N is reached (the timer stands still till then).
+    host = h.Host()
+    host.start([h.phase(mode=1, force_dn=3000, ramp_up_ms=2000, duration_ms=5000)], region=2, tolerance=50)
+    host.seconds(3)
+    host.ok("PAUSE")
+    host.seconds(1)
+    host.ok("EDIT_FORCE", force_dn=3300)
+    host.ok("RESUME")
+    assert host.until(lambda: host.app.state == 1, 40)
+    lines = _lines(host)
+    kinds = [x["t"] if x["t"] != "ev" else x["ev"] for x in lines]
+    assert kinds == ["head", "PAUSE", "hold", "EDIT", "RESUME", "hold", "phase", "end", "seal"], kinds
+    pause, before, after, ph = lines[1], lines[2], lines[5], lines[6]
+    assert (before["phase"], before["cycle"], after["phase"], after["cycle"]) == (0, 0, 0, 0)
+    assert before["target_dn"] == 3000 and abs(before["mean_dn"] - 3000) <= 30
+    assert before["ms"] == pause["ms"] - 2000  # from the end of the ramp to the pause
+    assert before["in_tol_ms"] <= before["ms"] and before["peak_dn"] <= 3050
+    assert after["target_dn"] == 3300 and abs(after["mean_dn"] - 3300) <= 30 and after["min_dn"] >= 3250
+    assert after["in_tol_ms"] <= after["ms"] and after["in_tol_ms"] >= after["ms"] - 100
+    assert before["ms"] + after["ms"] == 3000  # the hold's treatment time, split between the rows
+    assert ph["cycles"] == 1 and ph["hold_ms"] == 3000  # still one hold
+    assert ph["in_tol_ms"] == before["in_tol_ms"] + after["in_tol_ms"]
+    h.cleanup()
+
+
+def test_an_edit_outside_a_hold_writes_no_extra_row():
+    host = h.Host()
+    host.start([h.phase(mode=2, force_dn=3000, base_dn=1000, hold_ms=2000, rest_ms=2000, ramp_up_ms=2000,
+                        ramp_down_ms=1000, duration_ms=14000)], region=2, tolerance=50)
+    host.seconds(1)  # in the first ramp
+    host.ok("EDIT_FORCE", force_dn=3200)
+    assert host.until(lambda: host.app.state == 1, 40)
+    lines = _lines(host)
+    holds = [x for x in lines if x["t"] == "hold"]
+    assert [x["cycle"] for x in holds] == [0, 1] and [x["target_dn"] for x in holds] == [3200, 3200]
+    assert [x["ms"] for x in holds] == [2000, 2000]
+    assert [x for x in lines if x["t"] == "phase"][0]["cycles"] == 2
+    h.cleanup()
+
+
+def test_a_hold_cut_short_counts_each_sample_once():
+    # The sample that ends a ramp is the ramp's: a hold cut short by a fault or a stop lasted from the end
+    # of its ramp to the treatment time of the event, and its row says so (not one sample more).
+    for how in ("ESTOP", "STOP_SWITCH", "STOP"):
+        host = h.Host()
+        host.start([h.phase(mode=1, force_dn=3000, ramp_up_ms=2000, duration_ms=30000)], region=2,
+                   tolerance=50)
+        host.seconds(5.02)
+        if how == "STOP_SWITCH":
+            host.sim.inject("stop_switch")
+        else:
+            host.ok(how)
+        assert host.until(lambda: not host.app.recorder.open, 40)  # noqa: B023
+        lines = _lines(host)
+        ev = [x for x in lines if x.get("ev") == how][0]
+        hold = [x for x in lines if x["t"] == "hold"]
+        assert len(hold) == 1, how
+        hold = hold[0]
+        assert hold["ms"] == ev["ms"] - 2000, "%s at %d ms: hold row %d ms" % (how, ev["ms"], hold["ms"])
+        assert hold["in_tol_ms"] <= hold["ms"]
+        ph = [x for x in lines if x["t"] == "phase"][0]
+        assert ph["ms"] == ev["ms"] == lines[-2]["treatment_ms"] and ph["hold_ms"] == hold["ms"]
+        h.cleanup()

@@ -64,7 +64,8 @@ class Session:
         self.segment = profile.NONE
         self.cycle = 0
         self.cycles = 0
-        self.seg_target = 0
+        self.seg_target = 0  # the profile target of the current segment, for its hold row
+        self.split = False  # an edit already wrote a hold row for the current hold or step
         self.finished = False
         self.stats.clear()
         self.holds.clear()
@@ -145,6 +146,10 @@ class Session:
             return "OVER_LIMIT"
         if p.mode != profile.STATIC and new_dn < p.base:
             return "OUT_OF_RANGE"
+        # The hold or step row so far keeps the target it was held at; the segment goes on in a new row
+        # (same phase and cycle) whose samples start once the new force is reached and the timer runs.
+        if self._write_hold():
+            self.split = True
         p.force = new_dn
         self.edits += 1
         self.awaiting = True
@@ -184,6 +189,12 @@ class Session:
         if not self.awaiting:
             self.treatment_ms += ms
             self.phase_ms += ms
+            # This sample ends the ms just counted, so it belongs to the segment they were spent in: the
+            # one before _evaluate() moves on (a hold's first sample is the end of its ramp, and the sample
+            # on which a hold ends is still the hold's).
+            seg = self.segment
+            if seg == profile.HOLD or seg == profile.STEP:
+                self.stats.add(force, abs(force - self.seg_target) <= self.tolerance)
         self._evaluate(force)
         if self.awaiting:
             self.slope = 0  # the profile stands still until the new force is reached
@@ -193,9 +204,6 @@ class Session:
                 if abs(e) <= self.tolerance or (self.await_e and (e > 0) != (self.await_e > 0)):
                     self.awaiting = False
                 self.await_e = e
-        elif self.segment == profile.HOLD or self.segment == profile.STEP:
-            self.seg_target = self.phases[self.index].target
-            self.stats.add(force, abs(force - self.seg_target) <= self.tolerance)
 
     def _evaluate(self, force):
         p = self.phases[self.index]
@@ -213,6 +221,7 @@ class Session:
         p.at(self.phase_ms, self.start_dn)
         if p.segment != self.segment or p.cycle != self.cycle:
             self._segment_changed(p)
+        self.seg_target = p.target
         self.slope = p.slope
         self._slew(p.target)
 
@@ -234,14 +243,21 @@ class Session:
         self.journal.event(EVENT_PHASE, self.index, self.segment, self.session_ms)
 
     def _close_segment(self):
-        """Write the statistics of a finished hold or step."""
-        s = self.stats
-        if s.n:
-            self.journal.item(R_HOLD, self.index, self.cycle, self.seg_target,
-                              s.hi, s.lo, s.n, s.peak, s.min, s.in_tol, 0, 0)
-            self.holds.merge(s)
+        """A hold or step is over: write its (last) row and count it once, however many rows it has."""
+        if self._write_hold() or self.split:
             self.cycles += 1
+        self.split = False
+
+    def _write_hold(self):
+        """Write the statistics gathered since the segment (or the edit) began as a hold row; True if any."""
+        s = self.stats
+        n = s.n
+        if n:
+            self.journal.item(R_HOLD, self.index, self.cycle, self.seg_target,
+                              s.hi, s.lo, n, s.peak, s.min, s.in_tol, 0, 0)
+            self.holds.merge(s)
         s.clear()
+        return n > 0
 
     def _end_phase(self, p):
         self._close_segment()
