@@ -5,6 +5,7 @@ import csv
 import io
 import json
 from datetime import datetime, timedelta
+from importlib import resources
 
 import pytest
 import pyx12.params
@@ -12,6 +13,7 @@ import pyx12.x12n_document
 import record_factory as factory
 from fhir.resources.R4B.bundle import Bundle
 from traction.billing import bill, csv_line, demo_outputs, fhir, note, x12
+from traction.billing.rules import load as load_rules
 from traction.billing.x12 import ExportError
 from traction.record import verify
 
@@ -127,6 +129,19 @@ def test_837p_validates_with_pyx12():
     assert "DTP*472*D8*20260708~" in text
     assert "HI*ABK:M5416*ABF:M5126~" in text
     assert "SBR*P*18*******MB~" in text
+
+
+def test_837p_claim_filing_indicator_comes_from_the_payer_profile(tmp_path):
+    shipped = resources.files("traction.billing") / "rules" / "payer_commercial.json"
+    profile = json.loads(shipped.read_text())
+    profile.update(id="blue", name="BLUE PLAN", claim_filing_indicator="BL")
+    (tmp_path / "payer_blue.json").write_text(json.dumps(profile))
+    records = [verify(factory.session(), factory.KEY)]
+    s = bill(records, factory.context({"payer.profile": "blue"}), load_rules([tmp_path]))
+    assert s["payer"]["claim_filing_indicator"] == "BL"
+    text = x12.interchange(s)
+    assert "SBR*P*18*******BL~" in text and pyx12_check(text)[0]
+    assert "SBR*P*18*******CI~" in x12.interchange(summary({"payer.profile": "commercial"}))
 
 
 def test_837p_with_modifiers_supervisor_and_manual_therapy_validates():

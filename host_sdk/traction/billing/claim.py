@@ -79,7 +79,12 @@ def bill(records, context, rules: RuleBook | None = None) -> dict:
         "billing_ready": ready,
         "blocking": _blocking(lines, d, docs),
         "date_of_service": dos.isoformat(),
-        "payer": {"profile": profile["id"], "name": profile["name"], "profile_version_from": profile["from"]},
+        "payer": {
+            "profile": profile["id"],
+            "name": profile["name"],
+            "profile_version_from": profile["from"],
+            "claim_filing_indicator": profile["claim_filing_indicator"],
+        },
         "provider_type": context.provider_type,
         "lines": lines,
         "not_billed": d.not_billed,

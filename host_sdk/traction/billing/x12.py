@@ -131,7 +131,7 @@ def _billing_provider(context: _Fields) -> list:
 
 
 def _subscriber(context: _Fields, summary: dict) -> list:
-    filing = {"medicare": "MB"}.get(summary["payer"]["profile"], context.text("payer.claim_filing", "CI"))
+    filing = summary["payer"]["claim_filing_indicator"]
     birth = context.text("patient.birth_date").replace("-", "")
     return [
         ["HL", "2", "1", "22", "0"],
