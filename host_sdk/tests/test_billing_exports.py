@@ -121,6 +121,35 @@ def test_fhir_draft_claim_when_not_billing_ready_and_cq_for_a_pta():
     assert [c["role"]["coding"][0]["code"] for c in claim["careTeam"]] == ["primary", "supervisor"]
 
 
+@pytest.mark.parametrize(
+    ("changes", "coding", "text"),
+    [
+        ({}, [{"system": fhir.CPT, "code": "97012"}], "Mechanical traction"),
+        (
+            {"payer.profile": "commercial", "treatment.device_type": "decompression"},
+            [{"system": fhir.HCPCS, "code": "S9090"}],
+            "Vertebral axial decompression",
+        ),
+        ({"treatment.device_type": "decompression"}, None, "Traction (decompression / VAX-D table)"),
+        ({"treatment.device_type": "roller_table"}, None, "Traction (roller table)"),
+        ({"treatment.device_type": "y_strap"}, None, "Traction (Y-strap)"),
+        ({"treatment.device_type": "manual"}, None, "Traction (manual traction)"),
+    ],
+)
+def test_fhir_procedure_is_coded_with_what_was_billed(changes, coding, text):
+    data = fhir.bundle(summary(changes))
+    Bundle.model_validate(data)
+    (procedure,) = resources_of(data, "Procedure")
+    assert procedure["code"].get("coding") == coding
+    assert procedure["code"]["text"].startswith(text)
+
+
+def test_fhir_procedure_of_a_session_refused_for_no_force_is_not_coded_97012():
+    aborted = verify(factory.session(cut_at_ms=3_000, reason="FAULT", fault="SLACK"), factory.KEY)
+    (procedure,) = resources_of(fhir.bundle(summary(records=[aborted])), "Procedure")
+    assert procedure["status"] == "not-done" and "coding" not in procedure["code"]
+
+
 def test_837p_validates_with_pyx12():
     text = x12.interchange(summary())
     valid, errors = pyx12_check(text)

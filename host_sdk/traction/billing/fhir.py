@@ -11,6 +11,8 @@ import base64
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from traction.billing.context import DEVICE_TYPES
+
 CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -24,6 +26,10 @@ BODY_SITES = {
     "lumbar": ("122496007", "Lumbar spine structure"),
 }
 SEX = {"F": "female", "M": "male", "U": "unknown"}
+TRACTION_CODES = (
+    ("97012", CPT, "Mechanical traction"),
+    ("S9090", HCPCS, "Vertebral axial decompression"),
+)
 
 
 def bundle(summary: dict) -> dict:
@@ -190,7 +196,7 @@ def _procedure(ids: _Ids, index: int, session: dict, summary: dict, context: dic
     resource = {
         "resourceType": "Procedure",
         "status": status,
-        "code": {"coding": [{"system": CPT, "code": "97012"}], "text": "Mechanical traction"},
+        "code": _procedure_code(summary, context),
         "subject": ids.ref("patient"),
         "bodySite": [{"coding": [{"system": SNOMED, "code": code, "display": display}]}],
         "usedReference": [ids.ref("device")],
@@ -204,6 +210,16 @@ def _procedure(ids: _Ids, index: int, session: dict, summary: dict, context: dic
         **_performed(session, summary),
     }
     return _entry(ids, f"procedure-{index}", resource)
+
+
+def _procedure_code(summary: dict, context: dict) -> dict:
+    """The traction code actually billed (97012 or S9090); text only when none was (refused or not done)."""
+    billed = {line["code"] for line in summary["lines"]}
+    for code, system, text in TRACTION_CODES:
+        if code in billed:
+            return {"coding": [{"system": system, "code": code}], "text": text}
+    kind = context["treatment"]["device_type"]
+    return {"text": f"Traction ({DEVICE_TYPES[kind]}), no traction code billed"}
 
 
 def _performed(session: dict, summary: dict) -> dict:
