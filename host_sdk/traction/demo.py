@@ -84,7 +84,7 @@ def _report(console, record, files, unit):
                   "device key and acknowledged.")
     console.print(f"  treatment {end['treatment_ms'] / 60000:.1f} min, under traction "
                   f"{end['traction_ms'] / 60000:.1f} min, peak {format_force(end['peak_dn'] / 10, unit)}, "
-                  f"{len(record.holds)} holds")
+                  f"{sum(p['cycles'] for p in record.phases)} holds")
     billing = json.loads(files["summary.json"].read_text())
     lines = ", ".join(f"{li['code']} x{li['units']} {' '.join(li['modifiers'])}" for li in billing["lines"])
     console.print(f"  billing, with an example clinic context: {lines}; "
