@@ -127,10 +127,13 @@ def test_fhir_to_a_file(capsys, tmp_path, rec):
 def test_not_billing_ready_exits_1_with_the_output(capsys, tmp_path):
     path = tmp_path / "aborted.rec"
     path.write_bytes(factory.session(cut_at_ms=2000, reason="FAULT", fault="STOP_SWITCH"))
-    code, out, _ = run(capsys, path, "--context", CONTEXT, "--key", factory.KEY.hex())
+    context = tmp_path / "unsigned.json"
+    context.write_text(json.dumps(factory.context(drop=["signature"]).data))
+    code, out, _ = run(capsys, path, "--context", context, "--key", factory.KEY.hex())
     result = json.loads(out)
     assert code == 1 and result["lines"][0]["code"] == "97110"
     assert result["not_billed"][0]["rule"] == "NO-THERAPEUTIC-FORCE"
+    assert result["blocking"] == ["documentation missing: clinician signature"]
 
 
 def test_837_of_a_not_ready_summary_is_bad_input(capsys, tmp_path, rec):

@@ -275,6 +275,13 @@ def test_note_marks_missing_items_and_leaves_a_signature_line():
     assert "NOT billing-ready" in text
 
 
+def test_note_shows_traction_elements_as_not_required_without_a_traction_line():
+    aborted = verify(factory.session(cut_at_ms=3_000, reason="FAULT", fault="SLACK"), factory.KEY)
+    text = note.markdown(summary(records=[aborted]))
+    assert "- force: none, not required (no traction line billed) (device record)" in text
+    assert "Status: billing-ready" in text
+
+
 def test_demo_outputs_write_valid_files(tmp_path):
     (tmp_path / "force.png").write_bytes(b"png")
     record = verify(factory.session(utc_start_s=1_800_000_000), factory.KEY)  # 2027-01-15: a different day

@@ -363,6 +363,21 @@ def test_missing_documentation_blocks_billing_ready():
     assert line(result, "97012")["units"] == 1  # the line is still worked out, just not ready
 
 
+def test_traction_documentation_is_required_only_with_a_traction_line():
+    aborted = record(cut_at_ms=3_000, reason="FAULT", fault="SLACK")
+    result = billed([aborted], drop=["treatment.patient_position"])
+    assert [x["code"] for x in result["lines"]] == ["97110"]
+    assert result["billing_ready"] and result["documentation"]["missing"] == []
+    elements = {e["element"]: e for e in result["documentation"]["elements"]}
+    assert not elements["force"]["present"] and not elements["force"]["required"]
+    assert not elements["patient position"]["required"]
+    assert elements["angle of pull"]["value"] == "15 deg"  # the session's own documentation is reported
+    assert elements["clinician signature"]["required"]
+    with_traction = billed(drop=["treatment.patient_position"])
+    assert with_traction["documentation"]["missing"] == ["patient position"]
+    assert not with_traction["billing_ready"]
+
+
 def test_a_signature_before_the_date_of_service_blocks():
     result = billed(changes={"signature.signed_at": "2026-07-07T17:00:00-05:00"})
     assert not result["billing_ready"]

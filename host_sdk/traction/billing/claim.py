@@ -72,7 +72,8 @@ def bill(records, context, rules: RuleBook | None = None) -> dict:
     _visits(context, profile, d)
     _plan_of_care(context, profile, dos, d)
     _signature_date(context, dos, d)
-    docs = documentation.check(sessions, context, diagnoses, dos)
+    traction_billed = any(x["code"] in FROM_DEVICE_RECORD for x in lines)
+    docs = documentation.check(sessions, context, diagnoses, dos, traction_billed)
     ready = bool(lines) and not d.errors and docs["complete"]
     return {
         "schema": SCHEMA,

@@ -10,28 +10,37 @@ DEVICE = "device record"
 CLINICIAN = "clinician"
 
 
-def check(sessions: list, context, diagnoses: list, date_of_service) -> dict:
+def check(sessions: list, context, diagnoses: list, date_of_service, traction_billed: bool = True) -> dict:
+    """The elements, each present or not; the traction ones are required only when a traction line
+    (97012 or S9090) is billed, and are still reported when it is not."""
+    t = traction_billed
     elements = [
         _element("date of service", date_of_service.isoformat(), DEVICE if _dated(sessions) else CLINICIAN),
-        _element("device type", context.get("treatment.device_description"), CLINICIAN),
-        _element("body regions", ", ".join(sorted({s["region"] for s in sessions})), DEVICE),
-        _element("mode", ", ".join(_modes(sessions)), DEVICE),
-        _element("force", _forces(sessions), DEVICE),
-        _element("angle of pull", ", ".join(f"{s['angle_deg']:g} deg" for s in sessions), DEVICE),
-        _element("patient position", context.get("treatment.patient_position"), CLINICIAN),
-        _element("duration", _duration(sessions), DEVICE),
+        _element("device type", context.get("treatment.device_description"), CLINICIAN, t),
+        _element("body regions", ", ".join(sorted({s["region"] for s in sessions})), DEVICE, t),
+        _element("mode", ", ".join(_modes(sessions)), DEVICE, t),
+        _element("force", _forces(sessions), DEVICE, t),
+        _element("angle of pull", ", ".join(f"{s['angle_deg']:g} deg" for s in sessions), DEVICE, t),
+        _element("patient position", context.get("treatment.patient_position"), CLINICIAN, t),
+        _element("duration", _duration(sessions), DEVICE, t),
         _element("patient response", context.get("treatment.patient_response"), CLINICIAN),
         _element("functional progress", context.get("treatment.functional_progress"), CLINICIAN),
         _element("rationale linked to diagnosis", _rationale(context, diagnoses), CLINICIAN),
         _element("clinician signature", _signature(context), CLINICIAN),
     ]
-    missing = [e["element"] for e in elements if not e["present"]]
+    missing = [e["element"] for e in elements if e["required"] and not e["present"]]
     return {"complete": not missing, "elements": elements, "missing": missing}
 
 
-def _element(name: str, value, source: str) -> dict:
+def _element(name: str, value, source: str, required: bool = True) -> dict:
     text = value.strip() if isinstance(value, str) else value
-    return {"element": name, "present": bool(text), "value": text or None, "source": source}
+    return {
+        "element": name,
+        "present": bool(text),
+        "value": text or None,
+        "source": source,
+        "required": required,
+    }
 
 
 def _dated(sessions: list) -> bool:

@@ -112,7 +112,10 @@ def _billing(summary: dict) -> list:
 def _documentation(summary: dict) -> list:
     out = ["## Documentation check", ""]
     for e in summary["documentation"]["elements"]:
-        mark = "present" if e["present"] else "**missing**"
+        if e["present"]:
+            mark = "present"
+        else:
+            mark = "**missing**" if e["required"] else "none, not required (no traction line billed)"
         out.append(f"- {e['element']}: {mark} ({e['source']})")
     return out
 
