@@ -180,7 +180,7 @@ def test_837p_with_modifiers_supervisor_and_manual_therapy_validates():
             "rendering.provider_type": "PTA",
             "supervising": supervisor,
             "other_services": [{"code": "97140", "units": 1}],
-            "therapy_spend.year_to_date": 2470.0,
+            "therapy_spend.year_to_date": 2480.0,
         }
     )
     text = x12.interchange(s, control_number=42, production=True)

@@ -116,20 +116,26 @@ def test_commercial_default_has_no_cq():
 
 
 @pytest.mark.parametrize(
-    ("start", "spend", "kx"),
+    ("start", "spend", "kx", "confirm"),
     [
-        (JULY_8_2026, 2450.0, True),  # 2450 + 45 + 124 > 2480 (2026)
-        (JULY_8_2026, 2300.0, False),  # 2469 <= 2480
-        (JAN_6_2025, 2300.0, True),  # 2469 > 2410 (2025): the threshold is effective-dated
-        (JAN_6_2025, 2200.0, False),  # 2369 <= 2410
+        (JULY_8_2026, 2480.0, True, False),  # allowed before this visit reaches 2480 (2026)
+        (JULY_8_2026, 2450.0, False, True),  # 2450 + 45 + 124 in charges might cross it: confirm, no KX
+        (JULY_8_2026, 2300.0, False, False),  # 2469 <= 2480
+        (JAN_6_2025, 2410.0, True, False),  # 2410 reaches 2410 (2025): the threshold is effective-dated
+        (JAN_6_2025, 2300.0, False, True),  # 2469 > 2410 with this visit: confirm
+        (JAN_6_2025, 2200.0, False, False),  # 2369 <= 2410
     ],
 )
-def test_kx_above_the_year_threshold(start, spend, kx):
+def test_kx_from_the_allowed_amount_before_this_visit(start, spend, kx, confirm):
     result = billed([record(utc_start_s=start)], changes={"therapy_spend.year_to_date": spend})
     expected = ["GP", "KX"] if kx else ["GP"]
     assert line(result, "97012")["modifiers"] == expected
     assert line(result, "97110")["modifiers"] == expected
-    assert "KX-THRESHOLD" in rules_of(result, "decisions")
+    warnings = [w["message"] for w in result["warnings"] if w["rule"] == "KX-THRESHOLD"]
+    assert bool(warnings) is confirm
+    assert all("confirm the allowed amounts and set therapy_spend.above_threshold" in w for w in warnings)
+    assert ("KX-THRESHOLD" in rules_of(result, "decisions")) is not confirm
+    assert result["billing_ready"]
 
 
 def test_kx_when_the_context_says_above_threshold():

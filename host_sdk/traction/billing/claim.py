@@ -394,17 +394,24 @@ def _kx(lines: list, context, profile, dos, d: _Decisions) -> None:
         )
         return
     elif "year_to_date" in spend:
-        total = spend["year_to_date"] + sum(x["charge"] or 0 for x in therapy)
-        if total <= threshold["amount"]:
-            d.decide(
-                "KX-THRESHOLD",
-                f"no KX: ${total:,.2f} with this visit is within the ${threshold['amount']:,}"
-                f" threshold for {dos.year}",
-            )
+        so_far, amount = spend["year_to_date"], threshold["amount"]
+        if so_far < amount:
+            with_visit = so_far + sum(x["charge"] or 0 for x in therapy)
+            if with_visit > amount:
+                d.warn(
+                    "KX-THRESHOLD",
+                    f"no KX: ${so_far:,.2f} allowed so far is below the ${amount:,} threshold for "
+                    f"{dos.year}, but with this visit's charges (${with_visit:,.2f}) it may cross it: "
+                    "confirm the allowed amounts and set therapy_spend.above_threshold = true if it does",
+                )
+            else:
+                d.decide(
+                    "KX-THRESHOLD",
+                    f"no KX: ${with_visit:,.2f} with this visit's charges is within the ${amount:,}"
+                    f" threshold for {dos.year}",
+                )
             return
-        reason = (
-            f"${total:,.2f} with this visit exceeds the ${threshold['amount']:,} threshold for {dos.year}"
-        )
+        reason = f"${so_far:,.2f} allowed before this visit reaches the ${amount:,} threshold for {dos.year}"
     else:
         d.warn(
             "KX-THRESHOLD",
