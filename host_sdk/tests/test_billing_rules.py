@@ -393,6 +393,21 @@ def test_a_signature_before_the_date_of_service_blocks():
     assert billed(changes={"signature.signed_at": "2026-07-08T23:30:00-05:00"})["billing_ready"]
 
 
+def test_a_signature_before_the_session_ended_blocks():
+    # The example session starts 04:30 in Chicago and its record ends 612 s later, at 04:40:12.
+    result = billed(changes={"signature.signed_at": "2026-07-08T04:35:00-05:00"})
+    assert not result["billing_ready"]
+    (error,) = result["errors"]
+    assert error["rule"] == "DOCUMENTATION"
+    assert "before session record 12 ended at 2026-07-08T04:40:12-05:00" in error["message"]
+    assert billed(changes={"signature.signed_at": "2026-07-08T04:41:00-05:00"})["billing_ready"]
+    assert not billed(changes={"signature.signed_at": "2026-07-08T04:40:00"})["billing_ready"]  # clinic time
+    # With two sessions, the later one's end counts.
+    later = cervical(record=13, utc_start_s=JULY_8_2026 + 3600)
+    two = billed([record(), later], changes={"signature.signed_at": "2026-07-08T05:00:00-05:00"})
+    assert "before session record 13 ended" in two["errors"][0]["message"]
+
+
 def test_rationale_without_a_linked_diagnosis_is_missing():
     result = billed(
         changes={"treatment.rationale": "Traction to reduce symptoms."},

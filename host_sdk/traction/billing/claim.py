@@ -4,7 +4,7 @@ Every decision carries the rule id and source from rules/rules.json; payer-speci
 payer profile in effect on the date of service. Device facts come from verified records only.
 """
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from traction.billing import documentation, icd10
 from traction.billing.rules import RuleBook, in_effect
@@ -71,7 +71,7 @@ def bill(records, context, rules: RuleBook | None = None) -> dict:
     _kx(lines, context, profile, dos, d)
     _visits(context, profile, d)
     _plan_of_care(context, profile, dos, d)
-    _signature_date(context, dos, d)
+    _signature_time(context, records, dos, d)
     traction_billed = any(x["code"] in FROM_DEVICE_RECORD for x in lines)
     docs = documentation.check(sessions, context, diagnoses, dos, traction_billed)
     ready = bool(lines) and not d.errors and docs["complete"]
@@ -466,17 +466,36 @@ def _plan_of_care(context, profile, dos, d: _Decisions) -> None:
         )
 
 
-def _signature_date(context, dos, d: _Decisions) -> None:
+def _signature_time(context, records, dos, d: _Decisions) -> None:
+    """A note signed before the date of service, or before the last session's end, does not cover it."""
     signed_at = context.get("signature.signed_at")
     if not signed_at:
         return
     moment = datetime.fromisoformat(signed_at)
-    signed = (moment.astimezone(context.time_zone) if moment.tzinfo else moment).date()
-    if signed < dos:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=context.time_zone)
+    signed = moment.astimezone(context.time_zone)
+    if signed.date() < dos:
         d.error(
             "DOCUMENTATION",
-            f"the note was signed on {signed}, before the date of service {dos}: "
+            f"the note was signed on {signed.date()}, before the date of service {dos}: "
             "the signature does not cover this session",
+        )
+        return
+    ends = [
+        (r.utc_start + timedelta(milliseconds=r.end["end_ms"]), r.record_id)
+        for r in records
+        if r.utc_start is not None
+    ]
+    if not ends:
+        return
+    ended, record_id = max(ends)
+    if moment < ended:
+        local = ended.astimezone(context.time_zone)
+        d.error(
+            "DOCUMENTATION",
+            f"the note was signed at {signed.isoformat(timespec='minutes')}, before session record "
+            f"{record_id} ended at {local.isoformat(timespec='seconds')}: the signature does not cover it",
         )
 
 
