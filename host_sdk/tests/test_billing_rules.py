@@ -202,7 +202,10 @@ def test_traction_listed_again_in_other_services_is_refused(code):
 
 @pytest.mark.parametrize("code", ["G0283", "97161", "97164", "97168", "97113", "97036", "97760", "97763"])
 def test_always_therapy_codes_from_the_cms_list_get_gp_and_kx(code):
-    result = billed(changes={"other_services": [{"code": code}], "therapy_spend": {"above_threshold": True}})
+    fees = {"97012": 45.0, code: 30.0}
+    result = billed(
+        changes={"other_services": [{"code": code}], "therapy_spend": {"above_threshold": True}, "fees": fees}
+    )
     assert line(result, code)["modifiers"] == ["GP", "KX"]
     assert "OTHER-CODE-UNKNOWN" not in rules_of(result, "warnings") and result["billing_ready"]
 
@@ -382,6 +385,15 @@ def test_traction_documentation_is_required_only_with_a_traction_line():
     with_traction = billed(drop=["treatment.patient_position"])
     assert with_traction["documentation"]["missing"] == ["patient position"]
     assert not with_traction["billing_ready"]
+
+
+def test_a_billed_line_without_a_fee_blocks():
+    result = billed(changes={"fees": {"97012": 45.0}})
+    assert not result["billing_ready"] and line(result, "97110")["charge"] is None
+    (error,) = result["errors"]
+    assert error["rule"] == "FEE-REQUIRED"
+    assert error["message"] == "the 97110 line needs a fee for 97110 in [fees]"
+    assert error["message"] in result["blocking"]
 
 
 def test_a_signature_before_the_date_of_service_blocks():

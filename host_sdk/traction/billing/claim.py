@@ -69,6 +69,7 @@ def bill(records, context, rules: RuleBook | None = None) -> dict:
     pointers = _pointers(context, diagnoses, d)
     lines = _lines(sessions, context, profile, pointers, d)
     _kx(lines, context, profile, dos, d)
+    _fees(lines, d)
     _visits(context, profile, d)
     _plan_of_care(context, profile, dos, d)
     _signature_time(context, records, dos, d)
@@ -422,6 +423,12 @@ def _kx(lines: list, context, profile, dos, d: _Decisions) -> None:
     for line in therapy:
         line["modifiers"].append("KX")
         line["rules"].append(d.decide("KX-THRESHOLD", f"KX on {line['code']}: {reason}"))
+
+
+def _fees(lines: list, d: _Decisions) -> None:
+    for line in lines:
+        if line["charge"] is None:
+            d.error("FEE-REQUIRED", f"the {line['code']} line needs a fee for {line['code']} in [fees]")
 
 
 def _visits(context, profile, d: _Decisions) -> None:
