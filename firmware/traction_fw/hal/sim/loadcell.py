@@ -12,6 +12,10 @@ class LoadCell:
         self._rails = (rails[0], rails[1])
         drift = params["drift_n_per_min"] / 60.0
         self.drift_n_s = drift if rng.uniform() < 0.5 else -drift
+        # A real cell's zero drift (warm-up, creep) settles: it starts at drift_n_per_min and approaches
+        # drift_n_per_min x drift_tau_min exponentially. Without drift_tau_min it never settles.
+        tau_min = params.get("drift_tau_min")
+        self.drift_tau_s = tau_min * 60.0 if tau_min else 0.0
         self.spike_n = params["spike_n"]
         self.rng = rng
         self.drift_n = 0.0
@@ -37,7 +41,10 @@ class LoadCell:
     # -- the simulation side --
     def sample(self, force_n, dt):
         """Take the sample that becomes ready at this control period."""
-        self.drift_n += self.drift_n_s * dt
+        if self.drift_tau_s:
+            self.drift_n += (self.drift_n_s - self.drift_n / self.drift_tau_s) * dt
+        else:
+            self.drift_n += self.drift_n_s * dt
         if self.stale:
             return
         self._ready = True
