@@ -68,18 +68,111 @@ def test_a_reset_mid_line_is_sealed_at_next_boot_with_reason_reset():
     store = h.new_store()
     st = record.Store(store)
     w = record.Writer(store, 5, KEY)
-    w.write("head", [("v", 1), ("record", 5)])
+    w.write("head", [("v", 1), ("record", 5), ("phases", [[("mode", "STATIC"), ("duration_ms", 9000)]])])
     w.write("ev", [("ms", 10), ("ev", "EDIT"), ("phase", 0), ("force_dn", 10), ("target_dn", 20)])
     with open(record.path_of(store, 5), "a") as f:
         f.write('{"t":"hold","prev":"ab')  # what a reset cut short
     w2, lines = st.reopen(5, KEY)
     assert len(lines) == 2
-    w2.write("end", record.summary_after_reset(lines))
+    for t, pairs in record.after_reset(lines):
+        w2.write(t, pairs)
     w2.seal()
     data = st.load(5)
     assert record.verify(data, KEY)
     end = json.loads(data.split(b"\n")[-3])
     assert end["reason"] == "RESET" and end["fault"] == "RESET" and end["edits"] == 1
+    assert end["treatment_ms"] == 10  # no checkpoint yet: the last event is all there is to go by
+    h.cleanup()
+
+
+def test_a_reset_between_end_and_seal_adds_only_the_seal():
+    store = h.new_store()
+    st = record.Store(store)
+    w = record.Writer(store, 6, KEY)
+    w.write("head", [("v", 1), ("record", 6), ("phases", [[("mode", "STATIC"), ("duration_ms", 9000)]])])
+    w.write("end", [("reason", "COMPLETED"), ("fault", None), ("treatment_ms", 9000)])
+    w2, lines = st.reopen(6, KEY)
+    assert record.after_reset(lines) == []
+    h.cleanup()
+
+
+def _reset_and_reboot(host):
+    host.sim.inject("reset")
+    try:
+        host.step()
+    except BaseException as e:  # noqa: B036 - the sim's BoardReset is a BaseException on purpose
+        assert type(e).__name__ == "BoardReset"
+    else:
+        raise AssertionError("no reset")
+    cfg = host.cfg
+    cfg["sim"]["after_reset"] = True
+    return h.Host(cfg=cfg)
+
+
+def test_a_reset_mid_session_is_sealed_with_what_was_delivered_up_to_the_last_checkpoint():
+    # Two full 60 s holds, a pause, and 20 s into the third hold the board resets. The record sealed at
+    # the next boot says at least what happened, short of it by no more than one checkpoint interval:
+    # not treatment 0 with two holds in it.
+    from traction_fw.recorder import CHECKPOINT_MS
+
+    host = h.Host()
+    host.start([h.phase(mode=2, force_dn=3000, base_dn=1000, hold_ms=60000, rest_ms=10000, ramp_up_ms=5000,
+                        ramp_down_ms=5000, duration_ms=600000)])
+    host.seconds(100)  # in the second hold
+    host.ok("PAUSE")
+    host.seconds(3)
+    host.ok("RESUME")
+    assert host.until(lambda: host.app.session.cycle == 2 and host.app.session.segment == 2, 120)
+    host.seconds(20)
+    ses = host.app.session
+    truth = (ses.treatment_ms, ses.traction_ms, ses.session_ms, ses.paused_ms)
+    again = _reset_and_reboot(host)
+    assert again.app.state == 6 and again.app.fault == 14  # FAULT, RESET
+    lines = _lines(again)
+    kinds = [x["t"] for x in lines]
+    assert kinds[-2:] == ["end", "seal"] and kinds[-3] == "phase"
+    checkpoints = [x for x in lines if x.get("ev") == "CHECKPOINT"]
+    assert len(checkpoints) >= truth[2] // CHECKPOINT_MS - 1
+    end = lines[-2]
+    assert end["reason"] == "RESET" and end["fault"] == "RESET"
+    for name, real in zip(("treatment_ms", "traction_ms", "end_ms", "paused_ms"), truth):
+        assert real - CHECKPOINT_MS <= end[name] <= real, "%s: %d sealed, %d delivered" % (
+            name, end[name], real)
+    assert end["treatment_ms"] > 140000 and end["pauses"] == 1 and 2950 <= end["peak_dn"] <= 3100
+    holds = [x for x in lines if x["t"] == "hold"]
+    assert [x["cycle"] for x in holds] == [0, 1, 2]
+    assert [x["ms"] for x in holds[:2]] == [60000, 60000]
+    third = holds[2]  # the hold cut short, as the last checkpoint saw it
+    assert 0 < third["ms"] <= 20000 and abs(third["mean_dn"] - 3000) <= 30 and third["target_dn"] == 3000
+    assert third["ms"] == checkpoints[-1]["hold"]["ms"]
+    ph = lines[-3]
+    assert (ph["phase"], ph["mode"], ph["cycles"]) == (0, "INTERMITTENT", 3)
+    assert ph["ms"] == end["treatment_ms"] and ph["hold_ms"] == sum(x["ms"] for x in holds)
+    assert ph["in_tol_ms"] == sum(x["in_tol_ms"] for x in holds) and abs(ph["mean_dn"] - 3000) <= 30
+    again.seconds(2)
+    again.ok("CLEAR_FAULT")
+    h.cleanup()
+
+
+def test_a_reset_just_after_a_hold_row_does_not_write_the_hold_twice():
+    # The last checkpoint saw the first hold under way; the hold then ended and its row was written. The
+    # boot after the reset must not add the checkpoint's partial row for the same hold.
+    host = h.Host()
+    host.start([h.phase(mode=2, force_dn=3000, base_dn=1000, hold_ms=40000, rest_ms=10000, ramp_up_ms=5000,
+                        ramp_down_ms=5000, duration_ms=600000)])
+    assert host.until(lambda: host.app.session.segment == 3, 60)  # the first ramp down
+    host.seconds(1)
+    truth = host.app.session.treatment_ms
+    again = _reset_and_reboot(host)
+    lines = _lines(again)
+    holds = [x for x in lines if x["t"] == "hold"]
+    assert [(x["cycle"], x["ms"]) for x in holds] == [(0, 40000)]
+    ck = [x for x in lines if x.get("ev") == "CHECKPOINT"][-1]
+    assert ck["hold"]["cycle"] == 0 and ck["hold"]["ms"] < 40000
+    ph, end = lines[-3], lines[-2]
+    assert ph["t"] == "phase" and ph["cycles"] == 1 and ph["hold_ms"] == 40000
+    assert truth - 30000 <= end["treatment_ms"] <= truth and end["treatment_ms"] >= 40000  # at least its hold
+    again.seconds(2)
     h.cleanup()
 
 

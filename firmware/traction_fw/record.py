@@ -8,6 +8,8 @@ import os
 
 from binascii import hexlify
 
+from .session import TRACTION_DN  # a hold row whose minimum is at least this was all under traction
+
 ZERO_HASH = "0" * 64
 RECORD_DIR = "records"
 _BLOCK = 64  # SHA-256 block size, for HMAC
@@ -155,22 +157,117 @@ class Store:
         return Writer(self.root, record_id, key, sha256_hex(lines[-1])), lines
 
 
-def summary_after_reset(lines):
-    """The `end` fields recoverable from what a reset left behind: times of finished phases, the peak,
-    counts of pauses and edits."""
-    treatment = peak = pauses = edits = end_ms = 0
-    for raw in lines:
+def after_reset(lines):
+    """The lines (type, pairs) that close a record a reset left open, before its seal (SPEC 9.2): the
+    row of the hold cut short and the phase line of the phase cut short, as the last CHECKPOINT saw them,
+    then `end` with reason RESET. Every figure is at least what was delivered: it counts up to the last
+    CHECKPOINT, or to a later line where one says more."""
+    try:
+        if json.loads(lines[-1])["t"] == "end":
+            return []  # the reset came between `end` and the seal: only the seal is missing
+        return _after_reset(lines)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+        # not a record this firmware wrote: seal it as it is, claiming nothing
+        return [("end", _end(0, 0, 0, 0, 0, 0, 0))]
+
+
+def _end(treatment, traction, peak, pauses, paused, edits, end_ms):
+    return [("reason", "RESET"), ("fault", "RESET"), ("treatment_ms", treatment), ("traction_ms", traction),
+            ("peak_dn", peak), ("pauses", pauses), ("paused_ms", paused), ("edits", edits),
+            ("end_ms", end_ms)]
+
+
+class _Phase:
+    """A phase's hold rows, summed as its `phase` line would sum them."""
+
+    def __init__(self):
+        self.ms = self.mean_ms = self.in_tol = self.peak = 0
+        self.cycles = []
+
+    def add(self, row):
+        self.ms += row["ms"]
+        self.mean_ms += row["mean_dn"] * row["ms"]
+        self.in_tol += row["in_tol_ms"]
+        self.peak = max(self.peak, row["peak_dn"])
+        if row["cycle"] not in self.cycles:
+            self.cycles.append(row["cycle"])
+
+
+def _after_reset(lines):
+    plan = json.loads(lines[0])["phases"]
+    treatment = phases_ms = peak = pauses = edits = rows_ms = traction_rows = 0
+    at = 0  # the phase under way, as far as the lines tell
+    done = []  # phases with their `phase` line
+    held = {}  # phase -> _Phase
+    peaks = {}  # phase -> peak force seen in its events and checkpoints
+    ck = None  # the last CHECKPOINT
+    covered = False  # a line after it closed the hold it saw under way
+    for raw in lines[1:]:
         obj = json.loads(raw)
-        t = obj.get("t")
-        if t == "phase":
-            treatment += obj["ms"]
-        if t in ("hold", "phase"):
-            peak = max(peak, obj["peak_dn"])
+        t = obj["t"]
+        p = obj["phase"]
         if t == "ev":
-            end_ms = max(end_ms, obj["ms"])
-            if obj["ev"] == "PAUSE":
+            ev = obj["ev"]
+            treatment = max(treatment, obj["ms"])
+            force = obj["force_dn"]
+            peak = max(peak, force)
+            peaks[p] = max(peaks.get(p, 0), force)
+            at = max(at, p)
+            if ev == "PAUSE":
                 pauses += 1
-            elif obj["ev"] == "EDIT":
+            elif ev == "EDIT":
                 edits += 1
-    return [("reason", "RESET"), ("fault", "RESET"), ("treatment_ms", treatment), ("traction_ms", 0),
-            ("peak_dn", peak), ("pauses", pauses), ("paused_ms", 0), ("edits", edits), ("end_ms", end_ms)]
+            elif ev == "CHECKPOINT":
+                ck = obj
+                covered = False
+                peaks[p] = max(peaks[p], obj["phase_peak_dn"])
+        elif t == "hold":
+            held.setdefault(p, _Phase()).add(obj)
+            peak = max(peak, obj["peak_dn"])
+            rows_ms += obj["ms"]
+            if obj["min_dn"] >= TRACTION_DN:
+                traction_rows += obj["ms"]
+            if ck is not None and ck["hold"] is not None and p == ck["phase"] and \
+                    obj["cycle"] == ck["hold"]["cycle"]:
+                covered = True
+        elif t == "phase":
+            done.append(p)
+            phases_ms += obj["ms"]
+            peak = max(peak, obj["peak_dn"])
+            at = max(at, p + 1)
+            if ck is not None and p == ck["phase"]:
+                covered = True
+    out = []
+    if ck is not None and ck["hold"] is not None and not covered:
+        row = ck["hold"]
+        p = ck["phase"]
+        out.append(("hold", [("phase", p)] + [(k, row[k]) for k in (
+            "cycle", "target_dn", "mean_dn", "peak_dn", "min_dn", "ms", "in_tol_ms")]))
+        held.setdefault(p, _Phase()).add(row)
+        rows_ms += row["ms"]
+        if row["min_dn"] >= TRACTION_DN:
+            traction_rows += row["ms"]
+    treatment = max(treatment, phases_ms, rows_ms)
+    if at < len(plan) and at not in done:
+        before = 0
+        for i in range(at):
+            before += plan[i]["duration_ms"]
+        h = held.get(at) or _Phase()
+        ms = max(0, treatment - before)
+        if ms or h.ms:
+            out.append(("phase", [
+                ("phase", at), ("mode", plan[at]["mode"]), ("ms", ms), ("cycles", len(h.cycles)),
+                ("mean_dn", h.mean_ms // h.ms if h.ms else 0), ("peak_dn", max(h.peak, peaks.get(at, 0))),
+                ("in_tol_ms", h.in_tol), ("hold_ms", h.ms)]))
+    traction = traction_rows
+    paused = end_ms = 0
+    if ck is not None:
+        traction = max(traction, ck["traction_ms"])
+        paused = ck["paused_ms"]
+        end_ms = ck["session_ms"]
+        peak = max(peak, ck["peak_dn"])
+        pauses = max(pauses, ck["pauses"])
+        edits = max(edits, ck["edits"])
+    end_ms = max(end_ms, treatment, traction)
+    out.append(("end", _end(treatment, traction, peak, pauses, paused, edits, end_ms)))
+    return out

@@ -1,6 +1,8 @@
 # Turns a session into its record (SPEC section 9): the head at START, then the items the tick left in
 # the journal (events, holds, phases) as lines, then end and seal once the line is released. Runs in
-# service(), outside the tick, a bounded number of lines per call.
+# service(), outside the tick, a bounded number of lines per call. Every CHECKPOINT_MS of session time
+# it also writes a CHECKPOINT event with the session's running totals, so a record left open by a reset
+# can be sealed at the next boot with what had been delivered up to it, rather than with zeros.
 
 import time
 
@@ -8,11 +10,14 @@ from traction_protocol.constants import EVENT, FAULT_NAME, REGION_NAME
 
 from . import record
 from .journal import EV_EDIT, EV_FAULT, EV_NAMES, R_EV, R_HOLD, R_PHASE
-from .profile import MODE_NAMES
+from .profile import HOLD, MODE_NAMES, STEP
 from .stats import mean
 
 MAX_RECORDS = 100  # RECORDS lists at most 100 ids
 LINES_PER_SERVICE = 4
+# Session time between CHECKPOINT lines: what a reset can lose from the totals. One ~300-byte line per
+# 30 s is a few kB on a 20-minute record and one small append each time (flash wear: negligible).
+CHECKPOINT_MS = 30000
 E_RECORD = EVENT["RECORD"]
 
 
@@ -23,6 +28,7 @@ class Recorder:
         self.writer = None
         self.open = False
         self.seal_pending = False
+        self.checkpoint_ms = 0  # session time of the last CHECKPOINT
         self.dropped = []  # records the store failed to take: unsealed until the next boot seals them
 
     def ids(self):
@@ -45,7 +51,8 @@ class Recorder:
                 if not lines:
                     self.store.delete(rid)  # the reset came before the head was written
                     continue
-                writer.write("end", record.summary_after_reset(lines))
+                for t, pairs in record.after_reset(lines):
+                    writer.write(t, pairs)
                 writer.seal()
                 sealed += 1
         return sealed
@@ -70,6 +77,7 @@ class Recorder:
         app.journal.recording = True
         self.open = True
         self.seal_pending = False
+        self.checkpoint_ms = 0
         return 0
 
     def _head(self, rid):
@@ -107,8 +115,11 @@ class Recorder:
                     break
                 self._write_item(items.data, o)
                 items.pop()
-            if self.seal_pending and not items.count:
-                self._seal()
+            if not items.count:
+                if self.seal_pending:
+                    self._seal()
+                elif self.app.session.session_ms - self.checkpoint_ms >= CHECKPOINT_MS:
+                    self._checkpoint()
         except OSError:
             # The store cannot take the record: a treatment that cannot be documented ends, gradually.
             self._drop()
@@ -147,6 +158,25 @@ class Recorder:
                 ("phase", d[o + 1]), ("mode", MODE_NAMES[d[o + 2]]), ("ms", d[o + 3]), ("cycles", d[o + 4]),
                 ("mean_dn", mean(d[o + 5], d[o + 6], n)), ("peak_dn", max(0, d[o + 8])),
                 ("in_tol_ms", d[o + 9] * period // 1000), ("hold_ms", n * period // 1000)])
+
+    def _checkpoint(self):
+        """The session's totals so far, written only once every item before them is on the store, so each
+        figure covers exactly the lines above it (SPEC 9.2, CHECKPOINT)."""
+        app = self.app
+        ses = app.session
+        period = app.period_us
+        self.checkpoint_ms = ses.session_ms
+        s = ses.stats
+        hold = None  # the row the hold or step under way would have if it ended now
+        if s.n and (ses.segment == HOLD or ses.segment == STEP):
+            hold = [("cycle", ses.cycle), ("target_dn", ses.seg_target), ("mean_dn", mean(s.hi, s.lo, s.n)),
+                    ("peak_dn", s.peak), ("min_dn", s.min), ("ms", s.n * period // 1000),
+                    ("in_tol_ms", s.in_tol * period // 1000)]
+        self.writer.write("ev", [
+            ("ms", ses.treatment_ms), ("ev", "CHECKPOINT"), ("phase", ses.index), ("force_dn", app.force()),
+            ("session_ms", ses.session_ms), ("traction_ms", ses.traction_ms), ("paused_ms", ses.paused_ms),
+            ("pauses", ses.pauses), ("edits", ses.edits), ("peak_dn", max(0, ses.peak)),
+            ("phase_peak_dn", max(0, ses.phase_peak)), ("hold", hold)])
 
     def _seal(self):
         app = self.app
