@@ -302,6 +302,43 @@ def test_loadcell_disconnected_reads_a_rail_or_zero():
     raise AssertionError("unknown mode accepted")
 
 
+def test_injection_parameters_are_checked_against_the_fault_table():
+    # Before, loadcell_spikes per_s="abc" failed deep inside (TypeError), bogus=1 was ignored and
+    # stop_switch pressed="no" pressed the switch.
+    b = hal.load(config())
+    bad = (
+        ("loadcell_spikes", {"per_s": "abc"}, "loadcell_spikes per_s must be a number, not 'abc'"),
+        ("loadcell_spikes", {"per_s": -1}, "loadcell_spikes per_s must be at least 0, not -1"),
+        ("loadcell_disconnected", {"mode": "sideways"},
+         "loadcell_disconnected mode must be one of rails, zero, not 'sideways'"),
+        ("cable_snap", {"bogus": 1}, "cable_snap takes no parameters, not 'bogus'"),
+        ("loadcell_spikes", {"bogus": 1},
+         "loadcell_spikes has no parameter 'bogus' (it takes per_s, size_n)"),
+        ("stop_switch", {"pressed": "no"}, "stop_switch pressed must be true or false, not 'no'"),
+        ("motor_ignoring", {"speed": 0.5}, "motor_ignoring speed must be a whole number, not 0.5"),
+        ("motor_ignoring", {"speed": 1001}, "motor_ignoring speed must be -1000..1000, not 1001"),
+        ("motor_ignoring", {"speed": True}, "motor_ignoring speed must be a whole number, not True"),
+        ("bogus", {}, "unknown fault 'bogus': one of loadcell_disconnected, "),
+    )
+    for name, params, message in bad:
+        try:
+            b.sim.inject(name, **params)
+        except ValueError as e:
+            assert str(e).startswith(message), str(e)
+        else:
+            raise AssertionError("accepted %s %r" % (name, params))
+    assert b.sim.active() == [] and not b.stop_switch.pressed()
+    b.sim.inject("loadcell_spikes", per_s=0.5, size_n=100)
+    b.sim.inject("motor_ignoring", speed=-1000)
+    b.sim.inject("stop_switch", pressed=False)
+    assert b.sim.active() == ["loadcell_spikes", "motor_ignoring"]
+    try:
+        b.sim.clear("bogus")
+    except ValueError:
+        return
+    raise AssertionError("clear of an unknown fault accepted")
+
+
 def test_loadcell_stuck_repeats_one_reading_while_the_force_moves():
     b = hal.load(config())
     pull_to(b, 2000)

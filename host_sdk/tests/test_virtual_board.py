@@ -154,6 +154,37 @@ def test_traction_inject_reaches_a_running_board(board, tmp_path):
     assert bad.returncode != 0 and "invalid choice" in bad.stderr
 
 
+@pytest.mark.parametrize("args, message", [
+    (["loadcell_spikes", "per_s=abc"], "loadcell_spikes per_s must be a number, not 'abc'"),
+    (["loadcell_disconnected", "mode=sideways"],
+     "loadcell_disconnected mode must be one of rails, zero, not 'sideways'"),
+    (["loadcell_spikes", "bogus=1"], "loadcell_spikes has no parameter 'bogus' (it takes per_s, size_n)"),
+    (["cable_snap", "bogus=1"], "cable_snap takes no parameters, not 'bogus'"),
+    (["stop_switch", "pressed=yes"], "stop_switch pressed must be true or false, not 'yes'"),
+    (["--clear", "stop_switch", "pressed=true"], "--clear stop_switch takes no parameters"),
+])
+def test_traction_inject_refuses_bad_parameters_in_one_line(tmp_path, args, message):
+    # Checked against the sim's own table before the store is looked up (no board is running here).
+    done = subprocess.run([*TRACTION, "inject", "--store", str(tmp_path), *args],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == f"traction: error: {message}\n"
+
+
+def test_bad_injection_parameters_never_reach_the_board(board):
+    bad = (("loadcell_spikes", {"per_s": "abc"}), ("cable_snap", {"bogus": 1}),
+           ("loadcell_disconnected", {"mode": "sideways"}), ("motor_ignoring", {"speed": 5000}))
+    for name, params in bad:
+        with pytest.raises(VirtualBoardError, match=f"^{name} "):
+            board.inject(name, **params)
+    with pytest.raises(VirtualBoardError, match="unknown fault 'cable_snapped'"):
+        board.clear("cable_snapped")
+    assert not (board.channel / "inject.jsonl").exists()
+    board.inject("loadcell_disconnected", mode="zero")
+    assert wait_until(lambda: "loadcell_disconnected" in board.plant().get("faults", []))
+    assert not any("sim channel" in line for line in board.stderr_tail())
+
+
 def test_a_firmware_that_cannot_start_stops_with_its_last_words(tmp_path):
     with VirtualBoard(store_dir=tmp_path / "board", overrides={"hal": "nope"}) as vb:
         assert wait_until(lambda: vb.failure, timeout=20)

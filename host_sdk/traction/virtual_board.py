@@ -25,6 +25,8 @@ import threading
 import time
 from pathlib import Path
 
+from traction_fw.hal.sim import faults as sim_faults
+
 from .errors import TractionError
 from .micropython import InterpreterNotFound, interpreter
 from .pty_relay import PtyRelay
@@ -37,10 +39,10 @@ CTRL_B = b"\x02"
 EXIT_RESET = 3  # board.reset() or machine.reset(): a hard reset, main.py runs again
 EXIT_UNEXPECTED = 4  # watchdog or injected reset: the firmware must see an unexpected reset cause
 
-# What the sim's side channel accepts (hal/sim/board.py Sim.inject, docs/virtual-plant.md), so that a
-# misspelt fault is an error here rather than a line the board ignores.
-FAULTS = ("loadcell_disconnected", "loadcell_stuck", "loadcell_stale", "loadcell_spikes", "cable_snap",
-          "motor_stalled", "motor_ignoring", "stop_switch", "service_jumper", "link_silent", "reset")
+# What the sim's side channel accepts: the sim's own table (firmware/traction_fw/hal/sim/faults.py, which
+# Sim.inject checks too), so a misspelt fault or a bad parameter is an error here, not a line the board
+# reports on its stderr and skips.
+FAULTS = sim_faults.NAMES
 
 CRASH_LOOP_RESTARTS = 5
 CRASH_LOOP_WINDOW_S = 10.0
@@ -136,13 +138,17 @@ class SideChannel:
         return cls(channel)
 
     def inject(self, name, **params):
-        if name not in FAULTS:
-            raise VirtualBoardError(f"unknown fault {name!r}: one of {', '.join(FAULTS)}")
+        try:
+            sim_faults.check(name, params)
+        except ValueError as e:
+            raise VirtualBoardError(str(e)) from None
         self._append({"inject": name, **params})
 
     def clear(self, name):
-        if name not in FAULTS:
-            raise VirtualBoardError(f"unknown fault {name!r}: one of {', '.join(FAULTS)}")
+        try:
+            sim_faults.params_of(name)
+        except ValueError as e:
+            raise VirtualBoardError(str(e)) from None
         self._append({"clear": name})
 
     def plant(self):
@@ -470,8 +476,8 @@ def register(subparsers):
 
     q = subparsers.add_parser(
         "inject", help="change a running virtual board's physical world (faults, stop switch, jumper)",
-        description="Write to the side channel of the virtual board running on a store. Faults: "
-                    + ", ".join(FAULTS) + ". Parameters are KEY=VALUE (VALUE is JSON, else text).")
+        description="Write to the side channel of the virtual board running on a store. Faults and their "
+                    "parameters: " + fault_usage() + ". Parameters are KEY=VALUE (VALUE is JSON, else text).")
     q.add_argument("fault", nargs="?", choices=FAULTS, metavar="FAULT", help="fault or condition to set")
     q.add_argument("params", nargs="*", type=_setting, metavar="KEY=VALUE", help="the fault's parameters")
     q.add_argument("--clear", action="store_true", help="clear FAULT instead of setting it")
@@ -484,16 +490,25 @@ def register(subparsers):
 def run_inject(args, console=None):
 
     try:
+        params = dict(args.params)
+        if not args.plant:
+            # What the board would refuse is refused here, before the store is looked up.
+            if args.fault is None:
+                raise VirtualBoardError("name a fault to inject (or --plant): one of " + ", ".join(FAULTS))
+            if args.clear and params:
+                raise VirtualBoardError(f"--clear {args.fault} takes no parameters")
+            try:
+                sim_faults.check(args.fault, params)
+            except ValueError as e:
+                raise VirtualBoardError(str(e)) from None
         store = args.store or default_store(board_config())
         side = SideChannel.of_store(store)
         if args.plant:
             print(json.dumps(side.plant(), indent=2))
-        elif args.fault is None:
-            raise VirtualBoardError("name a fault to inject (or --plant): one of " + ", ".join(FAULTS))
         elif args.clear:
             side.clear(args.fault)
         else:
-            side.inject(args.fault, **dict(args.params))
+            side.inject(args.fault, **params)
     except VirtualBoardError as e:
         print(f"traction: error: {e}", file=sys.stderr)
         return 1
@@ -527,6 +542,17 @@ def run_sim(args, console=None):
     finally:
         if board is not None:
             board.close()
+
+
+def fault_usage():
+    """'loadcell_disconnected [mode=rails|zero], loadcell_stuck, ...' from the sim's table."""
+    kinds = {"number": "N", "int": "N", "bool": "true|false"}
+    parts = []
+    for name, specs in sim_faults.FAULTS:
+        params = [f"[{key}={'|'.join(limits) if kind == 'text' else kinds[kind]}]"
+                  for key, kind, limits in specs]
+        parts.append(" ".join([name, *params]))
+    return ", ".join(parts)
 
 
 def _register_key(board, path):

@@ -3,6 +3,7 @@
 # from the protocol link.
 import sys
 
+from . import faults
 from .clock import Clock
 from .link import MemoryLink, StdioLink
 from .loadcell import LoadCell
@@ -128,13 +129,12 @@ class Sim:
         self.board = board
 
     def inject(self, name, **params):
+        """Set a fault or condition; ValueError (one line) for a name or parameter faults.py does not list."""
+        faults.check(name, params)
         b = self.board
         cell = b.loadcell
         if name == "loadcell_disconnected":
-            mode = params.get("mode", "rails")
-            if mode not in ("rails", "zero"):
-                raise ValueError("loadcell_disconnected mode must be rails or zero")
-            cell.disconnected = mode
+            cell.disconnected = params.get("mode", "rails")
         elif name == "loadcell_stuck":
             cell.stuck = True
         elif name == "loadcell_stale":
@@ -150,9 +150,9 @@ class Sim:
         elif name == "motor_ignoring":
             b.motor.frozen_speed = params.get("speed", b.motor.drive_speed())
         elif name == "stop_switch":
-            b.stop_switch._pressed = bool(params.get("pressed", True))
+            b.stop_switch._pressed = params.get("pressed", True)
         elif name == "service_jumper":
-            b._jumper = bool(params.get("present", True))
+            b._jumper = params.get("present", True)
         elif name == "link_silent":
             b.link.silent = True
         elif name == "reset":
@@ -161,6 +161,7 @@ class Sim:
             raise ValueError("unknown fault " + str(name))
 
     def clear(self, name):
+        faults.params_of(name)  # ValueError for an unknown name
         b = self.board
         cell = b.loadcell
         if name == "loadcell_disconnected":
