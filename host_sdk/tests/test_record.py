@@ -40,6 +40,16 @@ def test_events_are_parsed_in_order():
     assert rec.head["phases"][0]["mode"] == "STATIC"
 
 
+def test_checkpoints_are_kept_apart_from_the_events():
+    checkpoint = {"ms": 30_000, "ev": "CHECKPOINT", "phase": 0, "force_dn": 2990, "session_ms": 30_000,
+                  "traction_ms": 29_000, "paused_ms": 0, "pauses": 0, "edits": 0, "peak_dn": 3010,
+                  "phase_peak_dn": 3010, "hold": None}
+    pause = {"ms": 40_000, "ev": "PAUSE", "phase": 0, "force_dn": 3000}
+    rec = verify(factory.session(events=[checkpoint, pause]), factory.KEY)
+    assert [e["ev"] for e in rec.events] == ["PAUSE"]
+    assert [c["traction_ms"] for c in rec.checkpoints] == [29_000]
+
+
 def test_record_facts_cannot_be_edited():
     rec = verify(factory.session(), factory.KEY)
     with pytest.raises(TypeError):

@@ -69,7 +69,12 @@ class Record:
 
     @property
     def events(self) -> tuple:
-        return self._of_type("ev")
+        """What happened in the session; CHECKPOINT lines (running totals, SPEC 9.2) are `checkpoints`."""
+        return tuple(line for line in self._of_type("ev") if line["ev"] != "CHECKPOINT")
+
+    @property
+    def checkpoints(self) -> tuple:
+        return tuple(line for line in self._of_type("ev") if line["ev"] == "CHECKPOINT")
 
     @property
     def holds(self) -> tuple:
