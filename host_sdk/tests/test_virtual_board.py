@@ -185,12 +185,72 @@ def test_bad_injection_parameters_never_reach_the_board(board):
     assert not any("sim channel" in line for line in board.stderr_tail())
 
 
-def test_a_firmware_that_cannot_start_stops_with_its_last_words(tmp_path):
-    with VirtualBoard(store_dir=tmp_path / "board", overrides={"hal": "nope"}) as vb:
+def test_a_firmware_that_cannot_start_stops_with_one_line_and_keeps_its_last_words(tmp_path):
+    with VirtualBoard(store_dir=tmp_path / "board", overrides={"control_hz": 0}) as vb:
         assert wait_until(lambda: vb.failure, timeout=20)
-        assert "unknown hal nope" in vb.failure
-        with pytest.raises(VirtualBoardError, match="MicroPython failed 6 times"):
+        # One line: the last line of the interpreter's last traceback; the tracebacks themselves on the side.
+        assert vb.failure == ("virtual board stopped: MicroPython failed 6 times within 10 s "
+                              "(last exit code 1): ZeroDivisionError: divide by zero")
+        assert "Traceback" in vb.failure_detail and "hal/sim/board.py" in vb.failure_detail
+        with pytest.raises(VirtualBoardError, match="MicroPython failed 6 times") as e:
             vb.check()
+        assert str(e.value) == vb.failure and e.value.detail == vb.failure_detail
+
+
+def test_last_exception_is_the_last_tracebacks_last_line():
+    from traction.virtual_board import last_exception
+
+    lines = ["Traceback (most recent call last):", '  File "a.py", line 1', "KeyError: 'x'", "",
+             "Traceback (most recent call last):", '  File "b.py", line 2, in <module>',
+             "ValueError: sim.region neck: no such patient", "MicroPython v1.24 on 2025-01-01", ">>> "]
+    assert last_exception(lines) == "ValueError: sim.region neck: no such patient"
+    assert last_exception(["just output"]) is None
+
+
+def test_a_crash_loop_on_the_command_line_is_one_line_unless_debugging(tmp_path):
+    def sim(**env):
+        return subprocess.run([*TRACTION, "sim", "--store", str(tmp_path / "board"), "--host-store",
+                               str(tmp_path / "host.db"), "--set", "control_hz=0"],
+                              capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+
+    done = sim(TRACTION_DEBUG="")
+    assert done.returncode == 1 and done.stdout.startswith("/dev/pts/")
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("virtual board SIM-0001 on")]
+    assert errors == ["traction: error: virtual board stopped: MicroPython failed 6 times within 10 s "
+                      "(last exit code 1): ZeroDivisionError: divide by zero "
+                      "(set TRACTION_DEBUG=1 to see the board's last output)"]
+    debug = sim(TRACTION_DEBUG="1")
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("sim.region=neck", 'board setting sim.region must be one of cervical, lumbar, not "neck"'),
+    ("loadcell.noise_n=abc", 'board setting loadcell.noise_n must be a number (like 0.1), not "abc"'),
+    ("limits.hard_max_dn=9000.5", "board setting limits.hard_max_dn must be a whole number (like 9000), "
+                                  "not 9000.5"),
+    ("sim.free_run=1", "board setting sim.free_run must be true or false, not 1"),
+    ("loadcell.rails=[1]", "board setting loadcell.rails must be a list of 2 like [-8388608, 8388607], "
+                           "not [1]"),
+    ("loadcell.zero_counts=1400.5", "board setting loadcell.zero_counts must be a whole number (like 1400), "
+                                    "not 1400.5"),
+    ("patients.lumbar.k_n_per_m=soft",
+     'board setting patients.lumbar.k_n_per_m must be a number (like 5000), not "soft"'),
+    ("hal=rp2", 'board setting hal must be one of sim, not "rp2"'),
+    ("sim.seed=3", "board setting 'sim.seed' is the launcher's: set it with --seed N (VirtualBoard(seed=N))"),
+])
+def test_a_set_value_of_the_wrong_kind_or_choice_is_refused_before_boot(tmp_path, setting, message):
+    done = subprocess.run([*TRACTION, "sim", "--store", str(tmp_path), "--set", setting],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == f"traction: error: {message}\n"
+    assert not (tmp_path / "board.json").exists()
+
+
+def test_set_values_of_the_right_kind_are_taken():
+    vb = VirtualBoard(overrides={"loadcell.noise_n": 1, "sim.region": "cervical", "sim.free_run": False,
+                                 "loadcell.rails": [-1000, 1000], "patients.lumbar.k_n_per_m": 5500.5})
+    assert vb.config["loadcell"]["noise_n"] == 1 and vb.config["sim"]["region"] == "cervical"
+    assert vb.config["loadcell"]["rails"] == [-1000, 1000]
 
 
 def test_bad_settings_and_a_missing_interpreter_are_one_clear_error(tmp_path, monkeypatch):

@@ -65,7 +65,12 @@ def reset():
 
 
 class VirtualBoardError(TractionError):
-    """The virtual board cannot start or stopped restarting; the message says why."""
+    """The virtual board cannot start or stopped restarting; the message (one line) says why. detail: the
+    longer story when there is one (a crash loop's last output and stderr lines), else None."""
+
+    def __init__(self, message, detail=None):
+        super().__init__(message)
+        self.detail = detail
 
 
 def default_store(config):
@@ -102,19 +107,92 @@ def board_config(board="sim", overrides=None):
     return config
 
 
+# Settings the launcher writes itself: an override would be lost, so it is refused with the way to set it.
+LAUNCHER_SETTINGS = {
+    "sim.seed": "--seed N (VirtualBoard(seed=N))",
+    "sim.time_scale": "--time-scale N (VirtualBoard(time_scale=N))",
+    "sim.link": "nothing: a virtual board's link is always its pty",
+    "sim.channel": "nothing: each run gets a fresh side channel",
+    "sim.after_reset": "nothing: the launcher sets it when it restarts the board after a reset",
+    "store": "--store DIR (VirtualBoard(store_dir=DIR))",
+}
+
+
 def set_dotted(config, key, value):
-    """config["a"]["b"] = value for key "a.b"; the path must exist, so a typo is an error, not a no-op."""
+    """config["a"]["b"] = value for key "a.b". The path must exist, so a typo is an error, not a no-op, and
+    the value must be of the kind it replaces (a number, text, true/false, a list or table of the same
+    shape) and one of its choices where it has some, so a bad value is refused here rather than crashing
+    the firmware at boot."""
     node = config
     parts = key.split(".")
+    if key in LAUNCHER_SETTINGS:
+        raise VirtualBoardError(f"board setting {key!r} is the launcher's: set it with "
+                                f"{LAUNCHER_SETTINGS[key]}")
     for i, part in enumerate(parts):
         if not isinstance(node, dict) or part not in node:
             where = ".".join(parts[:i]) or "the top level"
             choices = ", ".join(sorted(node)) if isinstance(node, dict) else "none (not a table)"
             raise VirtualBoardError(f"unknown board setting {key!r}: {where} has {choices}")
         if i == len(parts) - 1:
+            _check_setting(config, key, node[part], value)
             node[part] = value
         else:
             node = node[part]
+
+
+def _choices(config, key):
+    """The values a text setting may take, or None when any text will do."""
+    if key == "sim.region":
+        return sorted(config.get("patients", {}))
+    if key == "hal":
+        return ["sim"]  # the unix port has no other hal
+    return None
+
+
+# The plant's physical parameters take any number where the shipped value happens to be whole; elsewhere
+# a whole number stays whole (limits, counts, rates: the firmware's integer arithmetic).
+PHYSICAL_SETTINGS = ("patients.", "motor.", "loadcell.noise_n", "loadcell.drift_", "loadcell.rating_n",
+                     "loadcell.spike_n", "loadcell.counts_per_n")
+
+
+def _check_setting(config, key, old, new):
+    if isinstance(old, int) and not isinstance(old, bool) and key.startswith(PHYSICAL_SETTINGS):
+        old = float(old)
+    problem = _kind_mismatch(old, new)
+    if problem:
+        raise VirtualBoardError(f"board setting {key} must be {problem}, not {json.dumps(new)}")
+    choices = _choices(config, key)
+    if choices is not None and new not in choices:
+        raise VirtualBoardError(f"board setting {key} must be one of {', '.join(choices)}, "
+                                f"not {json.dumps(new)}")
+
+
+def _kind_mismatch(old, new):
+    """None if new may replace old, else what new should have been ("a number (like 0.1)")."""
+    like = f" (like {json.dumps(old)})" if not isinstance(old, float) or old != int(old) else \
+        f" (like {int(old)})"
+    if old is None:
+        return None  # a placeholder: anything goes
+    if isinstance(old, bool):
+        return None if isinstance(new, bool) else "true or false"
+    if isinstance(old, int):
+        return None if isinstance(new, int) and not isinstance(new, bool) else "a whole number" + like
+    if isinstance(old, float):
+        return None if isinstance(new, (int, float)) and not isinstance(new, bool) else "a number" + like
+    if isinstance(old, str):
+        return None if isinstance(new, str) else "text" + like
+    if isinstance(old, list):
+        if not isinstance(new, list) or len(new) != len(old) or any(
+                _kind_mismatch(o, n) for o, n in zip(old, new, strict=True)):
+            return f"a list of {len(old)} like {json.dumps(old)}"
+        return None
+    if isinstance(old, dict):
+        if not isinstance(new, dict) or set(new) != set(old) or any(
+                _kind_mismatch(old[k], new[k]) for k in old):
+            return (f"a table with the keys {', '.join(old)} and values of their kinds "
+                    "(or set them one by one)")
+        return None
+    return None
 
 
 class SideChannel:
@@ -184,6 +262,7 @@ class VirtualBoard:
         self.port = None
         self.restarts = 0
         self.failure = None
+        self.failure_detail = None
         self._on_stderr = on_stderr
         self._stderr_tail = collections.deque(maxlen=STDERR_LINES)
         self._restart_times = collections.deque()
@@ -280,7 +359,7 @@ class VirtualBoard:
     def check(self):
         """Raise VirtualBoardError if the board stopped restarting (a crash loop)."""
         if self.failure:
-            raise VirtualBoardError(self.failure)
+            raise VirtualBoardError(self.failure, detail=self.failure_detail)
 
     def stderr_tail(self):
         return list(self._stderr_tail)
@@ -361,7 +440,8 @@ class VirtualBoard:
             if self._closing:
                 return
             if code != 0 and self._crash_loop():
-                self.failure = self._crash_message(code)
+                self.failure_detail = self._crash_detail(code)
+                self.failure = self._crash_summary(code)
                 return
             self.restarts += 1
             try:
@@ -401,11 +481,23 @@ class VirtualBoard:
             self._restart_times.popleft()
         return len(self._restart_times) > CRASH_LOOP_RESTARTS
 
-    def _crash_message(self, code):
+    def _crash_head(self, code):
+        return (f"virtual board stopped: MicroPython failed {CRASH_LOOP_RESTARTS + 1} times within "
+                f"{CRASH_LOOP_WINDOW_S:.0f} s (last exit code {code})")
+
+    def _crash_summary(self, code):
+        """One line: why, and the last line of the interpreter's last traceback (its exception)."""
+        output = self._last_output.decode("ascii", errors="replace").splitlines()
+        words = last_exception(output) or last_exception(self._stderr_tail)
+        if words is None:
+            words = next((line.strip() for line in reversed([*output, *self._stderr_tail]) if line.strip()),
+                         "no output")
+        return f"{self._crash_head(code)}: {words}"
+
+    def _crash_detail(self, code):
         output = self._last_output.decode("ascii", errors="replace").splitlines()[-STDERR_LINES:]
         lines = "\n".join([*output, *self._stderr_tail]) or "(nothing)"
-        return (f"virtual board stopped: MicroPython failed {CRASH_LOOP_RESTARTS + 1} times within "
-                f"{CRASH_LOOP_WINDOW_S:.0f} s (last exit code {code}). Its last words:\n{lines}")
+        return f"{self._crash_head(code)}. Its last words:\n{lines}"
 
     def _read_stderr(self, proc):
         for raw in proc.stderr:
@@ -438,6 +530,18 @@ class VirtualBoard:
         if self._in_raw_repl and CTRL_B in data:
             self._in_raw_repl = False
         return data
+
+
+def last_exception(lines):
+    """The exception line ("ValueError: ...") of the last traceback in these lines, or None."""
+    lines = list(lines)
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    if not starts:
+        return None
+    for line in lines[starts[-1] + 1:]:
+        if line.strip() and not line.startswith((" ", "\t")):
+            return line.strip()
+    return None
 
 
 def _stop(proc):
@@ -533,9 +637,14 @@ def run_sim(args, console=None):
               "Ctrl-C to stop.", file=sys.stderr, flush=True)
         while board.failure is None:
             time.sleep(0.2)
-        raise VirtualBoardError(board.failure)
+        board.check()
     except VirtualBoardError as e:
-        print(f"traction: error: {e}", file=sys.stderr)
+        # One line; a crash loop's tracebacks only on request.
+        debug = os.environ.get("TRACTION_DEBUG")
+        hint = " (set TRACTION_DEBUG=1 to see the board's last output)" if e.detail and not debug else ""
+        print(f"traction: error: {e}{hint}", file=sys.stderr)
+        if e.detail and debug:
+            print(e.detail, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
