@@ -114,6 +114,27 @@ def test_two_boards_cannot_share_a_store(board):
     assert board.restarts == 0 and board.failure is None
 
 
+def test_a_second_board_on_the_default_store_is_told_how_to_run_beside_the_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("TRACTION_STORE", str(tmp_path / "host.db"))
+    with VirtualBoard() as first:
+        assert first.store == tmp_path / "data" / "traction" / "boards" / "SIM-0001"
+        with pytest.raises(VirtualBoardError) as e:
+            Device.open("sim")
+        message = str(e.value)
+        assert "\n" not in message and "in use by another virtual board (the default store" in message
+        assert "`traction sim --store DIR`" in message and 'sim_options={"store_dir": DIR}' in message
+        done = subprocess.run([*TRACTION, "info", "--port", "sim"], capture_output=True, text=True,
+                              timeout=30)
+        assert done.returncode != 0 and done.stderr.count("\n") == 1
+        assert done.stderr.startswith(f"traction: error: the store {first.store} is in use")
+        assert "--store DIR" in done.stderr
+        # Its own store: both run.
+        with Device.open("sim", sim_options={"store_dir": tmp_path / "second"}) as dev:
+            assert dev.status().state == "IDLE"
+    assert first.failure is None
+
+
 def test_side_channel_moves_the_physical_world_not_the_link(board, tmp_path):
     with Device.open(board.port, store=tmp_path / "host.db", fetch=False) as dev:
         board.press_stop()

@@ -310,8 +310,13 @@ class VirtualBoard:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise VirtualBoardError(f"the store {self.store} is in use by another virtual board: stop that "
-                                    "one or give this one another store") from None
+            shared = (" (the default store, shared by `traction sim`, `--port sim` and Device.open(\"sim\"))"
+                      if self.store == default_store(self.config) else "")
+            raise VirtualBoardError(
+                f"the store {self.store} is in use by another virtual board{shared}: stop that one, or give "
+                "this one its own store: `traction sim --store DIR` (and `--port` the path it prints), "
+                "VirtualBoard(store_dir=DIR) or Device.open(\"sim\", sim_options={\"store_dir\": DIR})"
+            ) from None
         self._store_lock = fd
 
     def _launch(self, exe, main):
