@@ -159,3 +159,26 @@ def test_force_plot_from_stored_rows(tmp_path):
     path = plot_session(telemetry, events, tmp_path / "f.png", unit="lbf", title="t")
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+@pytest.mark.e2e
+def test_e2e_a_treatment_ended_by_a_board_reset_exits_3(tmp_path):
+    """The board restarts mid-treatment: the record ends RESET (fault RESET), which is not a success."""
+    with VirtualBoard(store_dir=tmp_path / "board", time_scale=60) as vb:
+        key_file = tmp_path / "key.hex"
+        key_file.write_text(vb.key.hex() + "\n")
+        argv = ["run", str(_short_treatment(tmp_path, 10)), "--port", vb.port, "--store",
+                str(tmp_path / "s.db"), "--key-file", str(key_file)]
+        proc = subprocess.Popen([sys.executable, "-m", "traction.cli", *argv], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        try:
+            for line in proc.stdout:
+                if line.startswith("Running"):
+                    break
+            time.sleep(0.5)
+            vb.reset()
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+    assert "Ended: RESET (RESET)" in out, out + err
+    assert proc.returncode == 3, err

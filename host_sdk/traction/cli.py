@@ -19,7 +19,7 @@ from traction.errors import TractionError
 
 EXTENSIONS = ("traction.virtual_board", "traction.billing.cli")
 EXIT_ERROR = 1
-EXIT_FAULT = 3  # the treatment ended in a fault
+EXIT_FAULT = 3  # the treatment ended in a fault or a board reset, not COMPLETED or STOPPED
 NO_KEY = "unknown: records cannot be verified (give --key-file)"
 STORE_HELP = "store file (default $TRACTION_STORE or ~/.local/share/traction/traction.db)"
 
@@ -150,7 +150,13 @@ def cmd_run(args, console):
         console.print(f"Ended: {end['reason']}" + (f" ({end['fault']})" if end["fault"] else "")
                       + f"; treatment {end['treatment_ms'] / 60000:.1f} min; record {record.record_id} "
                       f"verified and stored in {dev.store.path}")
-        return EXIT_FAULT if end["reason"] == "FAULT" else 0
+        return exit_status(end)
+
+
+def exit_status(end) -> int:
+    """0 for a treatment that completed or was stopped; EXIT_FAULT for any other end (a fault, a board
+    reset, a reason this SDK does not know), or any end that names a fault."""
+    return 0 if end["reason"] in ("COMPLETED", "STOPPED") and not end["fault"] else EXIT_FAULT
 
 
 def cmd_sessions(args, console):
