@@ -9,6 +9,7 @@
 Telemetry and events go to the store as they arrive (on the link's reader thread).
 """
 
+import logging
 import queue
 import threading
 import time
@@ -21,6 +22,8 @@ from traction.errors import BoardUnreachable, TractionError
 from traction.record import Record
 from traction.treatment import Treatment
 from traction.units import format_force, from_dn, to_dn
+
+log = logging.getLogger(__name__)
 
 ACTIVE = ("READY", "RUNNING", "PAUSED", "RELEASING")
 DEFAULT_TELEMETRY_HZ = 10.0  # device-time rate; the board batches samples into frames
@@ -82,6 +85,8 @@ class Session:
         self.latest: Sample | None = None
         self.dropped_samples = 0  # gaps in the board's running sample numbers
         self.dropped_events = 0  # gaps in its running event numbers (the record keeps its own)
+        self.callback_errors = 0  # exceptions raised by user callbacks (the first of each is logged)
+        self._failed_callbacks = []
         self._on_telemetry = [on_telemetry] if on_telemetry else []
         self._on_event = [on_event] if on_event else []
         self._samples = queue.SimpleQueue()
@@ -239,7 +244,7 @@ class Session:
         if self._next_sample is not None and f["sample"] > self._next_sample:
             self.dropped_samples += (f["sample"] - self._next_sample) // step
         self._next_sample = f["sample"] + step * len(f["samples"])
-        rows = []
+        rows, samples = [], []
         for i, (force, target) in enumerate(f["samples"]):
             t_ms = first_ms + i * period_ms
             rows.append((f["sample"] + i * step, t_ms, f["state"], f["phase"], f["segment"], force, target))
@@ -248,11 +253,15 @@ class Session:
             t0 = t_ms if self._t0_ms is None else self._t0_ms
             sample = Sample((t_ms - t0) / 1000, from_dn(force), from_dn(target),
                             STATE_NAME.get(f["state"], "?"), f["phase"], SEGMENT_NAME.get(f["segment"], "?"))
+            samples.append(sample)
+        # Store and queue the whole frame before any user code runs: a callback that raises loses nothing.
+        self.device.store.add_telemetry(self.row, rows)
+        for sample in samples:
             self.latest = sample
             self._samples.put(sample)
+        for sample in samples:
             for fn in self._on_telemetry:
-                fn(sample)
-        self.device.store.add_telemetry(self.row, rows)
+                self._call(fn, sample)
 
     def _event(self, f):
         event = Event.from_fields(f)
@@ -261,10 +270,23 @@ class Session:
         self._next_event = (event.number + 1) & 0xFFFF
         self.events.append(event)
         self.device.store.add_event(self.row, f)
-        for fn in self._on_event:
-            fn(event)
         if event.kind == "RECORD":
             self._record_id = event.value
             self._ended.set()
         elif event.kind == "STATE" and STATE_NAME.get(event.code) in ("IDLE", "FAULT"):
             self._ended.set()
+        for fn in self._on_event:
+            self._call(fn, event)
+
+    def _call(self, fn, arg):
+        """A user callback, on the reader thread: one that raises is logged (once per callback) and
+        counted in callback_errors; the session, the store and the other callbacks carry on."""
+        try:
+            fn(arg)
+        except Exception:
+            self.callback_errors += 1
+            if fn not in self._failed_callbacks:
+                self._failed_callbacks.append(fn)
+                log.exception("session %d: callback %s raised; the data is stored and the session goes on "
+                              "(further errors of this callback are only counted in callback_errors)",
+                              self.session_id, getattr(fn, "__qualname__", fn))
