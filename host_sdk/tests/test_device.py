@@ -268,3 +268,35 @@ def _wait_for(predicate, timeout=10.0):
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_a_local_port_already_open_is_refused_as_in_use():
+    import os
+
+    from traction.transport import open_port
+
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    first = open_port(path)
+    try:
+        with pytest.raises(PortError, match=f"^port {path} is in use by another program"):
+            open_port(path)
+    finally:
+        first.close()
+    open_port(path).close()  # free again once the first program lets go
+    os.close(master)
+    os.close(slave)
+
+
+@pytest.mark.e2e
+def test_e2e_a_second_program_on_the_port_does_not_disturb_a_running_treatment(sim, store):
+    from traction.session import Session
+
+    with Device.open(sim.port, store=store, key=sim.key) as dev:
+        session = Session(dev, _static(10), telemetry_hz=5).start()
+        with pytest.raises(PortError, match="in use by another program"):
+            Device.open(sim.port, store=store)
+        assert dev.status().state in ("RUNNING", "READY")
+        assert session.stop() in ("RELEASING", "IDLE")
+        record = session.wait(timeout=30)
+    assert record is not None and record.end["reason"] == "STOPPED"

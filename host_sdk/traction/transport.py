@@ -1,5 +1,6 @@
 """Open the byte stream to a board: a device path, a pty, or any pyserial URL (socket://, rfc2217://)."""
 
+import errno
 import os
 
 import serial
@@ -18,10 +19,17 @@ def open_port(port: str, timeout: float = READ_TIMEOUT_S) -> serial.SerialBase:
     if "://" not in port and not os.path.exists(port):
         raise PortError(f"port {port} does not exist: check the cable and the path "
                         "(ls /dev/ttyACM* /dev/ttyUSB*), or use 'sim'")
+    local = "://" not in port
+    # A local port is locked (flock, as mpremote does): a second program that opens it too would steal
+    # the running treatment's bytes, and with them its replies and its lease. URLs have no such lock.
+    options = {"exclusive": True} if local else {}
     try:
         # Waits for bytes in the reader thread, so a short timeout keeps close() quick.
-        return serial.serial_for_url(port, baudrate=BAUDRATE, timeout=timeout, write_timeout=2.0)
+        return serial.serial_for_url(port, baudrate=BAUDRATE, timeout=timeout, write_timeout=2.0, **options)
     except (serial.SerialException, OSError, ValueError) as e:
+        if local and getattr(e, "errno", None) in (errno.EAGAIN, errno.EWOULDBLOCK):
+            raise PortError(f"port {port} is in use by another program (another `traction`, mpremote): "
+                            "close that one first") from e
         raise PortError(f"cannot open port {port}: {_reason(e)}") from e
 
 
