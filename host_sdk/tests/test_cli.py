@@ -182,3 +182,26 @@ def test_e2e_a_treatment_ended_by_a_board_reset_exits_3(tmp_path):
             proc.kill()
     assert "Ended: RESET (RESET)" in out, out + err
     assert proc.returncode == 3, err
+
+
+def test_a_virtual_board_whose_interpreter_dies_says_so_not_check_the_cable(monkeypatch, capsys):
+    monkeypatch.setenv("MICROPYTHON", "/bin/false")
+    code, out, err = run(["info", "--port", "sim"], capsys)
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith("traction: error: virtual board stopped: MicroPython failed")
+    assert "cable" not in err and "HELLO" not in err
+
+
+def test_a_multi_line_error_keeps_its_first_and_last_lines(capsys, monkeypatch):
+    from traction import cli
+    from traction.errors import TractionError
+
+    def boom(args, console):
+        raise TractionError("board stopped (exit 1). Its last words:\nTraceback (most recent call last):\n"
+                            '  File "main.py", line 3\nImportError: no module named x\n\n')
+
+    monkeypatch.setattr(cli, "cmd_sessions", boom)
+    code, _, err = run(["sessions"], capsys)
+    assert code == 1
+    assert err == "traction: error: board stopped (exit 1). Its last words: ImportError: no module named x\n"
+    assert cli._one_line(TractionError("first\nmiddle\nlast")) == "first ... last"

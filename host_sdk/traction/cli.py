@@ -200,7 +200,12 @@ def main(argv=None) -> int:
         return 130
     except (TractionError, OSError, RuntimeError, ValueError) as e:
         # RuntimeError covers the virtual board's and the interpreter finder's errors.
-        print(f"traction: error: {_one_line(e)}", file=sys.stderr)
+        detail = getattr(e, "detail", None)  # a virtual board's last output, for who asks for it
+        debug = os.environ.get("TRACTION_DEBUG")
+        hint = " (set TRACTION_DEBUG=1 to see the board's last output)" if detail and not debug else ""
+        print(f"traction: error: {_one_line(e)}{hint}", file=sys.stderr)
+        if detail and debug:
+            print(detail, file=sys.stderr)
         return EXIT_ERROR
     except Exception as e:  # a bug: still one line, with the way to the traceback
         if os.environ.get("TRACTION_DEBUG"):
@@ -211,8 +216,13 @@ def main(argv=None) -> int:
 
 
 def _one_line(e):
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+    """A message on one line: its first line, and its last when there are more (where a crash ends up)."""
+    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(e).__name__
+    if len(lines) == 1:
+        return lines[0]
+    return f"{lines[0]} {lines[-1]}" if lines[0].endswith(":") else f"{lines[0]} ... {lines[-1]}"
 
 
 if __name__ == "__main__":

@@ -172,11 +172,16 @@ class Device:
             if fetch:
                 device.picked_up = device.fetch_records()
             return device
-        except BaseException:
+        except BaseException as e:
             if link is not None:
                 link.close()
             if board is not None:
+                # A board that did not answer because its interpreter will not run: say that, not "check
+                # the cable" (there is none).
+                failure = _board_failure(board) if isinstance(e, TractionError) else None
                 board.close()
+                if failure is not None:
+                    raise failure from e
             raise
 
     # ---- commands ----
@@ -313,6 +318,21 @@ def handshake(link: Link) -> Info:
         raise ProtocolVersionError(f"board {info.serial} speaks protocol version {info.protocol}, this SDK "
                                    f"speaks {VERSION}: update the firmware or the SDK so they match")
     return info
+
+
+def _board_failure(board):
+    """The VirtualBoard's own reason for not answering (a VirtualBoardError), or None if it has none."""
+    from traction.virtual_board import VirtualBoardError, last_exception
+
+    if board.failure:
+        return VirtualBoardError(board.failure, detail=board.failure_detail)
+    if board.restarts:
+        tail = board.stderr_tail()
+        words = last_exception(tail) or next((line.strip() for line in reversed(tail) if line.strip()), None)
+        return VirtualBoardError(f"the virtual board did not answer: MicroPython ended {board.restarts} "
+                                 "times since it started" + (f"; its last words: {words}" if words else ""),
+                                 detail="\n".join(tail) or None)
+    return None
 
 
 def _lease(info: Info, wanted: int | None) -> int:
