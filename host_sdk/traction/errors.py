@@ -26,6 +26,11 @@ class ProtocolVersionError(TractionError):
     """The board speaks another protocol version."""
 
 
+class ForceError(TractionError, ValueError):
+    """A force given to the SDK (Session.edit_force) that is not a number, not finite, negative, or above
+    the session's effective limit; nothing was sent to the board."""
+
+
 # What a person can do about each NAK error (SPEC section 4, error codes).
 FIXES = {
     "BAD_STATE": "check the board's state with `traction info`; the command is not allowed in it",

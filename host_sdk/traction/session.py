@@ -10,6 +10,8 @@ Telemetry and events go to the store as they arrive (on the link's reader thread
 """
 
 import logging
+import math
+import numbers
 import queue
 import threading
 import time
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from traction_protocol.constants import EVENT_NAME, FAULT_NAME, SEGMENT_NAME, STATE, STATE_NAME
 
 from traction.device import Device, new_session_id
-from traction.errors import BoardUnreachable, TractionError
+from traction.errors import BoardUnreachable, ForceError, TractionError
 from traction.record import Record
 from traction.treatment import Treatment
 from traction.units import format_force, from_dn, to_dn
@@ -107,7 +109,7 @@ class Session:
                                 "--clear-fault` (or Device.clear_fault())")
         if status.state not in ("IDLE", "READY"):
             raise TractionError(f"board is {status.state}: wait for the current treatment to end")
-        limit = dev.info.region_max_n(self.treatment.region)
+        limit = self.limit_n
         self.row = dev.store.new_session(self.session_id, dev.info.serial, self.treatment.to_dict(),
                                          self.source, self.treatment.unit)
         dev.add_listener(self._on_message)
@@ -136,8 +138,32 @@ class Session:
         return self._command("RESUME")
 
     def edit_force(self, newtons: float):
-        """New traction force (N) for the current phase; the timer waits until it is reached."""
-        return self._command("EDIT_FORCE", force_dn=to_dn(newtons))
+        """New traction force (N) for the current phase; the timer waits until it is reached.
+
+        ForceError (nothing sent) unless 0 <= newtons <= limit_n."""
+        return self._command("EDIT_FORCE", force_dn=to_dn(self._check_force(newtons, "edit_force")))
+
+    @property
+    def limit_n(self) -> float:
+        """The session's effective limit in N: the treatment's max_force, never above the board's
+        provisioned maximum for the region (the board faults when the measured force exceeds it)."""
+        return min(self.treatment.max_force_n, self.device.info.region_max_n(self.treatment.region))
+
+    def _check_force(self, newtons, what):
+        limit = self.limit_n
+        fix = f"give a force in newtons from 0 to {limit:g} N (this session's limit)"
+        if isinstance(newtons, bool) or not isinstance(newtons, numbers.Real):
+            raise ForceError(f"{what}: {newtons!r} is not a number; {fix}")
+        if not math.isfinite(newtons):
+            raise ForceError(f"{what}: {newtons!r} is not a finite number; {fix}")
+        if newtons < 0:
+            raise ForceError(f"{what}: {newtons:g} N is negative; {fix}")
+        if to_dn(newtons) > to_dn(limit):
+            unit = self.treatment.unit
+            shown = f"{newtons:g} N" + (f" ({format_force(newtons, unit)})" if unit != "N" else "")
+            raise ForceError(f"{what}: {shown} is above this session's limit of {limit:g} N (the treatment's "
+                             f"max_force, the region and device maxima); {fix}")
+        return float(newtons)
 
     def stop(self):
         """Gentle stop: the board releases gradually and seals the record."""
