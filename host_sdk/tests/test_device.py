@@ -95,11 +95,48 @@ def test_key_comes_from_the_store_by_serial(store):
 
 def test_refused_commands_raise_nak_with_a_fix(store):
     board = FakeBoard()
-    board.refuse["CLEAR_FAULT"] = "CAUSE_PRESENT"
+    board.refuse["TARE"] = "NOT_TENSIONED"
     with open_fake(board, store) as dev:
-        with pytest.raises(NakError, match="CAUSE_PRESENT .*remove the cause"):
+        with pytest.raises(NakError, match="NOT_TENSIONED .*TARE needs no force"):
+            dev.tare()
+    board.close()
+
+
+class FaultedBoard(FakeBoard):
+    """A board latched in FAULT whose status shows a given force, stop switch and motor."""
+
+    def __init__(self, fault, force_dn, stop_switch=False, motor=False):
+        super().__init__()
+        self.state, self.fault = 6, fault
+        self.refuse["CLEAR_FAULT"] = "CAUSE_PRESENT"
+        flags = 2 | (1 if stop_switch else 0) | (4 if motor else 0)
+        self.status_fields = {"force_dn": force_dn, "flags": flags}
+
+    def _reply(self, name, fields):
+        return super()._reply(name, dict(fields, **self.status_fields) if name == "STATUS" else fields)
+
+
+@pytest.mark.parametrize("board, words", [
+    (FaultedBoard(6, 73), "the line reads 7.3 N and must read within 5 N of zero to clear CABLE_SNAP: "
+                          "unload it; if nothing pulls on it the reading is off zero, and as TARE is "
+                          "refused in FAULT, reset the board and tare it in IDLE"),
+    (FaultedBoard(11, -150), None),  # ZERO_DRIFT clears within the TARE window (20 N): not the force
+    (FaultedBoard(1, 0, stop_switch=True), "the patient stop switch is still pressed: release it"),
+    (FaultedBoard(1, 300, motor=True), "the board is still releasing the force: wait for it to end; the line "
+                                       "reads 30.0 N"),
+], ids=["force", "zero-drift", "stop-switch", "releasing"])
+def test_a_fault_that_cannot_clear_says_which_cause_the_status_shows(store, board, words):
+    with open_fake(board, store) as dev:
+        with pytest.raises(NakError) as e:
             dev.clear_fault()
     board.close()
+    message = str(e.value)
+    assert message.startswith("board refused CLEAR_FAULT: CAUSE_PRESENT (state FAULT); ")
+    assert message.endswith(", then clear") and "\n" not in message
+    if words:
+        assert words in message
+    else:
+        assert "-15.0 N" in message and "check the load cell" in message
 
 
 def test_a_missing_port_is_one_clear_error(store):

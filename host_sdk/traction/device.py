@@ -24,7 +24,7 @@ from traction_protocol.constants import (
     STATE_NAME,
 )
 
-from traction.errors import BadReply, BoardUnreachable, ProtocolVersionError, TractionError
+from traction.errors import BadReply, BoardUnreachable, NakError, ProtocolVersionError, TractionError
 from traction.link import Link
 from traction.record import Record, RecordError, verify
 from traction.store import Store
@@ -37,6 +37,8 @@ HEARTBEAT_MAX_MS = 10000  # HEARTBEAT.lease_ms range, SPEC section 4
 HEARTBEAT_MIN_MS = 200
 HEARTBEATS_PER_LEASE = 4
 RECORD_MAX_BYTES = 4 * 1024 * 1024  # a board claiming more is not believed
+CLEAR_BELOW_N = 5.0  # SPEC 7: CLEAR_FAULT needs the measured force below this
+ZERO_DRIFT_CLEAR_N = 20.0  # ... or, for ZERO_DRIFT, within the TARE window (20 N by default)
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,17 @@ class Device:
         self.command("SET_TIME", utc_s=int(time.time()) if utc_s is None else utc_s)
 
     def clear_fault(self) -> str:
-        return STATE_NAME[self.command("CLEAR_FAULT")["state"]]
+        """CLEAR_FAULT; refused with CAUSE_PRESENT, the NakError says which cause the board's status shows."""
+        try:
+            return STATE_NAME[self.command("CLEAR_FAULT")["state"]]
+        except NakError as e:
+            if e.error != "CAUSE_PRESENT":
+                raise
+            try:
+                status = self.status()
+            except TractionError:
+                raise e from None
+            raise NakError(e.command, e.error, e.state, fix=cause_present_fix(status)) from None
 
     def tare(self) -> str:
         return STATE_NAME[self.command("TARE")["state"]]
@@ -318,6 +330,26 @@ def handshake(link: Link) -> Info:
         raise ProtocolVersionError(f"board {info.serial} speaks protocol version {info.protocol}, this SDK "
                                    f"speaks {VERSION}: update the firmware or the SDK so they match")
     return info
+
+
+def cause_present_fix(status: Status) -> str:
+    """What keeps a fault from clearing (SPEC 7, CLEAR_FAULT), read from the board's status."""
+    causes = []
+    if status.stop_switch:
+        causes.append("the patient stop switch is still pressed: release it")
+    if status.motor_enabled:
+        causes.append("the board is still releasing the force: wait for it to end")
+    limit = ZERO_DRIFT_CLEAR_N if status.fault == "ZERO_DRIFT" else CLEAR_BELOW_N
+    if abs(status.force_n) >= limit:
+        causes.append(f"the line reads {status.force_n:.1f} N and must read within {limit:g} N of zero "
+                      f"to clear {status.fault or 'the fault'}: unload it; if nothing pulls on it the "
+                      "reading is off zero, and as TARE is refused in FAULT, reset the board and tare it "
+                      "in IDLE (traction info --port PORT --tare)")
+    if not causes:
+        causes.append(f"the cause of {status.fault or 'the fault'} is still present although the line "
+                      f"reads {status.force_n:.1f} N, the stop switch is released and the release is over: "
+                      "check the load cell and its cable")
+    return "; ".join(causes) + ", then clear"
 
 
 def _board_failure(board):

@@ -38,7 +38,10 @@ FIXES = {
     "OVER_LIMIT": "lower the force below the device, region and session maximum",
     "NOT_CALIBRATED": "calibrate the load cell (service mode) before running a treatment",
     "NO_SETUP": "send SETUP and every PHASE before START",
-    "CAUSE_PRESENT": "remove the cause first (release the stop switch, check the load cell), then clear",
+    "CAUSE_PRESENT": "remove the cause first, then clear: release the stop switch, wait for the release "
+                     "to end, and the line must read below 5 N (TARE is refused in FAULT: if the reading "
+                     "is off zero, reset the board and tare it in IDLE); reconnect a load cell that does "
+                     "not answer",
     "STOP_SWITCH": "the patient stop switch is pressed: release it, then clear the fault",
     "NOT_SERVICE": "enter service mode (needs the service jumper) first",
     "NO_JUMPER": "fit the service jumper on the board to enter service mode",
@@ -55,11 +58,11 @@ FIXES = {
 class NakError(TractionError):
     """The board refused a command. .command, .error (SPEC name), .state (name) and .fix explain it."""
 
-    def __init__(self, command: str, error: str, state: int | str):
+    def __init__(self, command: str, error: str, state: int | str, fix: str | None = None):
         self.command = command
         self.error = error
         self.state = STATE_NAME.get(state, str(state)) if isinstance(state, int) else state
-        self.fix = FIXES.get(error, "see the error table in protocol/SPEC.md")
+        self.fix = fix or FIXES.get(error, "see the error table in protocol/SPEC.md")
         super().__init__(f"board refused {command}: {error} (state {self.state}); {self.fix}")
 
 
