@@ -337,3 +337,24 @@ def test_e2e_a_second_program_on_the_port_does_not_disturb_a_running_treatment(s
         assert session.stop() in ("RELEASING", "IDLE")
         record = session.wait(timeout=30)
     assert record is not None and record.end["reason"] == "STOPPED"
+
+
+@pytest.mark.e2e
+def test_e2e_a_board_left_at_the_repl_by_mpremote_is_named_with_the_way_out(sim, store):
+    import subprocess
+    import sys
+
+    from traction.errors import BoardUnreachable
+
+    mpremote = [sys.executable, "-m", "mpremote", "connect", sim.port]
+    done = subprocess.run([*mpremote, "exec", "print(1)"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr  # mpremote leaves the board at the REPL, as a real one
+    with pytest.raises(BoardUnreachable) as e:
+        Device.open(sim.port, store=store)
+    assert str(e.value).endswith(f"did not answer HELLO after 6 attempts (3.5 s): check the cable and that "
+                                 f"the board is powered, or it is at the REPL (mpremote connect {sim.port} "
+                                 "reset restarts the firmware)")
+    done = subprocess.run([*mpremote, "reset"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    with Device.open(sim.port, store=store) as dev:  # the way out works
+        assert dev.status().state == "IDLE"

@@ -95,8 +95,13 @@ class Link:
                 return reply
             waited += rto
             rto = min(rto * 2, self.rto_max)
+        hint = "check the cable and that the board is powered"
+        if name == "HELLO":
+            # After mpremote a board often sits at the MicroPython REPL, where frames are just typing.
+            port = getattr(self.port, "port", None) or "PORT"
+            hint += f", or it is at the REPL (mpremote connect {port} reset restarts the firmware)"
         raise BoardUnreachable(f"{self.name} did not answer {name} after {self.attempts} attempts "
-                               f"({waited:.1f} s): check the cable and that the board is powered")
+                               f"({waited:.1f} s): {hint}")
 
     def _wait_reply(self, timeout):
         end = time.monotonic() + timeout
