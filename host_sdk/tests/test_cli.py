@@ -57,6 +57,15 @@ def test_usage_errors_exit_2_without_a_traceback(capsys):
     assert "required" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("hz", ["nan", "inf", "0", "-1", "fast"])
+def test_a_telemetry_rate_that_is_not_a_positive_number_is_a_usage_error(hz, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(EXAMPLES / "cervical_intermittent.toml"), "--port", "sim", "--telemetry-hz", hz])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --telemetry-hz: '{hz}' is not a number" in err and "Traceback" not in err
+
+
 def test_sessions_on_an_empty_store(tmp_path, capsys):
     code, out, _ = run(["sessions", "--store", str(tmp_path / "s.db")], capsys)
     assert code == 0 and "no sessions in" in out

@@ -1,5 +1,6 @@
 """Device against the in-test fake board: handshake, lease in wall time, records fetched and acknowledged."""
 
+import re
 import time
 from pathlib import Path
 
@@ -358,3 +359,18 @@ def test_e2e_a_board_left_at_the_repl_by_mpremote_is_named_with_the_way_out(sim,
     assert done.returncode == 0, done.stderr
     with Device.open(sim.port, store=store) as dev:  # the way out works
         assert dev.status().state == "IDLE"
+
+
+@pytest.mark.parametrize("port, words", [
+    (12345, "the port must be a path or URL string, not 12345 (int): pass a device path"),
+    (None, "no port given: pass a device path"),
+    ("", "no port given: pass a device path"),
+])
+def test_a_port_of_the_wrong_kind_is_named(store, port, words):
+    with pytest.raises(PortError, match="^" + re.escape(words)):
+        Device.open(port, store=store)
+
+
+def test_a_port_may_be_a_path_object(store):
+    with pytest.raises(PortError, match="^port /dev/ttyACM99 does not exist"):
+        Device.open(Path("/dev/ttyACM99"), store=store)

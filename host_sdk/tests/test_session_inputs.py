@@ -49,3 +49,10 @@ def test_forces_from_zero_to_the_limit_are_sent(session):
     assert board.fields["EDIT_FORCE"]["force_dn"] == 0
     s.edit_force(287.5)
     assert board.fields["EDIT_FORCE"]["force_dn"] == 2875
+
+
+@pytest.mark.parametrize("hz", [math.nan, math.inf, 0, -5, "10"])
+def test_a_telemetry_rate_that_is_not_a_positive_number_is_refused(session, hz):
+    s, _ = session
+    with pytest.raises(TractionError, match="^telemetry_hz must be a number of samples per device second"):
+        Session(s.device, s.treatment, telemetry_hz=hz)

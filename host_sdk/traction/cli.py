@@ -7,6 +7,7 @@ its `func` (traction.virtual_board: `traction sim`; traction.billing.cli: `tract
 import argparse
 import importlib
 import logging
+import math
 import os
 import sys
 from datetime import UTC, datetime
@@ -90,8 +91,8 @@ def _positive(text):
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be above zero")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number above zero")
     return value
 
 

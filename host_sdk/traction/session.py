@@ -79,6 +79,10 @@ class Session:
         self.treatment = treatment
         self.source = source or treatment.file
         self.session_id = new_session_id()
+        if isinstance(telemetry_hz, bool) or not isinstance(telemetry_hz, numbers.Real) \
+                or not math.isfinite(telemetry_hz) or telemetry_hz <= 0:
+            raise TractionError(f"telemetry_hz must be a number of samples per device second above zero, "
+                                f"not {telemetry_hz!r}")
         self.div = max(1, min(100, round(device.info.control_hz / telemetry_hz)))
         self.row = None  # the session's id in the store
         self.record: Record | None = None

@@ -8,14 +8,19 @@ import serial
 from traction.errors import PortError
 
 BAUDRATE = 115200
+PORT_KINDS = "pass a device path (/dev/ttyACM0), a URL (socket://host:port) or 'sim'"
 READ_TIMEOUT_S = 0.05  # how long the reader thread blocks before checking whether it should stop
 
 
 def open_port(port: str, timeout: float = READ_TIMEOUT_S) -> serial.SerialBase:
     """A pyserial port object, opened; PortError with a one-line reason otherwise."""
-    if not port or not isinstance(port, str):
-        raise PortError("no port given: pass a device path (/dev/ttyACM0), a URL (socket://host:port) "
-                        "or 'sim'")
+    if isinstance(port, os.PathLike):
+        port = os.fspath(port)
+    if port is None or port == "":
+        raise PortError(f"no port given: {PORT_KINDS}")
+    if not isinstance(port, str):
+        raise PortError(f"the port must be a path or URL string, not {port!r} ({type(port).__name__}): "
+                        f"{PORT_KINDS}")
     if "://" not in port and not os.path.exists(port):
         raise PortError(f"port {port} does not exist: check the cable and the path "
                         "(ls /dev/ttyACM* /dev/ttyUSB*), or use 'sim'")
