@@ -32,7 +32,7 @@ def run(argv, capsys):
     (["info", "--port", "/dev/ttyNOPE3"], "port /dev/ttyNOPE3 does not exist"),
     (["info", "--port", "socket://127.0.0.1:1"], "cannot open port socket://127.0.0.1:1"),
     (["run", "nope.toml", "--port", "sim"], "nope.toml: no such file"),
-    (["sessions", "--store", "/proc/version/x.db"], "cannot open the store"),
+    (["sessions", "--store", "/proc/version/x.db"], "no store at /proc/version/x.db"),
 ])
 def test_bad_input_is_one_error_line_and_a_non_zero_exit(argv, words, capsys):
     code, out, err = run(argv, capsys)
@@ -67,8 +67,50 @@ def test_a_telemetry_rate_that_is_not_a_positive_number_is_a_usage_error(hz, cap
 
 
 def test_sessions_on_an_empty_store(tmp_path, capsys):
+    Store(tmp_path / "s.db").close()
     code, out, _ = run(["sessions", "--store", str(tmp_path / "s.db")], capsys)
     assert code == 0 and "no sessions in" in out
+
+
+def test_sessions_on_a_store_that_does_not_exist_creates_nothing(tmp_path, capsys):
+    typo = tmp_path / "typo" / "dir" / "x.db"
+    code, out, err = run(["sessions", "--store", str(typo)], capsys)
+    assert code == 1 and out == ""
+    assert err.startswith(f"traction: error: no store at {typo}: check the path") and err.count("\n") == 1
+    assert not (tmp_path / "typo").exists()
+    code, _, err = run(["sessions"], capsys)  # the default store, before anything was recorded
+    assert code == 1 and "no store at" in err and not (tmp_path / "data").exists()
+
+
+def test_sessions_on_a_file_that_is_not_a_store(tmp_path, capsys):
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not a database, just some text that is long enough to have a header\n" * 20)
+    code, _, err = run(["sessions", "--store", str(junk)], capsys)
+    assert code == 1 and err.startswith(f"traction: error: cannot open the store {junk}")
+
+
+def test_sessions_into_a_pipe_closed_early_ends_quietly(tmp_path):
+    db = tmp_path / "s.db"
+    with Store(db) as store:
+        for n in range(3000):
+            store.new_session(n, "SIM-0001", {}, source=f"examples/{n}.toml")
+    proc = subprocess.Popen([sys.executable, "-m", "traction.cli", "sessions", "--store", str(db)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(b"sessions in")
+    proc.stdout.close()  # as `| head -1` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=30) == 141 and err == ""
+
+
+def test_output_into_a_file_is_not_wrapped_at_80_columns(tmp_path, capsys):
+    from fakeboard import FakeBoard
+
+    board = FakeBoard()
+    db = tmp_path / ("a-folder-with-a-long-name-" * 4) / "store.db"
+    code, out, err = run(["info", "--port", board.url, "--store", str(db)], capsys)
+    board.close()
+    assert code == 0, err
+    assert f"store: {db}\n" in out and "unknown: records cannot be verified (give --key-file)" in out
 
 
 def _short_treatment(tmp_path, minutes):

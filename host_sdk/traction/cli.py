@@ -21,6 +21,8 @@ from traction.errors import TractionError
 EXTENSIONS = ("traction.virtual_board", "traction.billing.cli")
 EXIT_ERROR = 1
 EXIT_FAULT = 3  # the treatment ended in a fault or a board reset, not COMPLETED or STOPPED
+EXIT_PIPE = 141  # stdout closed by its reader: what a process killed by SIGPIPE reports (128 + 13)
+PIPE_WIDTH = 1000  # columns rich lays out in when stdout is not a terminal
 NO_KEY = "unknown: records cannot be verified (give --key-file)"
 STORE_HELP = "store file (default $TRACTION_STORE or ~/.local/share/traction/traction.db)"
 
@@ -163,7 +165,7 @@ def exit_status(end) -> int:
 def cmd_sessions(args, console):
     from traction.store import Store
 
-    with Store(args.store) as store:
+    with Store(args.store, create=False) as store:  # a listing never creates a store
         rows = store.sessions()
     if not rows:
         print(f"no sessions in {store.path}")
@@ -193,9 +195,20 @@ def main(argv=None) -> int:
     logging.getLogger("traction").addHandler(logging.NullHandler())
     logging.getLogger("traction").propagate = False
     console = Console()
+    if not console.is_terminal:
+        # Into a file or a pipe: no hard wrapping at 80 columns, which would break paths and lines in two.
+        console = Console(soft_wrap=True, width=PIPE_WIDTH)
     try:
         args = build_parser().parse_args(argv)
-        return args.func(args, console) or 0
+        code = args.func(args, console) or 0
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`traction sessions | head`): stop quietly, as other tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_PIPE
     except KeyboardInterrupt:
         print("traction: interrupted", file=sys.stderr)
         return 130

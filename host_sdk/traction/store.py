@@ -45,8 +45,13 @@ def default_path() -> Path:
 
 
 class Store:
-    def __init__(self, path=None):
+    def __init__(self, path=None, create: bool = True):
+        """path: the store file (default: default_path()). create=False for readers: a store that does
+        not exist is a StoreError ("no store at PATH"), not a new empty file and its folders."""
         self.path = Path(path) if path else default_path()
+        if not create and not self.path.is_file():
+            raise StoreError(f"no store at {self.path}: check the path (--store, $TRACTION_STORE); a store "
+                             "is created by the first `traction info` or `traction run` that uses it")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), check_same_thread=False)
