@@ -256,3 +256,30 @@ def test_a_multi_line_error_keeps_its_first_and_last_lines(capsys, monkeypatch):
     assert code == 1
     assert err == "traction: error: board stopped (exit 1). Its last words: ImportError: no module named x\n"
     assert cli._one_line(TractionError("first\nmiddle\nlast")) == "first ... last"
+
+
+def test_sessions_lists_an_unverified_record_and_then_its_verification(tmp_path, capsys):
+    from fakeboard import KEY, SERIAL, FakeBoard, signed_record
+
+    db = tmp_path / "s.db"
+    with Store(db) as store:
+        store.new_session(42, SERIAL, {}, source="examples/x.toml")
+    board = FakeBoard()
+    board.records = {7: signed_record(record_id=7, session_id=42)}
+    code, out, err = run(["info", "--port", board.url, "--store", str(db)], capsys)
+    assert code == 0 and "record 7 picked up from the board: kept unverified" in out, err
+    code, out, _ = run(["sessions", "--store", str(db)], capsys)
+    (line,) = [line for line in out.splitlines() if line.endswith("x.toml")]
+    assert "RECORD_UNVERIFIED" in line and "7 UNVERIFIED" in line
+    key_file = tmp_path / "key.hex"
+    key_file.write_text(KEY.hex())
+    board.close()
+    board = FakeBoard()  # the same board, connected again (the fake takes one connection)
+    board.records = {7: signed_record(record_id=7, session_id=42)}
+    code, out, err = run(["info", "--port", board.url, "--store", str(db), "--key-file", str(key_file)],
+                         capsys)
+    assert code == 0 and "record 7 picked up from the board: verified, stored, acknowledged" in out, err
+    board.close()
+    code, out, _ = run(["sessions", "--store", str(db)], capsys)
+    (line,) = [line for line in out.splitlines() if line.endswith("x.toml")]
+    assert "COMPLETED" in line and "7 verified" in line and "UNVERIFIED" not in line

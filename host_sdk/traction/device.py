@@ -4,6 +4,7 @@
         print(dev.info.serial, dev.status().state)
 """
 
+import json
 import logging
 import random
 import threading
@@ -250,9 +251,16 @@ class Device:
                 error = str(e)
         if error:
             log.warning("record %d: %s", record_id, error)
+        # An unverified record is filed under the session its head claims (not trusted: shown UNVERIFIED),
+        # so the session lists its record; verifying it later (with the key) confirms or corrects that.
+        session_id = record.session_id if record else _claimed_session_id(data)
         row = self.store.save_record(self.info.serial, record_id, data, verified=record is not None,
-                                     error=error, session_id=record.session_id if record else None)
+                                     error=error, session_id=session_id)
         acked = False
+        if record is None and session_id is not None:
+            session = self.store.session_for(self.info.serial, session_id)
+            if session is not None:
+                self.store.attach_unverified(session, row)
         if record is not None:
             self._attach(record, row)
             self.command("RECORD_ACK", record_id=record_id)  # only now that it is stored and verified
@@ -330,6 +338,16 @@ def handshake(link: Link) -> Info:
         raise ProtocolVersionError(f"board {info.serial} speaks protocol version {info.protocol}, this SDK "
                                    f"speaks {VERSION}: update the firmware or the SDK so they match")
     return info
+
+
+def _claimed_session_id(data: bytes) -> int | None:
+    """The session id a record's head line claims, unverified; None when it cannot be read."""
+    try:
+        head = json.loads(data.split(b"\n", 1)[0])
+    except ValueError:
+        return None
+    value = head.get("session_id") if isinstance(head, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def cause_present_fix(status: Status) -> str:

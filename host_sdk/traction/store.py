@@ -102,6 +102,15 @@ class Store:
                              "WHERE id = ?", (time.time(), outcome, record, session))
             self._db.commit()
 
+    def attach_unverified(self, session: int, record: int):
+        """File an unverified record under a session that has none yet; its outcome, if it has none, is
+        RECORD_UNVERIFIED (a verified record replaces both, through end_session)."""
+        with self._lock:
+            self._db.execute("UPDATE sessions SET record = COALESCE(record, ?), "
+                             "outcome = COALESCE(outcome, 'RECORD_UNVERIFIED') WHERE id = ?",
+                             (record, session))
+            self._db.commit()
+
     def session_for(self, serial: str, session_id: int) -> int | None:
         with self._lock:
             row = self._db.execute("SELECT id FROM sessions WHERE serial = ? AND session_id = ? "
