@@ -13,6 +13,7 @@ from traction.device import Device, Info, Status
 from traction.errors import (
     BadReply,
     BoardUnreachable,
+    ForceError,
     NakError,
     PortError,
     ProtocolVersionError,
@@ -25,7 +26,7 @@ from traction.store import Store
 from traction.treatment import Treatment
 
 __all__ = [
-    "BadReply", "BoardUnreachable", "Device", "Event", "Info", "NakError", "PortError",
+    "BadReply", "BoardUnreachable", "Device", "Event", "ForceError", "Info", "NakError", "PortError",
     "ProtocolVersionError", "Record", "RecordError", "Sample", "Session", "Status", "Store", "TractionError",
     "Treatment", "TreatmentFileError", "VirtualBoard",
 ]
