@@ -165,8 +165,11 @@ def test_e2e_a_key_file_is_remembered_and_verifies_records(tmp_path, capsys):
 def test_e2e_ctrl_c_stops_gently_and_still_saves_the_record(tmp_path):
     db = tmp_path / "s.db"
     argv = ["run", str(_short_treatment(tmp_path, 10)), "--port", "sim", "--store", str(db)]
+    # A shell that starts the tests in the background ignores SIGINT for them, and children inherit
+    # that: give this one the default, as a terminal's Ctrl-C would find it.
     proc = subprocess.Popen([sys.executable, "-m", "traction.cli", *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         for line in proc.stdout:
             if line.startswith("Running"):
