@@ -340,7 +340,7 @@ def test_rationale_must_point_at_a_listed_diagnosis():
 
 @pytest.mark.parametrize(
     ("profile", "visit", "warned"),
-    [("medicare", 12, False), ("medicare", 13, True), ("commercial", 4, False), ("commercial", 5, True)],
+    [("medicare", 4, False), ("medicare", 5, True), ("commercial", 4, False), ("commercial", 5, True)],
 )
 def test_visit_count_warnings_follow_the_payer(profile, visit, warned):
     result = billed(changes={"payer.profile": profile, "encounter.visit_number": visit})
