@@ -181,6 +181,19 @@ def test_manual_therapy_same_encounter_takes_the_payer_distinct_modifier():
     assert line(commercial, "97140")["modifiers"] == ["59", "GP"]
 
 
+@pytest.mark.parametrize(("region", "modifier", "warned"), [
+    ("thoracic", "XS", False),  # another structure: XS is true
+    ("Lumbar", "59", False),  # the region under traction: distinct only by time
+    (None, "XS", True),  # not said: kept, and the clinic is asked
+])
+def test_xs_on_97140_only_for_another_region_than_the_traction(region, modifier, warned):
+    service = {"code": "97140", "units": 1, "minutes": 12} | ({"region": region} if region else {})
+    result = billed(changes={"other_services": [service]})
+    assert line(result, "97140")["modifiers"] == [modifier, "GP"]
+    assert ("NCCI-97140-97012" in rules_of(result, "warnings")) is warned
+    assert result["billing_ready"]
+
+
 def test_manual_therapy_without_billed_traction_needs_no_distinct_modifier():
     services = [{"code": "97140", "units": 1}]
     result = billed(

@@ -106,8 +106,8 @@ def bill(records, context, rules: RuleBook | None = None) -> dict:
 
 def _lines(sessions, context, profile, pointers, d: _Decisions) -> list:
     traction = _traction_line(sessions, context, profile, pointers, d)
-    with_traction = traction is not None and traction["code"] == TRACTION
-    others = _other_lines(context, profile, pointers, with_traction, d)
+    traction_regions = {x["region"] for x in sessions} if traction and traction["code"] == TRACTION else set()
+    others = _other_lines(context, profile, pointers, traction_regions, d)
     return ([traction] if traction else []) + others
 
 
@@ -323,7 +323,8 @@ def _therapy_modifiers(line: dict, context, profile, d: _Decisions) -> None:
         )
 
 
-def _other_lines(context, profile, pointers, with_traction: bool, d: _Decisions) -> list:
+def _other_lines(context, profile, pointers, traction_regions: set, d: _Decisions) -> list:
+    """The clinician's other services; traction_regions: the regions of a billed 97012 (empty if none)."""
     lines = []
     for service in context.other_services:
         code = service["code"]
@@ -359,19 +360,28 @@ def _other_lines(context, profile, pointers, with_traction: bool, d: _Decisions)
             "statutorily_excluded": False,
             "rules": [rule],
         }
-        if code == MANUAL_THERAPY and with_traction:
-            modifier = profile["distinct_procedure_modifier"]
-            line["modifiers"].append(modifier)
-            line["rules"].append(
-                d.decide(
-                    "NCCI-97140-97012",
-                    f"{modifier} on 97140: manual therapy is a distinct "
-                    "service from the mechanical traction billed the same encounter",
-                )
-            )
+        if code == MANUAL_THERAPY and traction_regions:
+            line["modifiers"].append(_distinct_modifier(service, profile, traction_regions, line, d))
         _therapy_modifiers(line, context, profile, d)
         lines.append(line)
     return lines
+
+
+def _distinct_modifier(service, profile, traction_regions: set, line: dict, d: _Decisions) -> str:
+    """59 or XS on 97140 beside 97012. XS says "a separate structure": not true of manual therapy on the
+    region that was under traction, which is distinct only by its separate time (59)."""
+    modifier = profile["distinct_procedure_modifier"]
+    region = (service.get("region") or "").lower()
+    why = "manual therapy is a distinct service from the mechanical traction billed the same encounter"
+    if modifier == "XS" and region in traction_regions:
+        modifier = "59"
+        why = (f"97140 on the {region} region, the region under traction: XS (separate structure) would "
+               "not be true; 59 for a service distinct by its separate time")
+    elif modifier == "XS" and not region:
+        d.warn("NCCI-97140-97012", "XS on 97140 says it treated another region than the traction: give "
+               "other_services.region, and if it was the same region the line takes 59")
+    line["rules"].append(d.decide("NCCI-97140-97012", f"{modifier} on 97140: {why}"))
+    return modifier
 
 
 def _charge(context, code: str, units: int):

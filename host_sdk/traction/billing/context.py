@@ -190,6 +190,9 @@ class Context:
             units = entry.get("units", 1)
             if not isinstance(units, int) or isinstance(units, bool) or units < 1:
                 self._fail(f"other_services[{index}].units", "must be a whole number from 1")
+            region = entry.get("region")
+            if region is not None and (not isinstance(region, str) or not region.strip()):
+                self._fail(f"other_services[{index}].region", "must name the region treated, e.g. thoracic")
 
     def _numbers(self, field: str) -> None:
         table = self.get(field, {})
