@@ -118,7 +118,11 @@ def test_fhir_draft_claim_when_not_billing_ready_and_cq_for_a_pta():
     (claim,) = resources_of(data, "Claim")
     assert claim["status"] == "draft"
     assert [m["coding"][0]["code"] for m in claim["item"][0]["modifier"]] == ["GP", "CQ"]
-    assert [c["role"]["coding"][0]["code"] for c in claim["careTeam"]] == ["primary", "supervisor"]
+    by_url = {e["fullUrl"]: e["resource"] for e in data["entry"]}
+    team = [(by_url[c["provider"]["reference"]], c["role"]["coding"][0]["code"]) for c in claim["careTeam"]]
+    # Medicare: the supervising PT renders the claim, the PTA assists
+    assert [(p["identifier"][0]["value"], code) for p, code in team] == [("1728394655", "primary"),
+                                                                        ("1234567893", "assist")]
 
 
 @pytest.mark.parametrize(
@@ -188,8 +192,18 @@ def test_837p_with_modifiers_supervisor_and_manual_therapy_validates():
     assert valid and errors == []
     assert "SV1*HC:97012:GP:CQ:KX*45*UN*1***1:2~" in text
     assert "SV1*HC:97140:XS:GP:CQ:KX*58*UN*1***1:2~" in text
-    assert "NM1*DQ*1*PARK*SAM****XX*1728394655~" in text
+    # Medicare does not enroll PTAs: the supervising PT renders the claim (2310B), and no 2310D
+    assert "NM1*82*1*PARK*SAM****XX*1728394655~" in text
+    assert "NM1*DQ" not in text and "1234567893" not in text
     assert "*000000042*0*P*:~" in text
+
+
+def test_837p_a_pta_renders_for_a_payer_that_enrolls_assistants():
+    changes = {"rendering.provider_type": "PTA", "supervising": SUPERVISOR, "payer.profile": "commercial"}
+    text = x12.interchange(summary(changes=changes), control_number=42)
+    assert pyx12_check(text) == (True, [])
+    assert "NM1*82*1*LEE*JORDAN****XX*1234567893~" in text
+    assert "NM1*DQ*1*PARK*SAM****XX*1728394655~" in text
 
 
 SUPERVISOR = {"name": "SAM PARK", "npi": "1728394655", "provider_type": "PT"}
@@ -256,6 +270,9 @@ def test_csv_rows_for_practice_management():
     )
     assert first["rendering_npi"] == "1234567893" and first["billing_ready"] == "yes"
     assert first["diagnoses"] == "M54.16 M51.26" and first["minutes"] == "10"
+    pta = {"rendering.provider_type": "PTA", "supervising": SUPERVISOR}
+    (medicare, _) = csv.DictReader(io.StringIO(csv_line.text(summary(changes=pta))))
+    assert medicare["rendering_npi"] == medicare["supervising_npi"] == "1728394655"  # as the claim says
 
 
 def test_note_separates_device_facts_from_clinician_entries():

@@ -73,6 +73,7 @@ def bill(records, context, rules: RuleBook | None = None) -> dict:
     _visits(context, profile, d)
     _plan_of_care(context, profile, dos, d)
     _signature_time(context, records, dos, d)
+    claim_rendering = _claim_rendering(context, profile, d) if lines else "rendering"
     traction_billed = any(x["code"] in FROM_DEVICE_RECORD for x in lines)
     docs = documentation.check(sessions, context, diagnoses, dos, traction_billed)
     ready = bool(lines) and not d.errors and docs["complete"]
@@ -88,6 +89,7 @@ def bill(records, context, rules: RuleBook | None = None) -> dict:
             "claim_filing_indicator": profile["claim_filing_indicator"],
         },
         "provider_type": context.provider_type,
+        "claim_rendering": claim_rendering,
         "lines": lines,
         "not_billed": d.not_billed,
         "diagnoses": diagnoses,
@@ -382,6 +384,17 @@ def _distinct_modifier(service, profile, traction_regions: set, line: dict, d: _
                "other_services.region, and if it was the same region the line takes 59")
     line["rules"].append(d.decide("NCCI-97140-97012", f"{modifier} on 97140: {why}"))
     return modifier
+
+
+def _claim_rendering(context, profile, d: _Decisions) -> str:
+    """Whose NPI renders the claim: the clinician who furnished it, or for a payer that does not enroll
+    assistants, the supervising PT ("rendering" or "supervising", the context's roles)."""
+    if (context.provider_type == "PTA" and profile.get("assistant_billed_under_supervisor")
+            and context.get("supervising.provider_type") == "PT"):
+        d.decide("PTA-RENDERING", f"{profile['name']} does not enroll PT assistants: the supervising PT "
+                 f"{context.get('supervising.name')} renders the claim; CQ says a PTA furnished it")
+        return "supervising"
+    return "rendering"
 
 
 def _charge(context, code: str, units: int):

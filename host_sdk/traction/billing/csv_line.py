@@ -39,7 +39,7 @@ def rows(summary: dict) -> list:
                 "diagnosis_pointers": " ".join(str(p) for p in line["diagnosis_pointers"]),
                 "diagnoses": " ".join(diagnoses[p] for p in line["diagnosis_pointers"]),
                 "charge": "" if line["charge"] is None else f"{line['charge']:.2f}",
-                "rendering_npi": context["rendering"]["npi"],
+                "rendering_npi": context[summary["claim_rendering"]]["npi"],  # as on the claim
                 "supervising_npi": context.get("supervising", {}).get("npi", ""),
                 "billing_npi": context.get("billing_provider", {}).get("npi", ""),
                 "payer": summary["payer"]["profile"],

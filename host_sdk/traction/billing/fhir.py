@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from traction.billing.context import DEVICE_TYPES
 
 CPT = "http://www.ama-assn.org/go/cpt"
+TEAM_ROLE = "http://terminology.hl7.org/CodeSystem/claimcareteamrole"
 HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 NPI = "http://hl7.org/fhir/sid/us-npi"
@@ -283,32 +284,19 @@ def _mean_force(session: dict) -> float:
 
 
 def _claim(ids: _Ids, summary: dict, context: dict) -> dict:
+    # The claim's primary is whoever renders it: the supervising PT when the payer bills a PTA's service
+    # under the supervisor (claim_rendering), the PTA then an assistant on the team.
+    renders = summary["claim_rendering"]
+    if renders == "supervising":
+        team = [("supervising", "primary"), ("rendering", "assist")]
+    else:
+        team = [("rendering", "primary")]
+        if context.get("supervising"):
+            team.append(("supervising", "supervisor"))
     care_team = [
-        {
-            "sequence": 1,
-            "provider": ids.ref("rendering"),
-            "role": {
-                "coding": [
-                    {"system": "http://terminology.hl7.org/CodeSystem/claimcareteamrole", "code": "primary"}
-                ]
-            },
-        }
+        {"sequence": n, "provider": ids.ref(role), "role": {"coding": [{"system": TEAM_ROLE, "code": code}]}}
+        for n, (role, code) in enumerate(team, 1)
     ]
-    if context.get("supervising"):
-        care_team.append(
-            {
-                "sequence": 2,
-                "provider": ids.ref("supervising"),
-                "role": {
-                    "coding": [
-                        {
-                            "system": "http://terminology.hl7.org/CodeSystem/claimcareteamrole",
-                            "code": "supervisor",
-                        }
-                    ]
-                },
-            }
-        )
     resource = {
         "resourceType": "Claim",
         "status": "active" if summary["billing_ready"] else "draft",
@@ -318,7 +306,7 @@ def _claim(ids: _Ids, summary: dict, context: dict) -> dict:
         "use": "claim",
         "patient": ids.ref("patient"),
         "created": _instant(summary),
-        "provider": ids.ref("billing_provider" if context.get("billing_provider") else "rendering"),
+        "provider": ids.ref("billing_provider" if context.get("billing_provider") else renders),
         "priority": {
             "coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal"}]
         },

@@ -156,16 +156,17 @@ def _subscriber(context: _Fields, summary: dict) -> list:
 
 def _claim(context: _Fields, summary: dict, claim_id: str) -> list:
     total = sum(_charge(line) for line in summary["lines"])
+    renders = summary["claim_rendering"]  # 2310B; a supervisor who renders is not 2310D as well
     place = context.text("encounter.place_of_service", "11")
     codes = [d["code"].replace(".", "") for d in summary["diagnoses"]]
     hi = ["HI"] + [("ABK" if n == 0 else "ABF") + COMPONENT + code for n, code in enumerate(codes)]
     out = [
         ["CLM", claim_id, _amount(total), "", "", f"{place}{COMPONENT}B{COMPONENT}1", "Y", "A", "Y", "Y"],
         hi,
-        ["NM1", "82", "1", *_person(context, "rendering"), "", "", "", "XX", context.text("rendering.npi")],
-        ["PRV", "PE", "PXC", context.text("rendering.taxonomy", PT_TAXONOMY)],
+        ["NM1", "82", "1", *_person(context, renders), "", "", "", "XX", context.text(f"{renders}.npi")],
+        ["PRV", "PE", "PXC", context.text(f"{renders}.taxonomy", PT_TAXONOMY)],
     ]
-    if context.data.get("supervising"):
+    if renders == "rendering" and context.data.get("supervising"):
         out.append(
             [
                 "NM1",
