@@ -234,7 +234,7 @@ def test_e2e_a_treatment_ended_by_a_board_reset_exits_3(tmp_path):
             out, err = proc.communicate(timeout=60)
         finally:
             proc.kill()
-    assert "Ended: RESET (RESET)" in out, out + err
+    assert "Ended: RESET (RESET); treatment at least" in out, out + err
     assert proc.returncode == 3, err
 
 

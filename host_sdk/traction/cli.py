@@ -151,7 +151,9 @@ def cmd_run(args, console):
                                 f"{dev.store.path}")
         end = record.end
         console.print(f"Ended: {end['reason']}" + (f" ({end['fault']})" if end["fault"] else "")
-                      + f"; treatment {end['treatment_ms'] / 60000:.1f} min; record {record.record_id} "
+                      # a record sealed after a reset knows the totals up to its last checkpoint only
+                      + ("; treatment at least" if end["reason"] == "RESET" else "; treatment")
+                      + f" {end['treatment_ms'] / 60000:.1f} min; record {record.record_id} "
                       f"verified and stored in {dev.store.path}")
         return exit_status(end)
 
