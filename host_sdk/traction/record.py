@@ -8,7 +8,7 @@ record is read-only: its facts are what the device measured and nobody may edit 
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 
@@ -109,6 +109,12 @@ class Record:
         """Wall-clock start from the host's SET_TIME; None when the board was never given the time."""
         seconds = self.head["utc_start_s"]
         return datetime.fromtimestamp(seconds, UTC) if seconds else None
+
+    @property
+    def utc_end(self) -> datetime | None:
+        """When the record ended (start plus end_ms, pauses included); None without a start time."""
+        start = self.utc_start
+        return start + timedelta(milliseconds=self.end["end_ms"]) if start else None
 
     def __repr__(self) -> str:
         reason = self.end["reason"]

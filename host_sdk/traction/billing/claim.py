@@ -4,7 +4,7 @@ Every decision carries the rule id and source from rules/rules.json; payer-speci
 payer profile in effect on the date of service. Device facts come from verified records only.
 """
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from traction.billing import documentation, icd10
 from traction.billing.rules import RuleBook, in_effect
@@ -512,11 +512,7 @@ def _signature_time(context, records, dos, d: _Decisions) -> None:
             "the signature does not cover this session",
         )
         return
-    ends = [
-        (r.utc_start + timedelta(milliseconds=r.end["end_ms"]), r.record_id)
-        for r in records
-        if r.utc_start is not None
-    ]
+    ends = [(r.utc_end, r.record_id) for r in records if r.utc_end is not None]
     if not ends:
         return
     ended, record_id = max(ends)

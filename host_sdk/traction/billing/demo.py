@@ -42,10 +42,9 @@ def same_day(context: Context, record) -> Context:
         return context
     signed = datetime.fromisoformat(context.data["signature"]["signed_at"])
     shift = record.utc_start.astimezone(context.time_zone).date() - signed.date()
-    ended = record.utc_start + timedelta(milliseconds=record.end["end_ms"])
     data = json.loads(json.dumps(context.data))
-    data["signature"]["signed_at"] = (ended + timedelta(minutes=5)).astimezone(context.time_zone).isoformat(
-        timespec="seconds")
+    signed_at = (record.utc_end + timedelta(minutes=5)).astimezone(context.time_zone)
+    data["signature"]["signed_at"] = signed_at.isoformat(timespec="seconds")
     plan = data.get("plan_of_care", {})
     for key in ("certified_on", "certified_through"):
         if key in plan:
