@@ -214,16 +214,7 @@ def test_record_survives_a_board_reset_mid_session_and_is_sealed_reset():
     host = h.Host()
     host.start([h.phase(mode=1, force_dn=3000, duration_ms=30000)])
     host.seconds(4)
-    host.sim.inject("reset")
-    reset = False
-    try:
-        host.step()
-    except BaseException as e:  # noqa: B036 - the sim's BoardReset is a BaseException on purpose
-        reset = type(e).__name__ == "BoardReset"
-    assert reset
-    cfg = host.cfg
-    cfg["sim"]["after_reset"] = True
-    again = h.Host(cfg=cfg)
+    again = _reset_and_reboot(host)
     assert not again.board.motor.enabled()
     assert again.app.state == 6 and again.app.fault == 14  # FAULT, RESET: latched until cleared
     again.step(2)
