@@ -181,7 +181,7 @@ class Device:
             if board is not None:
                 # A board that did not answer because its interpreter will not run: say that, not "check
                 # the cable" (there is none).
-                failure = _board_failure(board) if isinstance(e, TractionError) else None
+                failure = board.silence_reason() if isinstance(e, TractionError) else None
                 board.close()
                 if failure is not None:
                     raise failure from e
@@ -368,21 +368,6 @@ def cause_present_fix(status: Status) -> str:
                       f"reads {status.force_n:.1f} N, the stop switch is released and the release is over: "
                       "check the load cell and its cable")
     return "; ".join(causes) + ", then clear"
-
-
-def _board_failure(board):
-    """The VirtualBoard's own reason for not answering (a VirtualBoardError), or None if it has none."""
-    from traction.virtual_board import VirtualBoardError, last_exception
-
-    if board.failure:
-        return VirtualBoardError(board.failure, detail=board.failure_detail)
-    if board.restarts:
-        tail = board.stderr_tail()
-        words = last_exception(tail) or next((line.strip() for line in reversed(tail) if line.strip()), None)
-        return VirtualBoardError(f"the virtual board did not answer: MicroPython ended {board.restarts} "
-                                 "times since it started" + (f"; its last words: {words}" if words else ""),
-                                 detail="\n".join(tail) or None)
-    return None
 
 
 def _lease(info: Info, wanted: int | None) -> int:

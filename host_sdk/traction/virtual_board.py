@@ -366,6 +366,19 @@ class VirtualBoard:
         if self.failure:
             raise VirtualBoardError(self.failure, detail=self.failure_detail)
 
+    def silence_reason(self):
+        """Why a board that did not answer is silent, from its own side (a VirtualBoardError), or None when
+        the interpreter ran on as far as the launcher can tell."""
+        if self.failure:
+            return VirtualBoardError(self.failure, detail=self.failure_detail)
+        if not self.restarts:
+            return None
+        tail = self.stderr_tail()
+        words = last_exception(tail) or next((line.strip() for line in reversed(tail) if line.strip()), None)
+        return VirtualBoardError(f"the virtual board did not answer: MicroPython ended {self.restarts} "
+                                 "times since it started" + (f"; its last words: {words}" if words else ""),
+                                 detail="\n".join(tail) or None)
+
     def stderr_tail(self):
         return list(self._stderr_tail)
 
