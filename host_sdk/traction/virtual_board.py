@@ -610,34 +610,31 @@ def register(subparsers):
 
 
 def run_inject(args, console=None):
-
-    try:
-        params = dict(args.params)
-        if not args.plant:
-            # What the board would refuse is refused here, before the store is looked up.
-            if args.fault is None:
-                raise VirtualBoardError("name a fault to inject (or --plant): one of " + ", ".join(FAULTS))
-            if args.clear and params:
-                raise VirtualBoardError(f"--clear {args.fault} takes no parameters")
-            try:
-                sim_faults.check(args.fault, params)
-            except ValueError as e:
-                raise VirtualBoardError(str(e)) from None
-        store = args.store or default_store(board_config())
-        side = SideChannel.of_store(store)
-        if args.plant:
-            print(json.dumps(side.plant(), indent=2))
-        elif args.clear:
-            side.clear(args.fault)
-        else:
-            side.inject(args.fault, **params)
-    except VirtualBoardError as e:
-        print(f"traction: error: {e}", file=sys.stderr)
-        return 1
+    """`traction inject`; a VirtualBoardError goes to the command's one-line error report (traction.cli)."""
+    params = dict(args.params)
+    if not args.plant:
+        # What the board would refuse is refused here, before the store is looked up.
+        if args.fault is None:
+            raise VirtualBoardError("name a fault to inject (or --plant): one of " + ", ".join(FAULTS))
+        if args.clear and params:
+            raise VirtualBoardError(f"--clear {args.fault} takes no parameters")
+        try:
+            sim_faults.check(args.fault, params)
+        except ValueError as e:
+            raise VirtualBoardError(str(e)) from None
+    store = args.store or default_store(board_config())
+    side = SideChannel.of_store(store)
+    if args.plant:
+        print(json.dumps(side.plant(), indent=2))
+    elif args.clear:
+        side.clear(args.fault)
+    else:
+        side.inject(args.fault, **params)
     return 0
 
 
 def run_sim(args, console=None):
+    """`traction sim`; a VirtualBoardError goes to the command's one-line error report (traction.cli)."""
 
     def stderr(line):
         print(f"board: {line}", file=sys.stderr, flush=True)
@@ -655,15 +652,7 @@ def run_sim(args, console=None):
               "Ctrl-C to stop.", file=sys.stderr, flush=True)
         while board.failure is None:
             time.sleep(0.2)
-        board.check()
-    except VirtualBoardError as e:
-        # One line; a crash loop's tracebacks only on request.
-        debug = os.environ.get("TRACTION_DEBUG")
-        hint = " (set TRACTION_DEBUG=1 to see the board's last output)" if e.detail and not debug else ""
-        print(f"traction: error: {e}{hint}", file=sys.stderr)
-        if e.detail and debug:
-            print(e.detail, file=sys.stderr)
-        return 1
+        board.check()  # a crash loop: reported in one line by traction.cli, its tracebacks on request
     except KeyboardInterrupt:
         return 0
     finally:
