@@ -21,10 +21,10 @@ def open_port(port: str, timeout: float = READ_TIMEOUT_S) -> serial.SerialBase:
     if not isinstance(port, str):
         raise PortError(f"the port must be a path or URL string, not {port!r} ({type(port).__name__}): "
                         f"{PORT_KINDS}")
-    if "://" not in port and not os.path.exists(port):
+    local = "://" not in port
+    if local and not os.path.exists(port):
         raise PortError(f"port {port} does not exist: check the cable and the path "
                         "(ls /dev/ttyACM* /dev/ttyUSB*), or use 'sim'")
-    local = "://" not in port
     # A local port is locked (flock, as mpremote does): a second program that opens it too would steal
     # the running treatment's bytes, and with them its replies and its lease. URLs have no such lock.
     options = {"exclusive": True} if local else {}
