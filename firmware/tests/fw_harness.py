@@ -1,10 +1,13 @@
 # Test harness for the firmware application on the simulated board (MicroPython): a fresh board with its
 # own file store, and a host that speaks the protocol over the in-memory link and runs the board loop
-# (wait_tick, tick, service) between its commands.
+# (wait_tick, tick, service) between its commands. It runs on the unix port and on the emulated board
+# (docs/firmware.md), so it assumes no unix: no os.urandom, no working directory, a 140 KB heap.
 
 import gc
 import json
 import os
+import random
+from array import array
 
 from binascii import hexlify
 from traction_fw import hal
@@ -14,15 +17,39 @@ from traction_protocol.framing import Frame
 
 HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 BOARD_JSON = HERE + "/../boards/sim.json"
+TMP = "/tmp"
+TELEMETRY_KEEP = 1000  # rows a Host keeps (24 kB): 5000 as tuples would fill a board's heap
 
 _stores = []
 
 
+def _random_bytes(n):
+    if hasattr(os, "urandom"):
+        return os.urandom(n)
+    return bytes(random.getrandbits(8) for _ in range(n))  # bare-metal ports have no os.urandom
+
+
 def new_store():
-    path = "/tmp/tfw-" + hexlify(os.urandom(6)).decode()
+    try:
+        os.mkdir(TMP)  # a board's filesystem starts empty
+    except OSError:
+        pass
+    path = TMP + "/tfw-" + hexlify(_random_bytes(6)).decode()
     os.mkdir(path)
     _stores.append(path)
     return path
+
+
+def board_json():
+    """The sim board's config: firmware/boards/sim.json beside the tests, else the one frozen into the
+    emulated board's image (where the tests are frozen too and have no folder)."""
+    try:
+        with open(BOARD_JSON) as f:
+            return json.load(f)
+    except OSError:
+        from image_config import BOARD_JSON as text
+
+        return json.loads(text)
 
 
 def remove_store(path):
@@ -45,10 +72,10 @@ def remove_store(path):
 
 
 def config(region="lumbar", store=None, seed=1, **extra):
-    with open(BOARD_JSON) as f:
-        cfg = json.load(f)
+    cfg = board_json()
     cfg["sim"]["free_run"] = True
     cfg["sim"]["link"] = "memory"
+    cfg["sim"]["channel"] = None
     cfg["sim"]["region"] = region
     cfg["sim"]["seed"] = seed
     cfg["store"] = store or new_store()
@@ -68,7 +95,8 @@ class Host:
         self.decoder = FrameDecoder()
         self.seq = 0
         self.events = []  # Message objects
-        self.telemetry = []  # (sample, force, target, state, phase, segment)
+        self.telemetry = Rows(6, TELEMETRY_KEEP)  # (sample, force, target, state, phase, segment)
+        self.on_telemetry = None  # f(row): each row as it arrives, for checks over a whole session
         self.replies = []
         self.trace = None  # list to collect (device_ms, true force, target, state) per tick
         self.lease_ms = 0
@@ -126,7 +154,9 @@ class Host:
                 step = f["period_us"] // self.board.period_us
                 n = f["sample"]
                 for force, target in f["samples"]:
-                    self.telemetry.append((n, force, target, f["state"], f["phase"], f["segment"]))
+                    self.telemetry.append6(n, force, target, f["state"], f["phase"], f["segment"])
+                    if self.on_telemetry is not None:
+                        self.on_telemetry((n, force, target, f["state"], f["phase"], f["segment"]))
                     n += step
             else:
                 self.replies.append(msg)
@@ -193,6 +223,37 @@ class Host:
 
     def key(self):
         return self.app.settings.key
+
+
+class Rows:
+    """Rows of ints packed in one array, the first `keep` of them kept. len() counts every row appended;
+    reading them once some were dropped raises, so a test never looks at part of what it asked for."""
+
+    def __init__(self, width, keep):
+        self.width = width
+        self.keep = keep
+        self.data = array("i")
+        self.count = 0
+
+    def append6(self, a, b, c, d, e, f):
+        if self.count < self.keep:
+            for v in (a, b, c, d, e, f):
+                self.data.append(v)
+        self.count += 1
+
+    def __len__(self):
+        return self.count
+
+    def __iter__(self):
+        if self.count > self.keep:
+            raise AssertionError("only the first %d of %d telemetry rows were kept" % (self.keep, self.count))
+        w = self.width
+        d = self.data
+        for i in range(0, len(d), w):
+            yield tuple(d[i:i + w])
+
+    def __getitem__(self, i):
+        return list(self)[i]
 
 
 def phase(mode=1, force_dn=1000, base_dn=0, hold_ms=0, rest_ms=0, ramp_up_ms=2000, ramp_down_ms=2000,

@@ -23,25 +23,46 @@ def trace(region, specs, hold_tol_pct=2):
     """Run the session to its end; check every running sample against the reference profile."""
     rc = 1 if region == "cervical" else 2
     host = h.Host(region=region)
-    host.start(specs, region=rc, telemetry_div=1)
     total = sum(s["duration_ms"] for s in specs)
+    check = RowCheck(specs)
+    host.on_telemetry = check.row
+    host.start(specs, region=rc, telemetry_div=1)
+    # every running sample is checked as it arrives: a whole session's rows would not fit a board's heap
     assert host.until(lambda: host.app.state == IDLE, total / 1000 + 30), "did not finish"
-    rows = [r for r in host.telemetry if r[3] == RUNNING]
-    # the tick that reaches the end already reports the release
-    assert len(rows) == total // PERIOD_MS - 1, "%d running samples for %d ms" % (len(rows), total)
-    phases = _phases(specs)
-    first = rows[0][0]
-    start_dn = 0
-    bounds = []
-    t0 = 0
-    for p in phases:
-        bounds.append((t0, p, start_dn))
-        p.at(p.duration - 1, start_dn)
-        start_dn = p.target
-        t0 += p.duration
-    worst_hold = 0
-    for n, force, target, _st, ph, seg in rows:
-        t = (n - first + 1) * PERIOD_MS
+    assert check.n == total // PERIOD_MS - 1, "%d running samples for %d ms" % (check.n, total)
+    assert check.worst_hold <= hold_tol_pct, "force off its hold target by %d %%" % check.worst_hold
+    ids = host.records()
+    end = json.loads(host.read_record(ids[-1]).split(b"\n")[-3])
+    assert end["reason"] == "COMPLETED" and end["treatment_ms"] == total
+    return host
+
+
+class RowCheck:
+    """Each running telemetry row against the reference profile (the tick that reaches the end already
+    reports the release)."""
+
+    def __init__(self, specs):
+        self.n = 0
+        self.first = None
+        self.worst_hold = 0
+        self.bounds = []
+        t0 = 0
+        start_dn = 0
+        for p in _phases(specs):
+            self.bounds.append((t0, p, start_dn))
+            p.at(p.duration - 1, start_dn)
+            start_dn = p.target
+            t0 += p.duration
+
+    def row(self, r):
+        n, force, target, st, ph, seg = r
+        if st != RUNNING:
+            return
+        self.n += 1
+        if self.first is None:
+            self.first = n
+        bounds = self.bounds
+        t = (n - self.first + 1) * PERIOD_MS
         i = len([b for b in bounds if b[0] <= t]) - 1
         t_in = t - bounds[i][0]
         p = bounds[i][1]
@@ -57,12 +78,7 @@ def trace(region, specs, hold_tol_pct=2):
                 t, ph, seg, i, want_seg)
         settled = expected(p, max(0, t_in - 1500), bounds[i][2])[1] == want_seg
         if seg in (profile.HOLD, profile.STEP) and settled and t_in >= 1500:
-            worst_hold = max(worst_hold, abs(force - target) * 100 // max(target, 1))
-    assert worst_hold <= hold_tol_pct, "force off its hold target by %d %%" % worst_hold
-    ids = host.records()
-    end = json.loads(host.read_record(ids[-1]).split(b"\n")[-3])
-    assert end["reason"] == "COMPLETED" and end["treatment_ms"] == total
-    return host
+            self.worst_hold = max(self.worst_hold, abs(force - target) * 100 // max(target, 1))
 
 
 def test_static():

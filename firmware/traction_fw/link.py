@@ -64,8 +64,12 @@ class Link:
         return n
 
     def send(self, name, fields):
-        self.port.write(encode(name, self.seq, fields))
+        # The sequence number moves on before the write: a port that raises part-way through a frame
+        # must not get the same frame again, or the board would repeat it forever (SPEC 3: a repeated
+        # sequence number is a retransmission).
+        frame = encode(name, self.seq, fields)
         self.seq = (self.seq + 1) & 0xFF
+        self.port.write(frame)
 
     def _command(self, frame):
         key = (frame.seq, frame.type_id, bytes(frame.payload))
@@ -99,10 +103,13 @@ class Link:
                 return
             d = ring.data
             j = app.journal
-            self.send("EVENT", {"event": j.event_number, "ms": d[o + 3] & 0xFFFFFFFF, "kind": d[o],
-                                "code": d[o + 1] & 0xFF, "value": d[o + 2]})
+            fields = {"event": j.event_number, "ms": d[o + 3] & 0xFFFFFFFF, "kind": d[o],
+                      "code": d[o + 1] & 0xFF, "value": d[o + 2]}
+            # taken off the ring before it is sent: an exception in the port loses this event once
+            # rather than sending it again on every call
             j.event_number = (j.event_number + 1) & 0xFFFF
             ring.pop()
+            self.send("EVENT", fields)
 
     def _send_telemetry(self):
         app = self.app
