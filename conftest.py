@@ -19,8 +19,8 @@ MP_TIMEOUT_S = 600
 # hil_tests' options live here, at the root, so `pytest --board /dev/ttyACM0` works from anywhere.
 def pytest_addoption(parser):
     group = parser.getgroup("hil", "hardware-in-the-loop (hil_tests)")
-    group.addoption("--board", default="sim", help="'sim' (a virtual board per test, the default), a device "
-                    "path such as /dev/ttyACM0, or a pyserial URL")
+    group.addoption("--board", default="sim", help="'sim' (a virtual board per test, the default), 'mcu' (the "
+                    "emulated board's image under QEMU, docs/firmware.md), a device path such as /dev/ttyACM0, or a pyserial URL")
     group.addoption("--time-scale", type=int, default=30, help="virtual board time scale (default 30)")
     group.addoption("--board-key", default=None, metavar="HEX", help="a real board's device key (64 hex "
                     "digits) to verify its records; default: the key the host store holds for its serial")

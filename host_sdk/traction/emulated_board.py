@@ -26,7 +26,7 @@ from pathlib import Path
 from . import build
 from .errors import TractionError
 from .pty_relay import PtyRelay
-from .virtual_board import SideChannel, board_config
+from .virtual_board import SideChannel, VirtualBoard
 
 QEMU = "qemu-system-arm"
 MACHINE = "mps2-an385"
@@ -63,7 +63,8 @@ class EmulatedBoard:
 
     def __init__(self, image=None, on_output=None):
         self.image = find_image("rt", image)
-        self.config = board_config()  # what the image's board.json is made from (serial, key)
+        self.config = build.image_config()  # what the image's board.json holds (serial, key, time scale)
+        self.restarts = 0  # the board restarts inside QEMU: the launcher never restarts it
         self.port = None
         self.channel = None
         self.side = None
@@ -110,6 +111,27 @@ class EmulatedBoard:
             self.close()
             raise
         return self
+
+    # The physical world: the virtual board's own methods, over the same side channel files.
+    inject = VirtualBoard.inject
+    clear = VirtualBoard.clear
+    press_stop = VirtualBoard.press_stop
+    release_stop = VirtualBoard.release_stop
+    service_jumper = VirtualBoard.service_jumper
+    reset = VirtualBoard.reset
+    plant = VirtualBoard.plant
+
+    @property
+    def _side(self):
+        return self.side
+
+    def check(self):
+        """Raise EmulatedBoardError if QEMU stopped."""
+        if not self.running():
+            raise EmulatedBoardError(self.failure())
+
+    def silence_reason(self):
+        return None if self.running() else EmulatedBoardError(self.failure())
 
     def running(self):
         return self._proc is not None and self._proc.poll() is None
