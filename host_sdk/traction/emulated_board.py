@@ -61,14 +61,16 @@ def find_image(variant="rt", image=None):
 class EmulatedBoard:
     """The real-time image under QEMU on a pty. Use as a context manager, or start() and close()."""
 
-    def __init__(self, image=None, on_output=None):
-        self.image = find_image("rt", image)
+    def __init__(self, image=None, icount=False):
+        """image: the ELF (default: the built rt image, or the icount one with icount=True); icount: run
+        with -icount shift=0 (1 instruction = 1 ns of board time; slower than real time)."""
+        self.icount = icount
+        self.image = find_image("icount" if icount else "rt", image)
         self.config = build.image_config()  # what the image's board.json holds (serial, key, time scale)
         self.restarts = 0  # the board restarts inside QEMU: the launcher never restarts it
         self.port = None
         self.channel = None
         self.side = None
-        self._on_output = on_output
         self._proc = None
         self._relay = None
         self._runtime = None
@@ -101,7 +103,7 @@ class EmulatedBoard:
             self._relay.start()
             sock_path = self._runtime / "uart1.sock"
             cmd = qemu_command(self.image, os.ttyname(self._relay.board_fd),
-                               f"unix:{sock_path},server=on,wait=off")
+                               f"unix:{sock_path},server=on,wait=off", self.icount)
             self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.PIPE)
             self._sock = _connect(sock_path, self._proc)
@@ -236,7 +238,8 @@ def register(subparsers):
     p.add_argument("--mcu", choices=MCUS, help="run the firmware image on an emulated microcontroller "
                    "(QEMU MPS2-AN385) instead of the MicroPython unix port; build it first with "
                    "`traction build --target qemu`")
-    p.add_argument("--image", metavar="ELF", help="with --mcu: the image (default build/qemu/firmware-rt.elf)")
+    p.add_argument("--image", metavar="ELF",
+                   help="with --mcu: the image (default build/qemu/firmware-rt.elf)")
     unix_sim = p.get_default("func")
 
     def run(args, console=None):
@@ -264,3 +267,25 @@ def run_sim(args):
             raise EmulatedBoardError(board.failure())
     except KeyboardInterrupt:
         return 0
+
+
+def run_test_module(module, names, timeout_s):
+    """Run test functions of a MicroPython test module frozen into the image (tools/mp_runner.py, frozen
+    too) on a fresh emulated board, from its raw REPL. Returns (stdout, stderr, exit status) as the unix
+    interpreter's run would, for the same parser."""
+    from mpremote.transport import TransportError
+    from mpremote.transport_serial import SerialTransport
+
+    argv = ["mp_runner", "", module, *names]
+    code = f"import sys\nsys.argv[:] = {argv!r}\nimport mp_runner\n"
+    with EmulatedBoard() as board:
+        transport = SerialTransport(board.port, baudrate=115200)
+        try:
+            transport.enter_raw_repl(soft_reset=True)
+            out, err = transport.exec_raw(code, timeout=timeout_s)
+            transport.exit_raw_repl()
+        except TransportError as e:
+            return "", f"{e}\n{board.failure() or ''}", 1
+        finally:
+            transport.close()
+    return out.decode(errors="replace"), err.decode(errors="replace"), 1 if err else 0

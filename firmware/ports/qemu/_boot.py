@@ -45,4 +45,3 @@ def mount():
 
 
 mount()
-del mount, RamBlocks
