@@ -105,7 +105,7 @@ def run_module_on_mcu(path, names):
     from traction.emulated_board import run_test_module
 
     try:
-        stdout, stderr, returncode = run_test_module(path.stem, names, MP_TIMEOUT_S)
+        stdout, stderr, returncode = run_test_module(path, names, MP_TIMEOUT_S)
     except TimeoutError:
         return {n: ("FAIL", f"timed out after {MP_TIMEOUT_S} s on the emulated board") for n in names}
     return parse_output(stdout, stderr, returncode, names)

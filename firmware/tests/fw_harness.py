@@ -7,7 +7,7 @@ import gc
 import json
 import os
 import random
-from array import array
+import struct
 
 from binascii import hexlify
 from traction_fw import hal
@@ -18,9 +18,10 @@ from traction_protocol.framing import Frame
 HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 BOARD_JSON = HERE + "/../boards/sim.json"
 TMP = "/tmp"
-TELEMETRY_KEEP = 1000  # rows a Host keeps (24 kB): 5000 as tuples would fill a board's heap
+TELEMETRY_KEEP = 400  # rows a Host keeps (9.6 kB): 5000 as tuples would fill a board's heap
 
 _stores = []
+_hosts = []
 
 
 def _random_bytes(n):
@@ -92,11 +93,12 @@ class Host:
         self.cfg = cfg or config(region, **kw)
         self.board = hal.load(self.cfg)
         self.app = App(self.board)
+        _hosts.append(self)
         self.sim = self.board.sim
         self.decoder = FrameDecoder()
         self.seq = 0
         self.events = []  # Message objects
-        self.telemetry = Rows(6, TELEMETRY_KEEP)  # (sample, force, target, state, phase, segment)
+        self.telemetry = Rows(TELEMETRY_KEEP)  # (sample, force, target, state, phase, segment)
         self.on_telemetry = None  # f(row): each row as it arrives, for checks over a whole session
         self.replies = []
         self.trace = None  # list to collect (device_ms, true force, target, state) per tick
@@ -227,19 +229,25 @@ class Host:
 
 
 class Rows:
-    """Rows of ints packed in one array, the first `keep` of them kept. len() counts every row appended;
-    reading them once some were dropped raises, so a test never looks at part of what it asked for."""
+    """Rows of six ints packed in one buffer, allocated in one piece at the first row (a list grown row by
+    row needs ever larger blocks a board's heap does not have); the first `keep` rows are kept. len()
+    counts every row; reading them once some were dropped raises, so a test never looks at part of what
+    it asked for."""
 
-    def __init__(self, width, keep):
-        self.width = width
+    FORMAT = "<6i"
+    SIZE = 24
+
+    def __init__(self, keep):
         self.keep = keep
-        self.data = array("i")
+        self.buf = None
         self.count = 0
 
     def append6(self, a, b, c, d, e, f):
         if self.count < self.keep:
-            for v in (a, b, c, d, e, f):
-                self.data.append(v)
+            if self.buf is None:
+                gc.collect()
+                self.buf = bytearray(self.keep * self.SIZE)
+            struct.pack_into(self.FORMAT, self.buf, self.count * self.SIZE, a, b, c, d, e, f)
         self.count += 1
 
     def __len__(self):
@@ -248,10 +256,8 @@ class Rows:
     def __iter__(self):
         if self.count > self.keep:
             raise AssertionError("only the first %d of %d telemetry rows were kept" % (self.keep, self.count))
-        w = self.width
-        d = self.data
-        for i in range(0, len(d), w):
-            yield tuple(d[i:i + w])
+        for i in range(self.count):
+            yield struct.unpack_from(self.FORMAT, self.buf, i * self.SIZE)
 
     def __getitem__(self, i):
         return list(self)[i]
@@ -265,5 +271,11 @@ def phase(mode=1, force_dn=1000, base_dn=0, hold_ms=0, rest_ms=0, ramp_up_ms=200
 
 
 def cleanup():
+    """The end of a test: its boards' stores removed, and its hosts let go of their boards (a test's host
+    stays referenced until the next one replaces it; two boards at once crowd a 140 KB heap)."""
+    while _hosts:
+        host = _hosts.pop()
+        host.board = host.app = host.sim = None
+    gc.collect()
     while _stores:
         remove_store(_stores.pop())

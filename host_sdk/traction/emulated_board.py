@@ -269,19 +269,29 @@ def run_sim(args):
         return 0
 
 
-def run_test_module(module, names, timeout_s):
+def run_test_module(path, names, timeout_s):
     """Run test functions of a MicroPython test module frozen into the image (tools/mp_runner.py, frozen
-    too) on a fresh emulated board, from its raw REPL. Returns (stdout, stderr, exit status) as the unix
-    interpreter's run would, for the same parser."""
+    too) on a fresh emulated board, from its raw REPL, in the same layout as the unix run: the current
+    directory is the test's folder, and the JSON files beside that folder (protocol/vectors,
+    firmware/boards) are copied to the same places on the board's filesystem. Returns (stdout, stderr,
+    exit status) as the unix interpreter's run would, for the same parser."""
     from mpremote.transport import TransportError
     from mpremote.transport_serial import SerialTransport
 
-    argv = ["mp_runner", "", module, *names]
-    code = f"import sys\nsys.argv[:] = {argv!r}\nimport mp_runner\n"
+    path = Path(path).resolve()
+    root = build.ROOT
+    folder = "/" + path.parent.relative_to(root).as_posix()
+    argv = ["mp_runner", "", path.stem, *names]
+    code = f"import os, sys\nos.chdir({folder!r})\nsys.argv[:] = {argv!r}\nimport mp_runner\n"
     with EmulatedBoard() as board:
         transport = SerialTransport(board.port, baudrate=115200)
         try:
             transport.enter_raw_repl(soft_reset=True)
+            _mkdirs(transport, folder)
+            for data in sorted(path.parent.parent.glob("*/*.json")):
+                target = "/" + data.relative_to(root).as_posix()
+                _mkdirs(transport, target.rsplit("/", 1)[0])
+                transport.fs_writefile(target, data.read_bytes())
             out, err = transport.exec_raw(code, timeout=timeout_s)
             transport.exit_raw_repl()
         except TransportError as e:
@@ -289,3 +299,11 @@ def run_test_module(module, names, timeout_s):
         finally:
             transport.close()
     return out.decode(errors="replace"), err.decode(errors="replace"), 1 if err else 0
+
+
+def _mkdirs(transport, folder):
+    at = ""
+    for part in folder.strip("/").split("/"):
+        at += "/" + part
+        if not transport.fs_exists(at):
+            transport.fs_mkdir(at)

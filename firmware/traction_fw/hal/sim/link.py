@@ -30,9 +30,8 @@ class Ring:
 class MemoryLink:
     # Sized like a board's serial buffers, not to hide a test that forgets to drain: what the firmware
     # writes beyond OUT_SIZE undrained is dropped and counted; host_write beyond IN_SIZE unread raises.
-    # (Two boards live at once in some tests: on a 140 KB heap, 8 kB in one piece is not always there.)
-    IN_SIZE = 1024
-    OUT_SIZE = 4096
+    IN_SIZE = 2048
+    OUT_SIZE = 8192
 
     def __init__(self):
         self._in = Ring(self.IN_SIZE)
