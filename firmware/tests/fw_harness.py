@@ -89,7 +89,10 @@ class Host:
     """Drives one App on a memory-link sim board."""
 
     def __init__(self, region="lumbar", cfg=None, **kw):
-        gc.collect()  # the last test's board is garbage now: a board's heap needs it back in one piece
+        # One board at a time: a new Host lets go of the last one's board (a test may still hold that
+        # Host, but two boards crowd a 140 KB heap), and the heap is collected so the new board's buffers
+        # find room in one piece.
+        _release_hosts()
         self.cfg = cfg or config(region, **kw)
         self.board = hal.load(self.cfg)
         self.app = App(self.board)
@@ -270,12 +273,15 @@ def phase(mode=1, force_dn=1000, base_dn=0, hold_ms=0, rest_ms=0, ramp_up_ms=200
             "duration_ms": duration_ms}
 
 
-def cleanup():
-    """The end of a test: its boards' stores removed, and its hosts let go of their boards (a test's host
-    stays referenced until the next one replaces it; two boards at once crowd a 140 KB heap)."""
+def _release_hosts():
     while _hosts:
         host = _hosts.pop()
         host.board = host.app = host.sim = None
     gc.collect()
+
+
+def cleanup():
+    """The end of a test: its boards' stores removed and its hosts' boards let go of."""
+    _release_hosts()
     while _stores:
         remove_store(_stores.pop())
