@@ -93,6 +93,7 @@ class Host:
         # Host, but two boards crowd a 140 KB heap), and the heap is collected so the new board's buffers
         # find room in one piece.
         _release_hosts()
+        self.telemetry = Rows(TELEMETRY_KEEP)  # (sample, force, target, state, phase, segment)
         self.cfg = cfg or config(region, **kw)
         self.board = hal.load(self.cfg)
         self.app = App(self.board)
@@ -101,7 +102,6 @@ class Host:
         self.decoder = FrameDecoder()
         self.seq = 0
         self.events = []  # Message objects
-        self.telemetry = Rows(TELEMETRY_KEEP)  # (sample, force, target, state, phase, segment)
         self.on_telemetry = None  # f(row): each row as it arrives, for checks over a whole session
         self.replies = []
         self.trace = None  # list to collect (device_ms, true force, target, state) per tick
@@ -232,8 +232,8 @@ class Host:
 
 
 class Rows:
-    """Rows of six ints packed in one buffer, allocated in one piece at the first row (a list grown row by
-    row needs ever larger blocks a board's heap does not have); the first `keep` rows are kept. len()
+    """Rows of six ints packed in one buffer allocated up front (a list grown row by row needs ever larger
+    blocks a board's heap does not have); the first `keep` rows are kept. len()
     counts every row; reading them once some were dropped raises, so a test never looks at part of what
     it asked for."""
 
@@ -242,14 +242,11 @@ class Rows:
 
     def __init__(self, keep):
         self.keep = keep
-        self.buf = None
+        self.buf = bytearray(keep * self.SIZE)  # with the board, while the heap is still in one piece
         self.count = 0
 
     def append6(self, a, b, c, d, e, f):
         if self.count < self.keep:
-            if self.buf is None:
-                gc.collect()
-                self.buf = bytearray(self.keep * self.SIZE)
             struct.pack_into(self.FORMAT, self.buf, self.count * self.SIZE, a, b, c, d, e, f)
         self.count += 1
 
@@ -276,7 +273,9 @@ def phase(mode=1, force_dn=1000, base_dn=0, hold_ms=0, rest_ms=0, ramp_up_ms=200
 def _release_hosts():
     while _hosts:
         host = _hosts.pop()
-        host.board = host.app = host.sim = None
+        host.board = host.app = host.sim = host.telemetry = None
+        host.events = []
+        host.replies = []
     gc.collect()
 
 
