@@ -220,12 +220,18 @@ class Host:
         return self.cmd("RECORD_LIST")["record_ids"]
 
     def read_record(self, rid):
-        data = b""
-        while True:
-            r = self.ok("RECORD_READ", record_id=rid, offset=len(data))
-            data += r["data"]
-            if len(data) >= r["total"]:
-                return data
+        # into one buffer of the record's size: bytes grown chunk by chunk need ever larger free blocks
+        buf = None
+        got = 0
+        while buf is None or got < len(buf):
+            r = self.ok("RECORD_READ", record_id=rid, offset=got)
+            if buf is None:
+                gc.collect()
+                buf = bytearray(r["total"])
+            data = r["data"]
+            buf[got:got + len(data)] = data
+            got += len(data)
+        return bytes(buf)
 
     def key(self):
         return self.app.settings.key
