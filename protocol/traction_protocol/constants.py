@@ -68,6 +68,8 @@ FAULTS = (
     (13, "ESTOP", "emergency stop commanded by the operator"),
     (14, "RESET", "the board restarted during a session"),
     (15, "INTERNAL", "firmware error; the board stopped pulling"),
+    (16, "FORCE_DISAGREE", "load cell and motor current disagree on the force beyond their band"),
+    (17, "LIMIT_SWITCH", "the force-limit switch in the line tripped (it cuts the motor in hardware)"),
 )
 
 EVENTS = (

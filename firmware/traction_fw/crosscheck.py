@@ -1,0 +1,252 @@
+# The second force channel: what the motor says about the line, checked against the load cell on every
+# tick so that no single sensor can take the force past its ceiling (docs/safety.md, H-02..H-08).
+#
+#   current     the driver's current sense measures the torque the motor delivers: line tension plus
+#               friction, losses and inertia. It fails differently from the load cell (another sensor,
+#               another ADC, another wire). Load cell and current disagreeing beyond a band latches
+#               FORCE_DISAGREE.
+#   motion      the encoder: a motor that moves the pulling way faster than any recent command could
+#               make it is running away (MOTOR, cut now); a line wound in further than it can stretch
+#               without the force rising means the reading has frozen or plateaued (ADC_IMPLAUSIBLE).
+#               The line's stiffness (force per encoder count) is learnt on each ramp-up, within bounds
+#               from the board config.
+#
+# update() runs inside the heap-locked tick: integers and preallocated rings only.
+
+from traction_protocol.constants import FAULT
+
+FORCE_DISAGREE = FAULT["FORCE_DISAGREE"]
+ADC_IMPLAUSIBLE = FAULT["ADC_IMPLAUSIBLE"]
+MOTOR = FAULT["MOTOR"]
+
+AVG = 4  # samples averaged on both channels before they are compared (the current sense is noisy)
+
+DEFAULTS = {
+    # FORCE_DISAGREE: |load cell - current| above disagree_min_dn + disagree_pct % of the force. The band
+    # holds the current channel's friction (2 N), losses and inertia (< 4 N) and noise (1.5 N a sample,
+    # averaged over 4), and its scale uncertainty (torque constant with temperature: a few %).
+    "disagree_min_dn": 80,
+    "disagree_pct": 4,
+    # ... latched once the excess over the band, summed over consecutive samples, passes twice the band
+    # (a large disagreement latches in one or two samples), or after this many samples beyond it
+    "disagree_samples": 20,
+    "current_zero_tol_counts": 40,  # at START, with the motor off, the current must read near its zero
+    # MOTOR (runaway): the encoder moved the pulling way, over runaway_ms, by more than the fastest of the
+    # commands of the last runaway_lag_ms could move it, plus a margin
+    "runaway_ms": 50,
+    "runaway_lag_ms": 200,  # the motor's lag and deceleration: a past command can still be moving it
+    "runaway_margin_counts": 15,
+    # ADC_IMPLAUSIBLE (frozen or plateaued reading): over motion_ms, line wound in beyond the creep that
+    # holding a force needs (stress relaxation, the patient settling) should have raised the force by at
+    # least half what the learnt stiffness says; checked only with the line taut and the motor pulling
+    # steadily (every command of the window at least motion_cmd_pm: slowing down, the line's damping gives
+    # force back though it is still wound in)
+    "motion_ms": 80,
+    "motion_cmd_pm": 50,
+    "creep_counts_s": 400,
+    "motion_margin_dn": 5,
+    "motion_taut_dn": 100,
+    "stiffness_min_dn_kc": 150,  # force per 1000 encoder counts, 0.1 N: the bounds of what is learnt
+    "stiffness_max_dn_kc": 5000,
+    "stiffness_learn_counts": 300,  # least travel from the taut point before a stiffness is learnt
+}
+
+
+def _samples(ms, period_us):
+    return max(1, ms * 1000 // period_us)
+
+
+class CrossCheck:
+    def __init__(self, params, current_cfg, encoder_cfg, period_us):
+        p = dict(DEFAULTS)
+        p.update(params or {})
+        self.has_current = current_cfg is not None
+        cc = current_cfg or {}
+        self.dn_per_count = cc.get("dn_per_count", 0)
+        self.cur_zero_cfg = cc.get("zero_counts", 0)
+        rails = cc.get("rails") or (0, 0)
+        self.cur_lo = rails[0]
+        self.cur_hi = rails[1]
+        self.zero_tol = p["current_zero_tol_counts"]
+        self.band_min = p["disagree_min_dn"]
+        self.band_pct = p["disagree_pct"]
+        self.dis_max = p["disagree_samples"]
+        full = (encoder_cfg or {}).get("full_speed_counts_s", 0)
+        self.full_q = full * period_us // 1000  # counts per period at full speed, x1000 (per-mille scale)
+        self.run_w = _samples(p["runaway_ms"], period_us)
+        self.run_margin = p["runaway_margin_counts"]
+        self.mot_w = _samples(p["motion_ms"], period_us)
+        self.lag_n = max(_samples(p["runaway_lag_ms"], period_us), self.mot_w + AVG)  # _slowest: mot_w + AVG
+        self.creep = p["creep_counts_s"] * self.mot_w * period_us // 1000000
+        self.mot_margin = p["motion_margin_dn"]
+        self.taut = p["motion_taut_dn"]
+        self.pull_cmd = p["motion_cmd_pm"]
+        self.s_min = p["stiffness_min_dn_kc"]
+        self.s_max = p["stiffness_max_dn_kc"]
+        self.learn_counts = p["stiffness_learn_counts"]
+        n = max(self.run_w, self.mot_w) + AVG + 1
+        self.n = n
+        self.pos = [0] * n
+        self.force = [0] * n
+        self.cur = [0] * n
+        self.cmds = [0] * self.lag_n
+        self.cur_zero = self.cur_zero_cfg
+        self.reset()
+
+    def reset(self):
+        """Forget the history (at boot and at START); the stiffness is learnt again on the first ramp."""
+        for i in range(self.n):
+            self.pos[i] = 0
+            self.force[i] = 0
+            self.cur[i] = 0
+        for i in range(self.lag_n):
+            self.cmds[i] = 0
+        self.i = 0
+        self.ci = 0
+        self.filled = 0  # samples in the rings since the motor was last enabled
+        self.dis_n = 0
+        self.excess = 0
+        self.stiff = 0  # learnt stiffness, dn per 1000 counts; 0 until learnt
+        self.anchor = False
+        self.a_pos = 0
+        self.a_force = 0
+        self.best = 0
+        self.cur_dn = 0  # the current channel's force estimate (average), 0.1 N
+        self.disagree = False
+
+    def tare(self, raw):
+        """At START, motor off: the present current reading is its zero. False when it is too far from the
+        calibrated zero to be a working sensor (or absent though the board config says it is fitted)."""
+        if not self.has_current:
+            return True
+        if raw is None or abs(raw - self.cur_zero_cfg) > self.zero_tol:
+            return False
+        self.cur_zero = raw
+        return True
+
+    def current_ok(self, raw):
+        """With the motor off, the current sense reads near its zero (a condition for CLEAR_FAULT)."""
+        return not self.has_current or (raw is not None and abs(raw - self.cur_zero) <= self.zero_tol)
+
+    def update(self, force, accepted, position, current, cmd, driving):
+        """One tick. force: the last accepted load-cell force; accepted: this tick's sample was plausible;
+        position: encoder counts or None; current: raw counts or None; cmd: the speed commanded for the
+        period that just ended; driving: the motor is enabled. 0, or the fault seen (the worst, if many)."""
+        if not driving:
+            self.filled = 0
+            self.dis_n = 0
+            self.excess = 0
+            self.anchor = False
+            self._push_cmd(0)
+            return 0
+        self.i = (self.i + 1) % self.n
+        i = self.i
+        self.force[i] = force
+        self.pos[i] = position if position is not None else 0
+        if current is not None and self.has_current:
+            self.cur[i] = (current - self.cur_zero) * self.dn_per_count
+        if self.filled < self.n:
+            self.filled += 1
+        self._push_cmd(cmd)
+        fault = 0
+        if position is not None:
+            fault = self._runaway(position)
+            if not fault and accepted:
+                fault = self._plateau(force, position)
+        if current is not None and self.has_current:
+            self.cur_dn = self._avg(self.cur)
+            if accepted:
+                f = self._disagree(current)
+                if f and not fault:
+                    fault = f
+        return fault
+
+    def _push_cmd(self, cmd):
+        self.ci = (self.ci + 1) % self.lag_n
+        self.cmds[self.ci] = cmd
+
+    def _slowest(self, k):
+        """The lowest of the last k commands."""
+        low = 1000
+        for j in range(k):
+            c = self.cmds[(self.ci - j) % self.lag_n]
+            if c < low:
+                low = c
+        return low
+
+    def _back(self, ring, k):
+        return ring[(self.i - k) % self.n]
+
+    def _avg(self, ring):
+        s = 0
+        for k in range(AVG):
+            s += ring[(self.i - k) % self.n]
+        return s // AVG
+
+    def _runaway(self, position):
+        if self.filled <= self.run_w or not self.full_q:
+            return 0
+        fastest = 0
+        for c in self.cmds:
+            if c > fastest:
+                fastest = c
+        moved = position - self._back(self.pos, self.run_w)
+        # the most the commands could have moved it: fastest x full speed x window (per-mille scale)
+        could = fastest * self.full_q // 1000 * self.run_w // 1000
+        return MOTOR if moved > could + self.run_margin else 0
+
+    def _plateau(self, force, position):
+        self._learn(force, position)
+        if self.filled <= self.mot_w:
+            return 0
+        before = self._back(self.force, self.mot_w)
+        if force < self.taut or before < self.taut:
+            return 0  # slack line, or part of the window was slack: winding in says nothing
+        if self._slowest(self.mot_w + AVG) < self.pull_cmd:
+            return 0  # the motor slowed: the line's damping gives back force as it does
+        wound = position - self._back(self.pos, self.mot_w) - self.creep
+        if wound <= 0:
+            return 0
+        s = self.stiff if self.stiff else self.s_min
+        rose = force - before
+        expected = s * wound // 2000  # half the learnt stiffness: the line stiffens and relaxes
+        if expected < 2 * self.mot_margin:
+            return 0  # too little travel to tell from the reading's noise
+        return ADC_IMPLAUSIBLE if rose < expected - self.mot_margin else 0
+
+    def _learn(self, force, position):
+        """Secant stiffness from where the line came taut to the highest force since, on each ramp-up."""
+        if force < self.taut:
+            self.anchor = False
+            return
+        if not self.anchor:
+            self.anchor = True
+            self.a_pos = position
+            self.a_force = force
+            self.best = force
+            return
+        travel = position - self.a_pos
+        if force > self.best + self.mot_margin and travel >= self.learn_counts:
+            self.best = force
+            s = (force - self.a_force) * 1000 // travel
+            self.stiff = self.s_min if s < self.s_min else (self.s_max if s > self.s_max else s)
+
+    def _disagree(self, current):
+        if current <= self.cur_lo or current >= self.cur_hi:
+            self.disagree = True
+            return FORCE_DISAGREE  # a current sense at its rails is no measurement
+        if self.filled < AVG:
+            return 0
+        a = self._avg(self.force)
+        c = self.cur_dn
+        band = self.band_min + (a if a > c else c) * self.band_pct // 100
+        d = a - c if a > c else c - a
+        if d <= band:
+            self.dis_n = 0
+            self.excess = 0
+            self.disagree = False
+            return 0
+        self.disagree = True
+        self.dis_n += 1
+        self.excess += d - band
+        return FORCE_DISAGREE if self.excess > 2 * band or self.dis_n >= self.dis_max else 0
