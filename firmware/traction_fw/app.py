@@ -177,8 +177,8 @@ class App:
             else:
                 speed = rel.speed
         # Independent of any fault: never pull once the force, run on at its present rate for one rate
-        # window, would reach the limit.
-        if speed > 0 and not self.safety.may_pull(self.limit):
+        # window, would reach the limit, nor while the motor current shows it above the limit.
+        if speed > 0 and not (self.safety.may_pull(self.limit) and self.cross.may_pull(self.limit)):
             speed = 0
         return speed
 

@@ -27,10 +27,35 @@ DEFAULTS = {
     # averaged over 4), and its scale uncertainty (torque constant with temperature: a few %).
     "disagree_min_dn": 80,
     "disagree_pct": 4,
-    # ... latched once the excess over the band, summed over consecutive samples, passes twice the band
-    # (a large disagreement latches in one or two samples), or after this many samples beyond it
+    # ... latched once the excess over the band, summed over consecutive samples, passes twice
+    # disagree_min_dn (a large disagreement latches in one or two samples), or after this many samples
+    # beyond it
     "disagree_samples": 20,
-    "current_zero_tol_counts": 40,  # at START, with the motor off, the current must read near its zero
+    # FORCE_DISAGREE (trend): within the band the two channels must still move together in a hold. The
+    # mean of (load cell - current) over each block of trend_ms is compared with the first block of the
+    # hold: its bias (friction, losses) stays put while the motor creeps on, so a change beyond
+    # trend_min_dn + trend_pct % of the force's own change is one channel drifting (a reading that
+    # plateaus at the ceiling while the motor creeps on, a slow gain or offset change). A hold: line
+    # taut, the motor creeping on by at most trend_still_counts a block; speeding up or reversing
+    # changes the friction and losses the current carries by more than a newton, which the band allows
+    "trend_ms": 100,
+    "trend_still_counts": 60,
+    "trend_min_dn": 45,
+    "trend_pct": 2,
+    # FORCE_DISAGREE (encoder): in a hold, the force rose by this much with the encoder still: a line
+    # cannot tighten without the drum winding in, so the encoder has failed (the runaway check would be
+    # blind)
+    "encoder_still_rise_dn": 200,
+    "encoder_still_counts": 2,
+    # FORCE_DISAGREE (stuck): this many identical current readings in a row while driving (a live current
+    # sense always has some noise; 0 switches the check off for a board whose ADC is that quiet)
+    "current_stuck_samples": 25,
+    "current_zero_tol_counts": 40,
+    # The ceiling on the second channel: the motor may not wind in while the current shows the force
+    # this far above the limit (its bias at a hold: friction about 1 N while creeping; noise 0.4 N
+    # smoothed over 8 samples), so a load cell that reads low (plateau, gain, offset) cannot pull the
+    # patient past it while the checks above take their time
+    "pull_guard_dn": 15,  # at START, with the motor off, the current must read near its zero
     # MOTOR (runaway): the encoder moved the pulling way, over runaway_ms, by more than the fastest of the
     # commands of the last runaway_lag_ms could move it, plus a margin
     "runaway_ms": 50,
@@ -68,9 +93,18 @@ class CrossCheck:
         self.cur_lo = rails[0]
         self.cur_hi = rails[1]
         self.zero_tol = p["current_zero_tol_counts"]
+        self.pull_guard = p["pull_guard_dn"]
         self.band_min = p["disagree_min_dn"]
         self.band_pct = p["disagree_pct"]
         self.dis_max = p["disagree_samples"]
+        self.excess_max = 2 * p["disagree_min_dn"]
+        self.block_n = _samples(p["trend_ms"], period_us)
+        self.trend_min = p["trend_min_dn"]
+        self.trend_pct = p["trend_pct"]
+        self.still = p["trend_still_counts"]
+        self.still_rise = p["encoder_still_rise_dn"]
+        self.still_counts = p["encoder_still_counts"]
+        self.stuck_max = p["current_stuck_samples"]
         full = (encoder_cfg or {}).get("full_speed_counts_s", 0)
         self.full_q = full * period_us // 1000  # counts per period at full speed, x1000 (per-mille scale)
         self.run_w = _samples(p["runaway_ms"], period_us)
@@ -112,7 +146,21 @@ class CrossCheck:
         self.a_force = 0
         self.best = 0
         self.cur_dn = 0  # the current channel's force estimate (average), 0.1 N
+        self.cur_smooth = 0  # its exponential smoothing, x8
         self.disagree = False
+        self._reset_trend()
+        self.cur_last = 0
+        self.cur_same = 0
+
+    def _reset_trend(self):
+        self.sum_diff = 0
+        self.sum_force = 0
+        self.in_block = 0
+        self.last_pos = None  # the encoder at the end of the last block
+        self.ref = False  # the hold's first block is the reference:
+        self.ref_diff = 0  # its mean of (load cell - current)
+        self.ref_force = 0
+        self.ref_pos = 0
 
     def tare(self, raw):
         """At START, motor off: the present current reading is its zero. False when it is too far from the
@@ -124,6 +172,10 @@ class CrossCheck:
         self.cur_zero = raw
         return True
 
+    def may_pull(self, limit):
+        """False when the current channel shows the force above the limit (beyond its bias)."""
+        return not self.has_current or self.filled < AVG or self.cur_smooth >> 3 < limit + self.pull_guard
+
     def current_ok(self, raw):
         """With the motor off, the current sense reads near its zero (a condition for CLEAR_FAULT)."""
         return not self.has_current or (raw is not None and abs(raw - self.cur_zero) <= self.zero_tol)
@@ -131,12 +183,15 @@ class CrossCheck:
     def update(self, force, accepted, position, current, cmd, driving):
         """One tick. force: the last accepted load-cell force; accepted: this tick's sample was plausible;
         position: encoder counts or None; current: raw counts or None; cmd: the speed commanded for the
-        period that just ended; driving: the motor is enabled. 0, or the fault seen (the worst, if many)."""
+        period that just ended; driving: the motor is enabled. 0, or the fault seen (the worst, if
+        many)."""
         if not driving:
             self.filled = 0
             self.dis_n = 0
             self.excess = 0
             self.anchor = False
+            self.cur_same = 0
+            self._reset_trend()
             self._push_cmd(0)
             return 0
         self.i = (self.i + 1) % self.n
@@ -155,10 +210,18 @@ class CrossCheck:
                 fault = self._plateau(force, position)
         if current is not None and self.has_current:
             self.cur_dn = self._avg(self.cur)
+            # exponential smoothing over 8 samples, kept x8 in an integer
+            if self.filled > 1:
+                self.cur_smooth += self.cur[i] - (self.cur_smooth >> 3)
+            else:
+                self.cur_smooth = self.cur[i] << 3
+            f = self._stuck(current)
             if accepted:
-                f = self._disagree(current)
-                if f and not fault:
-                    fault = f
+                f = f or self._disagree(current) or self._trend(force, position)
+            else:
+                self._reset_trend()
+            if f and not fault:
+                fault = f
         return fault
 
     def _push_cmd(self, cmd):
@@ -231,6 +294,49 @@ class CrossCheck:
             s = (force - self.a_force) * 1000 // travel
             self.stiff = self.s_min if s < self.s_min else (self.s_max if s > self.s_max else s)
 
+    def _stuck(self, current):
+        if current == self.cur_last:
+            self.cur_same += 1
+        else:
+            self.cur_same = 0
+            self.cur_last = current
+        return FORCE_DISAGREE if self.stuck_max and self.cur_same >= self.stuck_max else 0
+
+    def _trend(self, force, position):
+        """Block means of (load cell - current) in a hold; 0 or FORCE_DISAGREE when a block closes."""
+        if self.filled < AVG:
+            return 0
+        self.sum_diff += force - self.cur[self.i]
+        self.sum_force += force
+        self.in_block += 1
+        if self.in_block < self.block_n:
+            return 0
+        diff = self.sum_diff // self.block_n
+        mean = self.sum_force // self.block_n
+        pos = position if position is not None else 0
+        travel = pos - self.last_pos if self.last_pos is not None else -1
+        self.last_pos = pos
+        self.sum_diff = 0
+        self.sum_force = 0
+        self.in_block = 0
+        if mean < self.taut or not 0 <= travel <= self.still:
+            self.ref = False  # not a hold
+            return 0
+        if not self.ref:
+            self.ref = True
+            self.ref_diff = diff
+            self.ref_force = mean
+            self.ref_pos = pos
+            return 0
+        moved = mean - self.ref_force
+        allowed = self.trend_min + (moved if moved > 0 else -moved) * self.trend_pct // 100
+        drift = diff - self.ref_diff
+        if drift > allowed or drift < -allowed:
+            return FORCE_DISAGREE
+        if position is not None and moved > self.still_rise and pos - self.ref_pos <= self.still_counts:
+            return FORCE_DISAGREE
+        return 0
+
     def _disagree(self, current):
         if current <= self.cur_lo or current >= self.cur_hi:
             self.disagree = True
@@ -249,4 +355,4 @@ class CrossCheck:
         self.disagree = True
         self.dis_n += 1
         self.excess += d - band
-        return FORCE_DISAGREE if self.excess > 2 * band or self.dis_n >= self.dis_max else 0
+        return FORCE_DISAGREE if self.excess > self.excess_max or self.dis_n >= self.dis_max else 0
