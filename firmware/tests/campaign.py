@@ -49,6 +49,7 @@ def run(fault, params, moment, region, seed=1, then=None, hold_pct=100):
     """then: None, or (delay_ms, fault, params) for a second fault after the first; hold_pct: the hold's
     force as % of the ceiling. Returns a dict."""
     host = h.Host(region=region, seed=seed)
+    host.seconds(1)  # booted a second before the treatment (a host's handshake takes longer)
     ceiling = CEILING[region]
     phase = h.phase(mode=1, force_dn=ceiling * hold_pct // 100, ramp_up_ms=RAMP_MS, ramp_down_ms=2000,
                     duration_ms=120000)

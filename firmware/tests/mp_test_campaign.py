@@ -88,10 +88,11 @@ def test_a_failed_current_sense_is_found_and_releases_blind():
 
 @hazard("H-05")
 def test_a_plateau_at_the_ceiling_is_held_there_by_the_current_guard():
-    # the hardest case: the reading clips just under the ceiling and the loop creeps on (worst of the
-    # campaign: +2.7 %, cervical, with the patient moving); the current stops the winding in
-    r = campaign.run("loadcell_plateau", {}, "top", "lumbar")
-    assert r["peak_dn"] <= r["ceiling_dn"] * 1025 // 1000, r
+    # the hardest case: the reading clips just under the ceiling and the loop creeps on, with the patient
+    # moving (the campaign's worst single fault, +1.7 %); the current stops the winding in
+    for region, seed in (("cervical", 3), ("lumbar", 1)):
+        r = campaign.run("loadcell_plateau", {}, "top+100", region, seed)
+        assert r["peak_dn"] <= r["ceiling_dn"] * 102 // 100, r
     campaign.h.cleanup()
 
 

@@ -20,6 +20,7 @@ ADC_IMPLAUSIBLE = FAULT["ADC_IMPLAUSIBLE"]
 MOTOR = FAULT["MOTOR"]
 
 AVG = 4  # samples averaged on both channels before they are compared (the current sense is noisy)
+IDLE_SHIFT = 5  # the idle current is smoothed over 32 samples for its zero
 
 DEFAULTS = {
     # FORCE_DISAGREE: |load cell - current| above disagree_min_dn + disagree_pct % of the force. The band
@@ -125,6 +126,8 @@ class CrossCheck:
         self.cur = [0] * n
         self.cmds = [0] * self.lag_n
         self.cur_zero = self.cur_zero_cfg
+        self.idle = 0  # smoothed idle current, x32
+        self.idle_n = 0
         self.reset()
 
     def reset(self):
@@ -163,14 +166,33 @@ class CrossCheck:
         self.ref_pos = 0
 
     def tare(self, raw):
-        """At START, motor off: the present current reading is its zero. False when it is too far from the
-        calibrated zero to be a working sensor (or absent though the board config says it is fitted)."""
+        """At START, motor off: the current's idle reading (smoothed while the motor was off, else this
+        one) is its zero. False when it is too far from the calibrated zero to be a working sensor (or
+        absent though the board config says it is fitted)."""
         if not self.has_current:
             return True
         if raw is None or abs(raw - self.cur_zero_cfg) > self.zero_tol:
             return False
-        self.cur_zero = raw
+        zero = self._idle_zero() if self.idle_n else raw
+        if abs(zero - self.cur_zero_cfg) > self.zero_tol:
+            return False
+        self.cur_zero = zero
         return True
+
+    def _idle(self, current):
+        """Average the current while the motor is off, for its zero (one sample has 1.5 N of noise): the
+        mean of the first 32 samples, then an exponential average over 32."""
+        if current is None:
+            return
+        if self.idle_n < 1 << IDLE_SHIFT:
+            self.idle_n += 1
+            self.idle += current  # the sum of 32 is the exponential average's x32 form
+        else:
+            self.idle += current - (self.idle >> IDLE_SHIFT)
+
+    def _idle_zero(self):
+        n = self.idle_n
+        return self.idle >> IDLE_SHIFT if n >= 1 << IDLE_SHIFT else self.idle // n
 
     def may_pull(self, limit):
         """False when the current channel shows the force above the limit (beyond its bias)."""
@@ -186,6 +208,7 @@ class CrossCheck:
         period that just ended; driving: the motor is enabled. 0, or the fault seen (the worst, if
         many)."""
         if not driving:
+            self._idle(current)
             self.filled = 0
             self.dis_n = 0
             self.excess = 0
