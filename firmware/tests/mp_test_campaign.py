@@ -131,3 +131,13 @@ def test_the_limit_switch_cuts_the_motor_in_hardware_and_latches():
     limit_n = host.cfg["limit_switch"]["force_n"]
     assert host.sim.peak_force_dn() <= limit_n * 10 + 200  # the switch's setting, plus the motor's stop
     campaign.h.cleanup()
+
+
+@hazard("H-12")
+def test_a_failed_encoder_is_found_when_the_motor_next_pulls_and_harmless_in_a_hold():
+    r = check("encoder_fail", {}, "top-500", "cervical", within_ms=300)
+    assert r["latched"] == "MOTOR", r
+    # in a steady hold nothing moves to show it: the load cell and the current keep the ceiling
+    r = campaign.run("encoder_fail", {}, "mid-hold", "lumbar")
+    assert r["state"] == 3 and r["peak_dn"] <= r["ceiling_dn"] * 102 // 100, r
+    campaign.h.cleanup()

@@ -4,6 +4,7 @@
 import json
 
 import fw_harness as h
+from hazard import hazard
 from binascii import hexlify, unhexlify
 from traction_fw import record
 
@@ -64,6 +65,7 @@ def test_dropping_or_reordering_lines_fails():
     h.cleanup()
 
 
+@hazard("H-17")
 def test_a_reset_mid_line_is_sealed_at_next_boot_with_reason_reset():
     store = h.new_store()
     st = record.Store(store)
