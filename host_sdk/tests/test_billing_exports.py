@@ -301,7 +301,7 @@ def test_note_shows_traction_elements_as_not_required_without_a_traction_line():
 
 def test_demo_outputs_write_valid_files(tmp_path):
     (tmp_path / "force.png").write_bytes(b"png")
-    record = verify(factory.session(utc_start_s=1_800_000_000), factory.KEY)  # 2027-01-15: a different day
+    record = verify(factory.session(utc_start_s=1_773_000_000), factory.KEY)  # 2026-03-08: a different day
     paths = demo_outputs(record, tmp_path)
     assert sorted(p.name for p in paths) == [
         "claim.837",
@@ -311,7 +311,7 @@ def test_demo_outputs_write_valid_files(tmp_path):
         "summary.json",
     ]
     billing = json.loads((tmp_path / "summary.json").read_text())
-    assert billing["billing_ready"] and billing["date_of_service"] == "2027-01-15"
+    assert billing["billing_ready"] and billing["date_of_service"] == "2026-03-08"
     signed = datetime.fromisoformat(billing["clinician_context"]["data"]["signature"]["signed_at"])
     assert signed > record.utc_start + timedelta(milliseconds=record.end["end_ms"])
     assert not [w for w in billing["warnings"] if w["rule"] == "PLAN-OF-CARE"]

@@ -23,6 +23,28 @@ NOT_TRACTION_RULES = {
     "manual": "NOT-97012-MANUAL",
 }
 MAX_POINTERS = 4
+TELEHEALTH_FORBIDDEN = FROM_DEVICE_RECORD  # supervised, in-person modalities on the device
+# What the 837P needs beyond what the context check already requires (CLAIM-DATA).
+CLAIM_FIELDS = (
+    "patient.member_id",
+    "patient.sex",
+    "patient.address.line",
+    "patient.address.city",
+    "patient.address.state",
+    "patient.address.zip",
+    "billing_provider.name",
+    "billing_provider.npi",
+    "billing_provider.tax_id",
+    "billing_provider.contact",
+    "billing_provider.phone",
+    "billing_provider.address.line",
+    "billing_provider.address.city",
+    "billing_provider.address.state",
+    "billing_provider.address.zip",
+    "payer.name",
+    "payer.payer_id",
+    "encounter.claim_id",
+)
 
 
 class BillingError(TractionError):
@@ -50,8 +72,11 @@ class _Decisions:
         self.not_billed.append({**self.rules.cite(rule), "what": what, "reason": why})
 
 
-def bill(records, context, rules: RuleBook | None = None) -> dict:
-    """The billing summary (schema traction.billing/1) for verified records of one date of service."""
+def bill(records, context, rules: RuleBook | None = None, prior_claims=(), today: date | None = None) -> dict:
+    """The billing summary (schema traction.billing/1) for verified records of one date of service.
+
+    prior_claims: claims already billed for this patient (traction.billing.ledger rows), so that 97012 stays
+    one unit per date of service across claims; today: the clinic's date (default: now in its time zone)."""
     records = list(records)
     if not records:
         raise BillingError("no session record to bill")
@@ -64,12 +89,18 @@ def bill(records, context, rules: RuleBook | None = None) -> dict:
     )
     sessions = [summarize(r) for r in records]
     dos = _date_of_service(records, context, d)
+    _not_future(dos, context, today, d)
     profile = rules.profile(context.payer_profile, dos)
     diagnoses = _diagnoses(context, dos, d)
     pointers = _pointers(context, diagnoses, d)
     lines = _lines(sessions, context, profile, pointers, d)
     _kx(lines, context, profile, dos, d)
     _fees(lines, d)
+    if lines:
+        _place_of_service(lines, context, d)
+        _referring(context, profile, d)
+        _claim_data(context, d)
+        _one_per_day(lines, records, prior_claims, dos, d)
     _visits(context, profile, d)
     _plan_of_care(context, profile, dos, d)
     _signature_time(context, records, dos, d)
@@ -111,6 +142,71 @@ def _lines(sessions, context, profile, pointers, d: _Decisions) -> list:
     traction_regions = {x["region"] for x in sessions} if traction and traction["code"] == TRACTION else set()
     others = _other_lines(context, profile, pointers, traction_regions, d)
     return ([traction] if traction else []) + others
+
+
+def _not_future(dos: date, context, today: date | None, d: _Decisions) -> None:
+    today = today or datetime.now(context.time_zone).date()
+    if dos > today:
+        d.error("DOS-NOT-FUTURE", f"the date of service {dos} is after today ({today} in "
+                f"{context.time_zone.key}): a service is billed once it is furnished")
+
+
+def _place_of_service(lines: list, context, d: _Decisions) -> None:
+    code = context.place_of_service
+    if code is None:
+        d.error("POS-REQUIRED", "encounter.place_of_service is required (e.g. \"11\" office); it is never assumed")
+        return
+    place = d.rules.place_of_service(code)
+    if place is None:
+        d.error("POS-VALID", f"place of service {code!r} is not in the CMS place-of-service code set")
+        return
+    edit = place.get("edit")
+    traction = [x["code"] for x in lines if x["code"] in TELEHEALTH_FORBIDDEN]
+    if edit == "telehealth" and traction:
+        d.error("POS-IN-PERSON", f"place of service {code} ({place['name']}) is telehealth: {traction[0]} is "
+                "furnished in person with the device and is not a telehealth service")
+    elif edit == "facility":
+        d.warn("POS-PROFESSIONAL", f"place of service {code} ({place['name']}): therapy there is normally "
+               "billed by the facility on an institutional claim (837I), not on this professional claim")
+    else:
+        d.decide("POS-VALID", f"place of service {code} ({place['name']})")
+
+
+def _referring(context, profile, d: _Decisions) -> None:
+    if context.get("referring") is not None:
+        d.decide("REFERRING-PROVIDER", f"referring (certifying) provider {context.get('referring.name')} "
+                 f"NPI {context.get('referring.npi')}")
+    elif profile.get("referring_provider_required"):
+        d.error("REFERRING-PROVIDER", f"{profile['name']} requires the physician/NPP who certified the plan "
+                "of care as the referring provider: add [referring] with name and npi")
+
+
+def _claim_data(context, d: _Decisions) -> None:
+    missing = [field for field in CLAIM_FIELDS if context.get(field) in (None, "")]
+    if missing:
+        d.error("CLAIM-DATA", "the claim needs " + ", ".join(missing) + " in the context")
+
+
+def _one_per_day(lines: list, records, prior_claims, dos: date, d: _Decisions) -> None:
+    """97012 is one unit per date of service across claims, not only within this one."""
+    if not any(x["code"] == TRACTION for x in lines):
+        return
+    these = sorted(record_key(r) for r in records)
+    for prior in prior_claims:
+        if prior["date_of_service"] != dos.isoformat() or TRACTION not in prior["codes"]:
+            continue
+        if sorted(prior["records"]) == these:
+            d.decide("97012-ONE-PER-DAY", f"claim {prior['claim_id']} already holds these records: the same "
+                     "claim again, not a second unit")
+            continue
+        d.error("97012-ONE-PER-DAY", f"97012 was already billed for this patient on {dos} (claim "
+                f"{prior['claim_id']}, records {', '.join(prior['records'])}): one unit per date of service; "
+                "bill all of the day's sessions on one claim (a corrected claim replaces the first)")
+
+
+def record_key(record) -> str:
+    """How a record is named in claims and the ledger: serial#record id."""
+    return f"{record.serial}#{record.record_id}"
 
 
 def _check_distinct(records) -> None:

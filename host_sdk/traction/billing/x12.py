@@ -1,8 +1,9 @@
 """X12 837P (005010X222A1) professional claim interchange from a billing-ready summary.
 
 One interchange, one functional group, one transaction, one claim: billing provider (2010AA), subscriber
-who is the patient (2000B/2010BA), payer (2010BB), the claim (2300) with its diagnoses (HI), rendering and
-supervising providers (2310B/2310D) and one 2400 service line per billing line (SV1 + DTP*472).
+who is the patient (2000B/2010BA), payer (2010BB), the claim (2300) with its diagnoses (HI), the referring
+(certifying) provider, rendering and supervising providers (2310A/2310B/2310D) and one 2400 service line
+per billing line (SV1 + DTP*472).
 Only a billing-ready summary is exported: a claim that is known to be wrong is not written.
 """
 
@@ -157,29 +158,21 @@ def _subscriber(context: _Fields, summary: dict) -> list:
 def _claim(context: _Fields, summary: dict, claim_id: str) -> list:
     total = sum(_charge(line) for line in summary["lines"])
     renders = summary["claim_rendering"]  # 2310B; a supervisor who renders is not 2310D as well
-    place = context.text("encounter.place_of_service", "11")
+    place = context.text("encounter.place_of_service")
     codes = [d["code"].replace(".", "") for d in summary["diagnoses"]]
     hi = ["HI"] + [("ABK" if n == 0 else "ABF") + COMPONENT + code for n, code in enumerate(codes)]
     out = [
         ["CLM", claim_id, _amount(total), "", "", f"{place}{COMPONENT}B{COMPONENT}1", "Y", "A", "Y", "Y"],
         hi,
-        ["NM1", "82", "1", *_person(context, renders), "", "", "", "XX", context.text(f"{renders}.npi")],
+    ]
+    if context.data.get("referring"):
+        out.append(_provider(context, "DN", "referring"))
+    out += [
+        _provider(context, "82", renders),
         ["PRV", "PE", "PXC", context.text(f"{renders}.taxonomy", PT_TAXONOMY)],
     ]
     if renders == "rendering" and context.data.get("supervising"):
-        out.append(
-            [
-                "NM1",
-                "DQ",
-                "1",
-                *_person(context, "supervising"),
-                "",
-                "",
-                "",
-                "XX",
-                context.text("supervising.npi"),
-            ]
-        )
+        out.append(_provider(context, "DQ", "supervising"))
     return out
 
 
@@ -197,6 +190,11 @@ def _charge(line: dict) -> float:
     if line["charge"] is None:
         raise ExportError(f"the 837P needs a fee for {line['code']}: add it under [fees] in the context")
     return line["charge"]
+
+
+def _provider(context: _Fields, entity: str, role: str) -> list:
+    """NM1 for a person in a 2310 loop: DN referring, 82 rendering, DQ supervising."""
+    return ["NM1", entity, "1", *_person(context, role), "", "", "", "XX", context.text(f"{role}.npi")]
 
 
 def _person(context: _Fields, role: str) -> list:
