@@ -183,7 +183,7 @@ def test_837p_with_modifiers_supervisor_and_manual_therapy_validates():
         changes={
             "rendering.provider_type": "PTA",
             "supervising": supervisor,
-            "other_services": [{"code": "97140", "units": 1}],
+            "other_services": [{"code": "97140", "units": 1, "minutes": 12}],
             "therapy_spend.year_to_date": 2480.0,
         }
     )
@@ -213,7 +213,7 @@ SCENARIOS = {
         "rendering.provider_type": "PTA",
         "supervising": SUPERVISOR,
         "therapy_spend.above_threshold": True,
-        "other_services": [{"code": "97140", "units": 2}],
+        "other_services": [{"code": "97140", "units": 2, "minutes": 25}],
     },
     "commercial decompression": {
         "payer.profile": "commercial",
@@ -295,7 +295,7 @@ def test_note_marks_missing_items_and_leaves_a_signature_line():
 def test_note_shows_traction_elements_as_not_required_without_a_traction_line():
     aborted = verify(factory.session(cut_at_ms=3_000, reason="FAULT", fault="SLACK"), factory.KEY)
     text = note.markdown(summary(records=[aborted]))
-    assert "- force: none, not required (no traction line billed) (device record)" in text
+    assert "- force: none, not required (no traction line billed) (device record (measured))" in text
     assert "Status: billing-ready" in text
 
 

@@ -106,7 +106,8 @@ def bill(records, context, rules: RuleBook | None = None, prior_claims=(), today
     _signature_time(context, records, dos, d)
     claim_rendering = _claim_rendering(context, profile, d) if lines else "rendering"
     traction_billed = any(x["code"] in FROM_DEVICE_RECORD for x in lines)
-    docs = documentation.check(sessions, context, diagnoses, dos, traction_billed)
+    times = treatment_times(lines, rules)
+    docs = documentation.check(sessions, context, diagnoses, dos, times, traction_billed)
     ready = bool(lines) and not d.errors and docs["complete"]
     return {
         "schema": SCHEMA,
@@ -121,6 +122,9 @@ def bill(records, context, rules: RuleBook | None = None, prior_claims=(), today
         },
         "provider_type": context.provider_type,
         "claim_rendering": claim_rendering,
+        "furnished_by": {k: context.get(f"rendering.{k}") for k in ("name", "npi", "provider_type")},
+        "place_of_service": _place(context, rules),
+        "treatment_times": times,
         "lines": lines,
         "not_billed": d.not_billed,
         "diagnoses": diagnoses,
@@ -144,6 +148,31 @@ def _lines(sessions, context, profile, pointers, d: _Decisions) -> list:
     return ([traction] if traction else []) + others
 
 
+def treatment_times(lines: list, rules: RuleBook) -> dict:
+    """Total treatment time and total timed-code minutes (Pub. 100-02 ch.15 s220.3), each None when a line
+    it sums has no minutes; `lines`: each line's code, minutes and whether its code is timed."""
+    each = [{"code": x["code"], "minutes": x["minutes"], "timed": rules.is_timed(x["code"])} for x in lines]
+
+    def total(chosen):
+        known = [x["minutes"] for x in chosen]
+        return None if None in known or not known else round(sum(known), 1)
+
+    return {
+        "total_min": total(each),
+        "timed_min": total([x for x in each if x["timed"]]) if any(x["timed"] for x in each) else 0,
+        "lines": each,
+        "traction_only": all(x["code"] in FROM_DEVICE_RECORD for x in lines),
+    }
+
+
+def _place(context, rules: RuleBook) -> dict | None:
+    code = context.place_of_service
+    if code is None:
+        return None
+    place = rules.place_of_service(code)
+    return {"code": code, "name": place["name"] if place else None}
+
+
 def _not_future(dos: date, context, today: date | None, d: _Decisions) -> None:
     today = today or datetime.now(context.time_zone).date()
     if dos > today:
@@ -154,7 +183,7 @@ def _not_future(dos: date, context, today: date | None, d: _Decisions) -> None:
 def _place_of_service(lines: list, context, d: _Decisions) -> None:
     code = context.place_of_service
     if code is None:
-        d.error("POS-REQUIRED", "encounter.place_of_service is required (e.g. \"11\" office); it is never assumed")
+        d.error("POS-REQUIRED", 'encounter.place_of_service is required (e.g. "11" office); never assumed')
         return
     place = d.rules.place_of_service(code)
     if place is None:

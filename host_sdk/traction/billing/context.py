@@ -125,7 +125,7 @@ class Context:
             self._fail("schema", f"{self.data['schema']!r} is not {SCHEMA!r}")
         self._known_keys()
         if not isinstance(self.get("patient"), dict):
-            self._fail("patient", "is required: [patient] with reference, last_name, first_name and birth_date")
+            self._fail("patient", "is required: [patient] with reference, last_name, first_name, birth_date")
         for field in (
             "patient.reference",
             "patient.last_name",
@@ -158,7 +158,7 @@ class Context:
             self._choice("patient.sex", SEXES)
         place = self.get("encounter.place_of_service")
         if place is not None and not (isinstance(place, str) and len(place) == 2 and place.isdigit()):
-            self._fail("encounter.place_of_service", f'{place!r} is not a 2-digit code written as text, e.g. "11"')
+            self._fail("encounter.place_of_service", f'{place!r} is not a 2-digit code as text, e.g. "11"')
         self._choice("rendering.provider_type", PROVIDER_TYPES)
         self._choice("treatment.device_type", tuple(DEVICE_TYPES))
         for who in ("rendering", "supervising", "referring", "billing_provider"):
@@ -261,7 +261,7 @@ class Context:
                 self._fail(f"other_services[{index}].units", f"must be a whole number from 1 to {MAX_UNITS}")
             minutes = entry.get("minutes")
             if minutes is not None and not _is_whole(minutes, 1, MAX_MINUTES):
-                self._fail(f"other_services[{index}].minutes", f"must be a whole number from 1 to {MAX_MINUTES}")
+                self._fail(f"other_services[{index}].minutes", f"must be whole minutes, 1 to {MAX_MINUTES}")
             region = entry.get("region")
             if region is not None and (not isinstance(region, str) or not region.strip()):
                 self._fail(f"other_services[{index}].region", "must name the region treated, e.g. thoracic")

@@ -22,7 +22,7 @@ BUSY_TIMEOUT_S = 5.0
 
 
 def claims(path, patient: str) -> list:
-    """The patient's billed claims: dicts of claim_id, date_of_service, payer, codes {code: units}, records."""
+    """The patient's billed claims: claim_id, date_of_service, payer, codes {code: units}, records."""
     with _open(path) as db:
         rows = db.execute(
             "SELECT date_of_service, records, claim_id, payer, codes FROM billed_claims WHERE patient = ? "
