@@ -404,7 +404,7 @@ def _delivered(sessions, d: _Decisions) -> list:
 
 def _check_angle(context, sessions: list, d: _Decisions) -> None:
     stated = context.get("treatment.angle_deg")
-    recorded = sorted({s["angle_deg"] for s in sessions})
+    recorded = sorted({s["angle_deg"] for s in sessions if s["angle_deg"] is not None})
     # Half a degree: the record keeps tenths, a clinician writes whole degrees.
     if stated is not None and any(abs(angle - stated) > 0.5 for angle in recorded):
         d.warn(

@@ -262,7 +262,7 @@ def _note_text(session: dict, context: dict) -> str:
     modes = ", ".join(p["mode"] for p in session["phases"])
     parts = [
         f"Device record {session['record']['id']}: {session['region']} {modes}, "
-        f"angle {session['angle_deg']:g} deg, {session['treatment_s'] / 60:.1f} min, "
+        f"angle {_angle_text(session['angle_deg'])}, {session['treatment_s'] / 60:.1f} min, "
         f"ended {session['end']['reason'].lower()}."
     ]
     for key, label in (("patient_position", "Position"), ("patient_response", "Response")):
@@ -271,11 +271,14 @@ def _note_text(session: dict, context: dict) -> str:
     return " ".join(parts)
 
 
+def _angle_text(degrees) -> str:
+    return "not entered" if degrees is None else f"{degrees:g} deg (set)"
+
+
 def _observations(ids: _Ids, index: int, session: dict) -> list:
     measures = [
         ("traction-force-mean", "Mean traction force over holds", _mean_force(session), "N", "N"),
         ("traction-force-peak", "Peak traction force", session["peak_n"], "N", "N"),
-        ("traction-angle", "Angle of pull", session["angle_deg"], "deg", "deg"),
         ("treatment-time", "Treatment time", round(session["treatment_s"] / 60, 2), "min", "min"),
         (
             "time-under-traction",
@@ -285,21 +288,30 @@ def _observations(ids: _Ids, index: int, session: dict) -> list:
             "min",
         ),
     ]
-    out = []
-    for code, text, value, unit, ucum in measures:
-        resource = {
-            "resourceType": "Observation",
-            "status": "final",
-            "code": {"coding": [{"system": MEASURE, "code": code, "display": text}], "text": text},
-            "subject": {"reference": ids.url("patient")},
-            "partOf": [ids.ref(f"procedure-{index}")],
-            "device": ids.ref("device"),
-            "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": ucum},
-        }
-        if session["utc_start"]:
-            resource["effectiveDateTime"] = session["utc_start"]
-        out.append(_entry(ids, f"observation-{index}-{code}", resource))
+    measured = {"device": ids.ref("device")}
+    out = [_observation(ids, index, session, *m, measured) for m in measures]
+    if session["angle_deg"] is not None:
+        # The angle is a setting the clinician entered, sealed in the record: the device did not measure it.
+        setting = {"method": {"text": "setting entered by the clinician in the treatment file, sealed in the "
+                                      "device record; not measured by the device"}}
+        out.append(_observation(ids, index, session, "traction-angle", "Angle of pull", session["angle_deg"],
+                                "deg", "deg", setting))
     return out
+
+
+def _observation(ids: _Ids, index: int, session: dict, code, text, value, unit, ucum, how: dict) -> dict:
+    resource = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": MEASURE, "code": code, "display": text}], "text": text},
+        "subject": ids.ref("patient"),
+        "partOf": [ids.ref(f"procedure-{index}")],
+        **how,
+        "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": ucum},
+    }
+    if session["utc_start"]:
+        resource["effectiveDateTime"] = session["utc_start"]
+    return _entry(ids, f"observation-{index}-{code}", resource)
 
 
 def _mean_force(session: dict) -> float:
