@@ -11,6 +11,7 @@ import pytest
 import pyx12.params
 import pyx12.x12n_document
 import record_factory as factory
+from billing_cases import SCENARIOS, SUPERVISOR
 from fhir.resources.R4B.bundle import Bundle
 from traction.billing import bill, csv_line, demo_outputs, fhir, note, x12
 from traction.billing.rules import load as load_rules
@@ -206,31 +207,10 @@ def test_837p_a_pta_renders_for_a_payer_that_enrolls_assistants():
     assert "NM1*DQ*1*PARK*SAM****XX*1728394655~" in text
 
 
-SUPERVISOR = {"name": "SAM PARK", "npi": "1728394655", "provider_type": "PT"}
-SCENARIOS = {
-    "chiropractor to Medicare": {"rendering.provider_type": "chiropractor"},
-    "PTA above threshold with 97140": {
-        "rendering.provider_type": "PTA",
-        "supervising": SUPERVISOR,
-        "therapy_spend.above_threshold": True,
-        "other_services": [{"code": "97140", "units": 2, "minutes": 25}],
-    },
-    "commercial decompression": {
-        "payer.profile": "commercial",
-        "treatment.device_type": "decompression",
-        "fees": {"S9090": 80.0, "97110": 62.0},
-    },
-    "physician, one diagnosis": {
-        "rendering.provider_type": "physician",
-        "diagnoses": [{"code": "M54.17"}],
-        "treatment.rationale_diagnoses": ["M54.17"],
-    },
-}
-
-
-@pytest.mark.parametrize("name", SCENARIOS)
+@pytest.mark.parametrize("name", [n for n, case in SCENARIOS.items() if case["ready"]])
 def test_exports_validate_across_scenarios(name):
-    s = summary(changes=SCENARIOS[name])
+    s = summary(changes=SCENARIOS[name]["changes"], drop=SCENARIOS[name]["drop"],
+                records=SCENARIOS[name]["records"]())
     assert s["billing_ready"], s["blocking"]
     Bundle.model_validate(fhir.bundle(s))
     assert pyx12_check(x12.interchange(s)) == (True, [])
