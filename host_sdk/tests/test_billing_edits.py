@@ -14,9 +14,13 @@ from traction.billing import ContextError, bill, csv_line, fhir, load_context, n
 from traction.cli import main
 from traction.record import RecordError, verify
 from traction.store import Store
+from traction.treatment import Treatment
+from traction_protocol import BY_NAME, EncodeError
+from traction_protocol.constants import ANGLE_NOT_SET
+from traction_protocol.messages import decode_payload, encode_payload
 
 SUPERVISOR = {"name": "SAM PARK", "npi": "1728394655", "provider_type": "PT"}
-TODAY = date(2026, 12, 2)
+EXAMPLES = factory.EXAMPLE_CONTEXT.parent
 
 
 def record(**fields):
@@ -48,6 +52,21 @@ def test_an_angle_not_entered_is_listed_missing_not_zero():
     assert "Angle of pull: 0" not in text
     observations = {o["code"]["coding"][0]["code"] for o in by_kind(fhir.bundle(result), "Observation")}
     assert "traction-angle" not in observations
+
+
+def test_a_treatment_file_without_an_angle_sends_not_entered_and_the_record_keeps_it():
+    text = (EXAMPLES / "lumbar_intermittent_15min.toml").read_text()
+    without = "\n".join(line for line in text.splitlines() if not line.startswith("angle"))
+    treatment = Treatment.from_toml(without)
+    assert treatment.angle_deg is None
+    assert any("angle not given" in w for w in treatment.warnings)
+    setup = treatment.setup_message(session_id=1, telemetry_div=0)
+    assert setup["angle_dd"] == ANGLE_NOT_SET
+    wire = encode_payload("SETUP", setup)
+    assert decode_payload(BY_NAME["SETUP"], wire)["angle_dd"] == ANGLE_NOT_SET  # the codec carries it
+    with pytest.raises(EncodeError, match="angle_dd = 451 outside 0..450"):
+        encode_payload("SETUP", {**setup, "angle_dd": 451})
+    assert Treatment.from_toml(text).setup_message(1, 0)["angle_dd"] == 150  # 15 degrees as before
 
 
 def test_an_angle_the_clinician_gives_in_the_context_fills_it_as_theirs():
