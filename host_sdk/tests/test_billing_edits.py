@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from datetime import date
+from importlib import resources
 
 import pytest
 import record_factory as factory
@@ -334,3 +335,10 @@ def test_an_aborted_session_procedure_says_why_it_was_not_done():
     assert procedure["status"] == "not-done"
     why = procedure["statusReason"]["text"]
     assert "ended (fault SLACK) after 3 s before any hold at therapeutic force" in why
+
+
+def test_docs_list_every_rule_with_its_source():
+    catalogue = json.loads((resources.files("traction.billing") / "rules" / "rules.json").read_text())
+    docs = (factory.EXAMPLE_CONTEXT.parents[1] / "docs" / "billing.md").read_text()
+    for rule in catalogue["rules"]:
+        assert f"`{rule}`" in docs, rule

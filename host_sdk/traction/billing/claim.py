@@ -107,6 +107,9 @@ def bill(records, context, rules: RuleBook | None = None, prior_claims=(), today
     claim_rendering = _claim_rendering(context, profile, d) if lines else "rendering"
     traction_billed = any(x["code"] in FROM_DEVICE_RECORD for x in lines)
     times = treatment_times(lines, rules)
+    if lines:
+        d.decide("TOTAL-TIME", f"total treatment time {_minutes(times['total_min'])}, timed-code minutes "
+                 f"{_minutes(times['timed_min'])}")
     docs = documentation.check(sessions, context, diagnoses, dos, times, traction_billed)
     ready = bool(lines) and not d.errors and docs["complete"]
     return {
@@ -163,6 +166,10 @@ def treatment_times(lines: list, rules: RuleBook) -> dict:
         "lines": each,
         "traction_only": all(x["code"] in FROM_DEVICE_RECORD for x in lines),
     }
+
+
+def _minutes(value) -> str:
+    return "not known (a line has no minutes)" if value is None else f"{value:g} min"
 
 
 def _place(context, rules: RuleBook) -> dict | None:
