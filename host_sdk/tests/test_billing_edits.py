@@ -221,6 +221,15 @@ def test_the_837p_fields_are_checked_before_billing_ready():
     assert error["message"] == "the claim needs patient.member_id, payer.payer_id in the context"
 
 
+def test_a_line_points_to_at_most_four_diagnoses_and_says_so_commercial():
+    codes = ["M54.16", "M51.26", "M54.17", "M54.50", "M54.2"]
+    result = billed(changes={"payer.profile": "commercial", "diagnoses": [{"code": c} for c in codes],
+                             "treatment.rationale_diagnoses": codes})
+    assert all(x["diagnosis_pointers"] == [1, 2, 3, 4] for x in result["lines"])
+    assert "ICD-POINTER" in rules_of(result, "warnings") and result["billing_ready"], result["blocking"]
+    assert "SV1*HC:97012:GP*45*UN*1***1:2:3:4~" in x12.interchange(result)
+
+
 # ---- dates of service ----
 
 def test_a_date_of_service_in_the_future_is_refused_medicare():

@@ -309,7 +309,11 @@ def _pointers(context, diagnoses: list, d: _Decisions) -> list:
         if code not in by_code:
             d.error("ICD-POINTER", f"rationale diagnosis {code} is not among the claim's diagnoses")
     chosen = [by_code[c] for c in wanted if c in by_code] if wanted else diagnoses
-    usable = [x["sequence"] for x in chosen if x["status"] != "invalid"][:MAX_POINTERS]
+    usable = [x["sequence"] for x in chosen if x["status"] != "invalid"]
+    if len(usable) > MAX_POINTERS:
+        d.warn("ICD-POINTER", f"{len(usable)} diagnoses are linked but a line points to at most "
+               f"{MAX_POINTERS}: the first {MAX_POINTERS} are used; list the most relevant first")
+        usable = usable[:MAX_POINTERS]
     if not usable:
         d.error("ICD-POINTER", "no valid diagnosis is linked to the service lines")
     else:
