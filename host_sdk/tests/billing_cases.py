@@ -4,8 +4,12 @@ Each scenario: changes to and keys dropped from examples/context_example.toml, t
 bills, and whether it is billing-ready. EXAMPLE_CONTEXTS: every context file under examples/.
 """
 
+import io
+import json
 from pathlib import Path
 
+import pyx12.params
+import pyx12.x12n_document
 import record_factory as factory
 from traction.record import verify
 
@@ -75,3 +79,24 @@ SCENARIOS = {
     "unsigned": case(drop=["signature"], ready=False),
     "roller table": case({"treatment.device_type": "roller_table", "other_services": []}, ready=False),
 }
+
+
+def pyx12_check(text: str) -> tuple:
+    """(valid, errors) from pyx12's validator, with its JSON error report."""
+    report = io.StringIO()
+    valid = pyx12.x12n_document.x12n_document(
+        pyx12.params.ParamsBase(), io.StringIO(text), io.StringIO(), None, None, report
+    )
+    errors = []
+
+    def collect(node):
+        if isinstance(node, dict):
+            errors.extend(node.get("errors", []))
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    collect(json.loads(report.getvalue()))
+    return valid, errors

@@ -11,8 +11,12 @@ from importlib import resources
 
 import pytest
 import record_factory as factory
-from traction.billing import ContextError, bill, csv_line, fhir, load_context, note, x12
+from billing_cases import pyx12_check
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from traction.billing import Context, ContextError, bill, csv_line, fhir, load_context, note, x12
 from traction.cli import main
+from traction.errors import TractionError
 from traction.record import RecordError, verify
 from traction.store import Store
 from traction.treatment import Treatment
@@ -230,6 +234,25 @@ def test_a_line_points_to_at_most_four_diagnoses_and_says_so_commercial():
     assert "SV1*HC:97012:GP*45*UN*1***1:2:3:4~" in x12.interchange(result)
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"patient.last_name": "RIV\x1bERA"}, "the 837P cannot carry patient.last_name 'RIV"),
+        ({"patient.first_name": "JOSÉ"}, "patient.first_name 'JOSÉ': only printable ASCII"),
+        ({"patient.address.state": "XX"}, "patient.address.state 'XX': a US state or territory code"),
+        ({"patient.address.zip": "62"}, "patient.address.zip '62': 3-15 characters"),
+        ({"encounter.claim_id": "R" * 39}, "encounter.claim_id"),
+        ({"payer.payer_id": "P" * 16}, "payer.payer_id"),
+        ({"rendering.name": "~*"}, "rendering's last name"),
+    ],
+)
+def test_what_the_837p_cannot_carry_is_named_before_billing_ready_medicare(changes, message):
+    result = billed(changes=changes, drop=["rendering.last_name", "rendering.first_name"])
+    assert not result["billing_ready"]
+    claim_data = [e["message"] for e in result["errors"] if e["rule"] == "CLAIM-DATA"]
+    assert any(message in m for m in claim_data), claim_data
+
+
 # ---- dates of service ----
 
 def test_a_date_of_service_in_the_future_is_refused_medicare():
@@ -351,3 +374,51 @@ def test_docs_list_every_rule_with_its_source():
     docs = (factory.EXAMPLE_CONTEXT.parents[1] / "docs" / "billing.md").read_text()
     for rule in catalogue["rules"]:
         assert f"`{rule}`" in docs, rule
+
+
+# ---- any value anywhere: a clear ContextError, or a summary whose billing-ready claim can be written ----
+
+def _leaves(node, path=()):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _leaves(value, (*path, index))
+    yield path
+
+
+LEAVES = [p for p in _leaves(factory.context().data) if p]
+VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12),
+    st.sampled_from(["", "11", "02", "99", "M54.16", "1679576722", "2026-07-08", "PTA", "97140", "XX"]),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(LEAVES), VALUES), min_size=1, max_size=3))
+def test_any_bad_value_is_a_context_error_and_a_ready_claim_always_writes(changes):
+    data = factory.context().data
+    for path, value in changes:
+        node = data
+        try:  # an earlier change may have replaced a table on the way: then this one does not apply
+            for part in path[:-1]:
+                node = node[part]
+            node[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue
+    try:
+        context = Context(data, "fuzz")
+    except ContextError as e:
+        assert str(e).startswith("fuzz: ")
+        return
+    try:
+        result = bill([record()], context, today=date(2026, 7, 8))
+    except TractionError:
+        return  # refused as a whole (e.g. an unknown payer), with its reason
+    fhir.bundle(result)
+    csv_line.text(result)
+    note.markdown(result)
+    if result["billing_ready"]:
+        assert pyx12_check(x12.interchange(result)) == (True, [])

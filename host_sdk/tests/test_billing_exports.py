@@ -8,10 +8,8 @@ from datetime import datetime, timedelta
 from importlib import resources
 
 import pytest
-import pyx12.params
-import pyx12.x12n_document
 import record_factory as factory
-from billing_cases import SCENARIOS, SUPERVISOR
+from billing_cases import SCENARIOS, SUPERVISOR, pyx12_check
 from fhir.resources.R4B.bundle import Bundle
 from traction.billing import bill, csv_line, demo_outputs, fhir, note, x12
 from traction.billing.rules import load as load_rules
@@ -25,27 +23,6 @@ def summary(changes=None, drop=(), records=None):
 
 def resources_of(bundle, kind):
     return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
-
-
-def pyx12_check(text: str) -> tuple:
-    """(valid, errors) from pyx12's validator, with its JSON error report."""
-    report = io.StringIO()
-    valid = pyx12.x12n_document.x12n_document(
-        pyx12.params.ParamsBase(), io.StringIO(text), io.StringIO(), None, None, report
-    )
-    errors = []
-
-    def collect(node):
-        if isinstance(node, dict):
-            errors.extend(node.get("errors", []))
-            for value in node.values():
-                collect(value)
-        elif isinstance(node, list):
-            for value in node:
-                collect(value)
-
-    collect(json.loads(report.getvalue()))
-    return valid, errors
 
 
 def test_fhir_bundle_validates_and_carries_the_claim():

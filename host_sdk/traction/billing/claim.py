@@ -6,7 +6,7 @@ payer profile in effect on the date of service. Device facts come from verified 
 
 from datetime import date, datetime
 
-from traction.billing import documentation, icd10
+from traction.billing import documentation, icd10, x12
 from traction.billing.rules import RuleBook, in_effect
 from traction.billing.rules import load as load_rules
 from traction.errors import TractionError
@@ -24,27 +24,6 @@ NOT_TRACTION_RULES = {
 }
 MAX_POINTERS = 4
 TELEHEALTH_FORBIDDEN = FROM_DEVICE_RECORD  # supervised, in-person modalities on the device
-# What the 837P needs beyond what the context check already requires (CLAIM-DATA).
-CLAIM_FIELDS = (
-    "patient.member_id",
-    "patient.sex",
-    "patient.address.line",
-    "patient.address.city",
-    "patient.address.state",
-    "patient.address.zip",
-    "billing_provider.name",
-    "billing_provider.npi",
-    "billing_provider.tax_id",
-    "billing_provider.contact",
-    "billing_provider.phone",
-    "billing_provider.address.line",
-    "billing_provider.address.city",
-    "billing_provider.address.state",
-    "billing_provider.address.zip",
-    "payer.name",
-    "payer.payer_id",
-    "encounter.claim_id",
-)
 
 
 class BillingError(TractionError):
@@ -218,9 +197,8 @@ def _referring(context, profile, d: _Decisions) -> None:
 
 
 def _claim_data(context, d: _Decisions) -> None:
-    missing = [field for field in CLAIM_FIELDS if context.get(field) in (None, "")]
-    if missing:
-        d.error("CLAIM-DATA", "the claim needs " + ", ".join(missing) + " in the context")
+    for problem in x12.problems(context.data):
+        d.error("CLAIM-DATA", problem)
 
 
 def _one_per_day(lines: list, records, prior_claims, dos: date, d: _Decisions) -> None:

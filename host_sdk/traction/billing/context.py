@@ -55,6 +55,10 @@ KEYS = {
     "signature": ("signed_by", "signed_at"),
     "x12": ("sender_id", "receiver_id"),
 }
+# Fields that are not text: each is checked for its own type below.
+TYPED = ("treatment.regions", "treatment.rationale_diagnoses", "treatment.angle_deg",
+         "encounter.visit_number", "other_services[].units", "other_services[].minutes",
+         "therapy_spend.year_to_date", "therapy_spend.above_threshold")
 
 
 class ContextError(TractionError):
@@ -187,20 +191,29 @@ class Context:
             self._fail("encounter.visit_number", f"must be a whole number from 1 to {MAX_UNITS}")
 
     def _known_keys(self) -> None:
-        """Refuse keys no table takes, suggesting the nearest known one (as treatment files do)."""
-        for table, allowed in KEYS.items():
-            if table.endswith("[]"):
-                entries = self.get(table[:-2])
-                nodes = [(f"{table[:-2]}[{i}]", e) for i, e in enumerate(entries)] if isinstance(
-                    entries, list) else []
-            else:
-                nodes = [(table, self.get(table) if table else self.data)]
-            for where, node in nodes:
-                if not isinstance(node, dict):
-                    continue
-                for key in node:
-                    if key not in allowed:
-                        self._fail(f"{where}.{key}" if where else key, _unknown_key(key, allowed))
+        """Every table is a table, every key is one its table takes (else the nearest known one is
+        suggested, as treatment files do), and every field the checks below do not type is text."""
+        self._walk("", "", self.data)
+
+    def _walk(self, table: str, where: str, node) -> None:
+        if not isinstance(node, dict):
+            self._fail(where, "must be a table of key = value lines")
+        if table == "fees":
+            return  # codes as keys, amounts checked by _fees
+        for key, value in node.items():
+            at = f"{where}.{key}" if where else key
+            name = f"{table}.{key}" if table else key
+            if key not in KEYS[table]:
+                self._fail(at, _unknown_key(key, KEYS[table]))
+            if name in KEYS or name == "fees":
+                self._walk(name, at, value)
+            elif f"{name}[]" in KEYS:
+                if not isinstance(value, list):
+                    self._fail(at, f"must be a list of tables ([[{key}]])")
+                for index, entry in enumerate(value):
+                    self._walk(f"{name}[]", f"{at}[{index}]", entry)
+            elif name not in TYPED and (not isinstance(value, str) or not value.strip()):
+                self._fail(at, "must be non-empty text")
 
     def _text(self, field: str, required: bool = False):
         value = self.get(field)
