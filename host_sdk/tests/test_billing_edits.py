@@ -12,6 +12,7 @@ from importlib import resources
 import pytest
 import record_factory as factory
 from billing_cases import pyx12_check
+from fhir.resources.R4B.bundle import Bundle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from traction.billing import Context, ContextError, bill, csv_line, fhir, load_context, note, x12
@@ -422,3 +423,4 @@ def test_any_bad_value_is_a_context_error_and_a_ready_claim_always_writes(change
     note.markdown(result)
     if result["billing_ready"]:
         assert pyx12_check(x12.interchange(result)) == (True, [])
+        Bundle.model_validate(fhir.bundle(result))
