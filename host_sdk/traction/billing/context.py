@@ -30,6 +30,7 @@ SEXES = ("F", "M", "U")
 MAX_FEE = 99_999.99  # CMS-1500 item 24F: 5 dollar digits and cents per line
 MAX_UNITS = 999  # CMS-1500 item 24G: 3 digits
 MAX_MINUTES = 24 * 60
+MAX_VISITS = 999
 PERSON = ("name", "first_name", "last_name", "provider_type", "npi", "taxonomy")
 ADDRESS = ("line", "city", "state", "zip")
 # Every table's keys: a key outside these is a typo or a field we would silently ignore, so it is refused.
@@ -187,8 +188,8 @@ class Context:
         if angle is not None and (not _is_number(angle) or not 0 <= angle <= 45):
             self._fail("treatment.angle_deg", "must be a number of degrees from 0 to 45")
         visit = self.get("encounter.visit_number")
-        if visit is not None and not _is_whole(visit, 1, MAX_UNITS):
-            self._fail("encounter.visit_number", f"must be a whole number from 1 to {MAX_UNITS}")
+        if visit is not None and not _is_whole(visit, 1, MAX_VISITS):
+            self._fail("encounter.visit_number", f"must be a whole number from 1 to {MAX_VISITS}")
 
     def _known_keys(self) -> None:
         """Every table is a table, every key is one its table takes (else the nearest known one is
