@@ -108,3 +108,6 @@ SEGMENT, SEGMENT_NAME = _index(SEGMENTS)
 ERROR, ERROR_NAME = _index(ERRORS)
 FAULT, FAULT_NAME = _index(FAULTS)
 EVENT, EVENT_NAME = _index(EVENTS)
+
+# SETUP.angle_dd when the clinician entered no angle of pull: the record says null, never 0 degrees.
+ANGLE_NOT_SET = 0xFFFF
