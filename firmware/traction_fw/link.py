@@ -64,6 +64,7 @@ class Link:
                       and self.app.repl_allowed()):
                     # what follows is the REPL's: stop reading here
                     self.repl = True
+                    self.app.board.watchdog.stop()  # nothing feeds it once the loop has returned
                     self.decoder.reset()
                     return 0
             self.chunk[n] = b

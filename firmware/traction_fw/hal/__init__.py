@@ -32,7 +32,9 @@
 #                              enable in hardware); always False on a board without one
 # board.service_jumper()       True while the physical service jumper is fitted
 #
-# board.watchdog.start(timeout_ms) / feed()
+# board.watchdog.start(timeout_ms) / feed()   feed() in the tick; a board may feed its hardware watchdog
+#                                             later, only when that loop ended in time (hal/rp2)
+# board.watchdog.stop()                       the loop hands the port to the REPL (motor off)
 #
 # board.link.read(buf)   non-blocking: read up to len(buf) bytes into the preallocated bytearray buf,
 #                        return how many (0 if none). Reads byte by byte from the port so bytes meant for

@@ -67,6 +67,9 @@ class Watchdog:
     def feed(self):
         self._fed_us = self._clock.device_us
 
+    def stop(self):
+        self.timeout_us = 0
+
     def expired(self):
         return self.timeout_us and self._clock.device_us - self._fed_us > self.timeout_us
 

@@ -1,0 +1,245 @@
+# The rp2 board (hal/rp2) under test: stand-ins for MicroPython's rp2-port `machine` and `rp2` modules,
+# so hal/rp2's CPU side (what it writes to the pins, how it reads FIFOs and IRQ-latched state) runs under
+# the unix port's tests. install() puts them in sys.modules before traction_fw.hal.rp2 is imported. What
+# the PIO programs do on the pins is not modelled here: each test drives the pins and FIFOs by hand.
+import sys
+
+
+class Pin:
+    IN = 0
+    OUT = 1
+    PULL_UP = 1
+    PULL_DOWN = 2
+    IRQ_FALLING = 4
+    IRQ_RISING = 8
+    level = {}  # GPIO -> level, shared by every Pin object on that GPIO
+    mode = {}
+    handler = {}  # GPIO -> (handler, trigger, hard)
+
+    def __init__(self, gpio, mode=-1, pull=None, *, value=None):
+        self.gpio = gpio
+        if mode != -1:
+            Pin.mode[gpio] = mode
+        if value is not None:
+            Pin.level[gpio] = value
+        elif gpio not in Pin.level:
+            Pin.level[gpio] = 1 if pull == Pin.PULL_UP else 0
+
+    def value(self, v=None):
+        if v is None:
+            return Pin.level[self.gpio]
+        Pin.level[self.gpio] = v
+
+    def __call__(self, v=None):
+        return self.value(v)
+
+    def irq(self, handler, trigger, hard=False):
+        Pin.handler[self.gpio] = (handler, trigger, hard)
+
+    @staticmethod
+    def drive(gpio, v):
+        """The outside world sets a pin: its IRQ handler runs on the matching edge."""
+        old = Pin.level.get(gpio, 0)
+        Pin.level[gpio] = v
+        h = Pin.handler.get(gpio)
+        if h and old != v and h[1] & (Pin.IRQ_RISING if v else Pin.IRQ_FALLING):
+            h[0](Pin(gpio))
+
+
+class PWM:
+    duty = {}
+    freq = {}
+
+    def __init__(self, pin, freq=0, duty_u16=0):
+        self.gpio = pin.gpio
+        PWM.freq[self.gpio] = freq
+        PWM.duty[self.gpio] = duty_u16
+
+    def duty_u16(self, v):
+        PWM.duty[self.gpio] = v
+
+
+class ADC:
+    counts = {}  # GPIO -> 12-bit counts
+
+    def __init__(self, pin):
+        self.gpio = pin.gpio
+
+    def read_u16(self):
+        c = ADC.counts.get(self.gpio, 0)
+        return c << 4 | c >> 8  # how the rp2 port scales 12 bits to 16
+
+
+class Timer:
+    PERIODIC = 1
+    last = None
+
+    def __init__(self, freq=0, mode=0, callback=None, hard=False):
+        self.freq = freq
+        self.callback = callback
+        self.hard = hard
+        Timer.last = self
+
+
+class WDT:
+    last = None
+
+    def __init__(self, timeout=5000):
+        self.timeout = timeout
+        self.feeds = 0
+        WDT.last = self
+
+    def feed(self):
+        self.feeds += 1
+
+
+class Mem32:
+    def __init__(self):
+        self.words = {}
+
+    def __getitem__(self, addr):
+        return self.words.get(addr, 0)
+
+    def __setitem__(self, addr, v):
+        self.words[addr] = v
+
+
+class Reset(Exception):
+    pass
+
+
+class SPI:
+    """An ADS1220 on the bus: keeps what WREG writes, answers RREG with it, and gives `sample` (three
+    bytes) to a plain read."""
+
+    last = None
+
+    def __init__(self, bus, baudrate=0, polarity=0, phase=0, sck=None, mosi=None, miso=None):
+        self.bus = bus
+        self.mode = (polarity, phase)
+        self.regs = bytearray(4)
+        self.commands = []
+        self.sample = bytearray(3)
+        self.mute = False  # no chip: reads give 0xff
+        SPI.last = self
+
+    def write(self, data):
+        self.commands.append(bytes(data))
+        if data[0] & 0xF0 == 0x40:
+            n = (data[0] & 3) + 1
+            self.regs[:n] = data[1:1 + n]
+
+    def write_readinto(self, out, into):
+        self.commands.append(bytes(out))
+        into[0] = 0xFF
+        for i in range(1, len(into)):
+            into[i] = 0xFF if self.mute else self.regs[i - 1]
+
+    def readinto(self, buf):
+        for i in range(len(buf)):
+            buf[i] = self.sample[i]
+
+
+class Machine:
+    """The `machine` module."""
+
+    Pin = Pin
+    PWM = PWM
+    ADC = ADC
+    Timer = Timer
+    WDT = WDT
+    SPI = SPI
+    PWRON_RESET = 1
+    WDT_RESET = 3
+
+    def __init__(self):
+        self.mem32 = Mem32()
+        self.cause = 1
+        self.on_idle = None
+
+    def reset_cause(self):
+        return self.cause
+
+    def reset(self):
+        raise Reset()
+
+    def disable_irq(self):
+        return 0
+
+    def enable_irq(self, state):
+        pass
+
+    def idle(self):
+        self.on_idle()
+
+
+class StateMachine:
+    sms = {}
+    encoder_count = 0  # the encoder program's X at start
+
+    def __init__(self, sm_id, prog, freq=-1, in_base=None, sideset_base=None):
+        self.prog = prog
+        self.freq = freq
+        self.in_base = in_base.gpio if in_base else None
+        self.sideset_base = sideset_base.gpio if sideset_base else None
+        self.fifo = []
+        self.count = None  # a program that pushes every pass (the encoder's): what get() finds
+        self.running = 0
+        StateMachine.sms[sm_id] = self
+        if sm_id == 4:
+            self.count = StateMachine.encoder_count
+
+    def active(self, on):
+        self.running = on
+
+    def rx_fifo(self):
+        return len(self.fifo)
+
+    def put_word(self, word):
+        """The program pushes a 32-bit word."""
+        if len(self.fifo) < 4:
+            self.fifo.append(word & 0xFFFFFFFF)
+
+    def get(self, buf):
+        if not self.fifo:
+            if self.count is None:
+                raise AssertionError("get() on an empty FIFO would wait forever")
+            self.fifo.append(self.count & 0xFFFFFFFF)
+        w = self.fifo.pop(0)
+        buf[0] = w - 0x100000000 if w & 0x80000000 else w  # an 'i' array takes the word as signed
+
+
+class PIO:
+    OUT_LOW = 0
+    SHIFT_LEFT = 0
+
+
+class Rp2:
+    """The `rp2` module: asm_pio leaves the program function unassembled."""
+
+    PIO = PIO
+    StateMachine = StateMachine
+
+    @staticmethod
+    def asm_pio(**_kw):
+        return lambda f: f
+
+
+machine = Machine()
+rp2 = Rp2()
+
+
+def install():
+    sys.modules["machine"] = machine
+    sys.modules["rp2"] = rp2
+
+
+def reset_world():
+    Pin.level.clear()
+    Pin.mode.clear()
+    Pin.handler.clear()
+    PWM.duty.clear()
+    ADC.counts.clear()
+    StateMachine.sms.clear()
+    machine.mem32 = Mem32()
+    machine.cause = 1

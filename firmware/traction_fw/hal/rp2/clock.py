@@ -1,0 +1,53 @@
+# Device time and the control period on the RP2040. A hard IRQ (a machine.Timer at control_hz, or the
+# load-cell ADC's data-ready every n samples) marks each period start; wait_tick() idles until the next
+# mark. A loop that ends after the next period has already started is an overrun: counted, and the
+# watchdog is not fed for it (watchdog.py). The period marks are counted in the IRQ, so a long loop
+# never makes the next periods come faster: it only shortens the one that starts late.
+import time
+
+import machine
+
+
+class Clock:
+    def __init__(self, period_us):
+        self.period_us = period_us
+        self.due = 0  # period marks not yet taken by wait_tick (written by the IRQ)
+        self.overruns = 0  # loops that ended after the next period had started
+        self.missed = 0  # whole periods that passed without a loop
+        self.watchdog = None
+        self._timer = None
+        self._started = False
+
+    # -- the hal contract (called in the tick: no allocation) --
+    def ticks_ms(self):
+        return time.ticks_ms()
+
+    def ticks_us(self):
+        return time.ticks_us()
+
+    def wait_tick(self):
+        irq = machine.disable_irq()
+        late = self.due
+        self.due = 0
+        machine.enable_irq(irq)
+        if self._started and late:
+            self.overruns += 1
+            self.missed += late - 1
+        if self.watchdog is not None:
+            self.watchdog.loop_done(self._started and not late)
+        self._started = True
+        if late:
+            return  # the period has begun already: start its work now
+        while not self.due:
+            machine.idle()  # WFE: any interrupt (the period mark, USB) wakes it
+        irq = machine.disable_irq()
+        self.due -= 1
+        machine.enable_irq(irq)
+
+    # -- the board side --
+    def mark(self, _source=None):
+        """A period starts: the pacing IRQ's handler (hard IRQ: no allocation)."""
+        self.due += 1
+
+    def pace_by_timer(self, hz):
+        self._timer = machine.Timer(freq=hz, mode=machine.Timer.PERIODIC, callback=self.mark, hard=True)

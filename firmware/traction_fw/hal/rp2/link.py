@@ -1,0 +1,101 @@
+# The link over the Pico's USB-CDC port (MicroPython's stdin/stdout). Writing never waits for the host:
+# frames go into a bounded queue, whole or not at all (a frame that does not fit is dropped and counted,
+# never cut), and drain() hands the port what it takes now. The product image is built with the CDC
+# write timeout at 0 (`traction build --target pico`), so a host that stops reading costs nothing; the
+# stock MicroPython image would wait up to 500 ms once the CDC buffer is full. Reading is byte by byte
+# and only while the application asks, so bytes meant for the REPL stay unread.
+import select
+import sys
+
+
+class UsbLink:
+    def __init__(self, queue_bytes, port=None):
+        self._q = bytearray(queue_bytes)
+        self._head = 0
+        self._count = 0
+        self.dropped = 0  # bytes of frames that found the queue full
+        self._byte = bytearray(1)
+        self._port = port if port is not None else StdioPort()
+
+    # -- the hal contract --
+    def read(self, buf):
+        n = 0
+        port = self._port
+        while n < len(buf) and port.readable():
+            if not port.readinto(self._byte):
+                break
+            buf[n] = self._byte[0]
+            n += 1
+        return n
+
+    def write(self, data):
+        n = len(data)
+        q = self._q
+        size = len(q)
+        if n > size - self._count:
+            self.dropped += n
+        else:
+            tail = (self._head + self._count) % size
+            first = size - tail if n > size - tail else n
+            q[tail:tail + first] = data[:first] if first < n else data
+            if first < n:
+                q[:n - first] = data[first:]
+            self._count += n
+        self.drain()
+
+    # -- the board side --
+    def queued(self):
+        return self._count
+
+    def drain(self):
+        """Give the port what it takes without waiting; the rest stays queued."""
+        q = self._q
+        size = len(q)
+        port = self._port
+        while self._count and port.writable():
+            run = size - self._head if self._head + self._count > size else self._count
+            sent = port.write(q, self._head, run)
+            if not sent:
+                break
+            self._head = (self._head + sent) % size
+            self._count -= sent
+
+
+class StdioPort:
+    """MicroPython's stdin/stdout (the USB-CDC port on a Pico), polled without waiting."""
+
+    def __init__(self):
+        self._in = sys.stdin.buffer
+        self._out = sys.stdout.buffer
+        self._rd = _poller(sys.stdin, select.POLLIN)
+        self._wr = _poller(sys.stdout, select.POLLOUT)
+
+    def readable(self):
+        return _ready(self._rd)
+
+    def writable(self):
+        return _ready(self._wr)
+
+    def readinto(self, buf):
+        return self._in.readinto(buf)
+
+    def write(self, buf, off, n):
+        return self._out.write(buf, off, n)
+
+
+def _poller(stream, event):
+    p = select.poll()
+    # ipoll allocates its result tuple on its first event: take one now (stdout is writable), so that
+    # polling in the loop never allocates.
+    p.register(sys.stdout, select.POLLOUT)
+    for _ in p.ipoll(0):
+        break
+    p.unregister(sys.stdout)
+    p.register(stream, event)
+    return p
+
+
+def _ready(poller):
+    for _ in poller.ipoll(0):
+        return True
+    return False
