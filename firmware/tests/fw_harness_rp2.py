@@ -74,11 +74,16 @@ class Timer:
     PERIODIC = 1
     last = None
 
-    def __init__(self, freq=0, mode=0, callback=None, hard=False):
+    def __init__(self, timer_id=-1):
+        self.freq = 0
+        self.callback = None
+        self.hard = False
+        Timer.last = self
+
+    def init(self, mode=1, freq=0, callback=None, hard=False):
         self.freq = freq
         self.callback = callback
         self.hard = hard
-        Timer.last = self
 
 
 class WDT:

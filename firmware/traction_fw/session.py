@@ -20,7 +20,7 @@ class Session:
         self.period_us = period_us
         # the target never moves faster than this (edits, resume, host ramps): dn per tick in 1/1024ths
         self.slew_q = max(1, (slew_dn_s * period_us << 10) // 1000000)
-        self.phases = [None] * MAX_PHASES
+        self.phases = [None] * MAX_PHASES  # type: list
         self.stats = Stats()  # the current hold or step segment
         self.holds = Stats()  # the current phase's holds
         self.clear()

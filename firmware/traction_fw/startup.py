@@ -49,7 +49,8 @@ def _check_writable(store):
 
 def _install_config(store):
     try:
-        from image_config import BOARD_JSON  # frozen into images that carry a default board config
+        # frozen into images that carry a default board config
+        from image_config import BOARD_JSON  # pyright: ignore[reportMissingImports]
     except ImportError:
         return
     try:

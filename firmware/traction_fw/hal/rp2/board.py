@@ -31,14 +31,13 @@ class Board:
         self._cause = _boot_cause()
         inputs = config["inputs"]
         self.motor = Motor(config["motor"])  # first: its ENABLE pin is driven to "disabled" at once
-        self.clock = Clock(self.period_us)
+        self.watchdog = Watchdog()
+        self.clock = Clock(self.period_us, self.watchdog)
         self.loadcell = _loadcell(config["loadcell"], self.control_hz)
         self.stop_switch = Latch("stop_switch", inputs["stop_switch"])
         limit = inputs.get("limit_switch")
         self.limit_switch = Latch("limit_switch", limit) if limit else Absent()
         self._jumper = Latch("service_jumper", inputs["service_jumper"])
-        self.watchdog = Watchdog()
-        self.clock.watchdog = self.watchdog
         self.link = UsbLink(config.get("link", {}).get("queue_bytes", 4096))
         self._pace(config.get("clock", {}).get("pace", "timer"))
 

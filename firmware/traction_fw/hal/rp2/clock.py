@@ -9,12 +9,12 @@ import machine
 
 
 class Clock:
-    def __init__(self, period_us):
+    def __init__(self, period_us, watchdog):
         self.period_us = period_us
         self.due = 0  # period marks not yet taken by wait_tick (written by the IRQ)
         self.overruns = 0  # loops that ended after the next period had started
         self.missed = 0  # whole periods that passed without a loop
-        self.watchdog = None
+        self.watchdog = watchdog
         self._timer = None
         self._started = False
 
@@ -33,8 +33,7 @@ class Clock:
         if self._started and late:
             self.overruns += 1
             self.missed += late - 1
-        if self.watchdog is not None:
-            self.watchdog.loop_done(self._started and not late)
+        self.watchdog.loop_done(self._started and not late)
         self._started = True
         if late:
             return  # the period has begun already: start its work now
@@ -50,4 +49,5 @@ class Clock:
         self.due += 1
 
     def pace_by_timer(self, hz):
-        self._timer = machine.Timer(freq=hz, mode=machine.Timer.PERIODIC, callback=self.mark, hard=True)
+        self._timer = machine.Timer(-1)
+        self._timer.init(mode=machine.Timer.PERIODIC, freq=hz, callback=self.mark, hard=True)

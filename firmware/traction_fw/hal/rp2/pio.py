@@ -1,7 +1,7 @@
 # The PIO programs of the Pico board, in MicroPython's PIO assembler (rp2.asm_pio: the names inside the
 # functions are the assembler's, defined only while it runs them). firmware/tests/test_rp2_pio.py
 # assembles them with the vendored MicroPython's assembler and runs them on a model of the PIO.
-# pyright: reportUndefinedVariable=false
+# pyright: reportUndefinedVariable=false, reportCallIssue=false, reportAttributeAccessIssue=false
 import rp2
 
 
