@@ -148,18 +148,23 @@ def register(subparsers):
     p = subparsers.add_parser("build", help="build a board image with the firmware frozen in",
                               description=__doc__.split("\n\n", 1)[1],
                               formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
-    p.add_argument("--target", choices=["qemu"], default="qemu", help="the image to build (default qemu: "
-                   "the emulated MPS2-AN385 board)")
+    p.add_argument("--target", choices=["qemu", "pico"], default="qemu", help="the image to build (default "
+                   "qemu: the emulated MPS2-AN385 board; pico: the product UF2 for a Raspberry Pi Pico, "
+                   "traction.build_pico)")
     p.add_argument("--micropython", metavar="PATH", help="MicroPython v1.28.0 source: a checkout or its "
                    f"tarball (default ${MICROPYTHON_ENV}, else {DEFAULT_SOURCE})")
     p.add_argument("--variant", choices=sorted(VARIANTS), action="append",
                    help="build only this variant (repeatable; default both)")
-    p.add_argument("--out", default=str(BUILD_DIR), metavar="DIR", help=f"build folder (default {BUILD_DIR})")
+    p.add_argument("--out", metavar="DIR", help=f"build folder (default {BUILD_DIR}, pico: build/pico)")
     p.set_defaults(func=run_build)
 
 
 def run_build(args, console=None):
-    images = build(args.micropython, tuple(args.variant or VARIANTS), Path(args.out))
+    if args.target == "pico":
+        from .build_pico import run
+
+        return run(args)
+    images = build(args.micropython, tuple(args.variant or VARIANTS), Path(args.out or BUILD_DIR))
     for variant, path in images.items():
         print(f"{variant}\t{path}")
     return 0
