@@ -188,7 +188,7 @@ class StateMachine:
         self.in_base = in_base.gpio if in_base else None
         self.sideset_base = sideset_base.gpio if sideset_base else None
         self.fifo = []
-        self.count = None  # a program that pushes every pass (the encoder's): what get() finds
+        self.count = None  # a program that pushes every pass (the encoder's X, signed): what get() finds
         self.running = 0
         StateMachine.sms[sm_id] = self
         if sm_id == 4:
@@ -201,17 +201,23 @@ class StateMachine:
         return len(self.fifo)
 
     def put_word(self, word):
-        """The program pushes a 32-bit word."""
+        """The program pushes a 32-bit word (kept as the signed value an 'i' array reads)."""
         if len(self.fifo) < 4:
-            self.fifo.append(word & 0xFFFFFFFF)
+            self.fifo.append(signed32(word))
 
     def get(self, buf):
-        if not self.fifo:
-            if self.count is None:
-                raise AssertionError("get() on an empty FIFO would wait forever")
-            self.fifo.append(self.count & 0xFFFFFFFF)
-        w = self.fifo.pop(0)
-        buf[0] = w - 0x100000000 if w & 0x80000000 else w  # an 'i' array takes the word as signed
+        # no arithmetic here: on a 32-bit port a word's conversion would allocate in the heap-locked tick
+        if self.fifo:
+            buf[0] = self.fifo.pop(0)
+        elif self.count is not None:
+            buf[0] = self.count  # the encoder's X, signed
+        else:
+            raise AssertionError("get() on an empty FIFO would wait forever")
+
+
+def signed32(word):
+    word &= 0xFFFFFFFF
+    return word - 0x100000000 if word & 0x80000000 else word
 
 
 class PIO:

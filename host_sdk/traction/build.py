@@ -137,8 +137,8 @@ def _write_if_changed(path, text):
         path.write_text(text)
 
 
-def _make(cmd, log):
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def _make(cmd, log, env=None):
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     if proc.returncode != 0:
         tail = "\n".join(proc.stdout.splitlines()[-30:])
         raise BuildError(f"{' '.join(cmd[:3])} failed (exit {proc.returncode}):\n{tail}")

@@ -2,14 +2,16 @@
 
 MicroPython v1.28.0's rp2 port for the RPI_PICO board (pico-sdk 2.2.0 in the same tree), with
 firmware/ports/rp2/manifest.py frozen in: the firmware without hal/sim, the port's own manifest, and
-firmware/boards/pico.json as the default board config. The USB-CDC write timeout is built at 0 so a
-host that stops reading never holds up the loop (hal/rp2/link.py). picotool is not packaged, so the
+firmware/boards/pico.json as the default board config. The USB-CDC write timeout is built at 2 ms
+instead of 500 (a small port patch, firmware/ports/rp2/cdc-timeout.patch, lets a build set it), so a
+host that stops reading cannot hold up the loop (hal/rp2/link.py). picotool is not packaged, so the
 UF2 is made from firmware.bin with the tree's tools/uf2conv.py. Toolchain: arm-none-eabi-gcc and
 newlib's C++ (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib), cmake,
 make. About 5 minutes on two cores the first time.
 """
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -19,11 +21,13 @@ from . import build
 PORT_DIR = build.ROOT / "firmware" / "ports" / "rp2"
 BOARD = "RPI_PICO"
 BUILD_DIR = build.ROOT / "build" / "pico"
-TOOLS = ("arm-none-eabi-gcc", "cmake", "make")
+TOOLS = ("arm-none-eabi-gcc", "cmake", "make", "patch")
 FAMILY_RP2040 = "0xe48bff56"
 FLASH_BASE = "0x10000000"
 # What the image changes in MicroPython's configuration (C defines for every source file)
-DEFINES = ("MICROPY_HW_USB_CDC_TX_TIMEOUT=0",)
+DEFINES = ("MICROPY_HW_USB_CDC_TX_TIMEOUT=2",)
+PATCH = PORT_DIR / "cdc-timeout.patch"
+PATCHED = "#ifndef MICROPY_HW_USB_CDC_TX_TIMEOUT"
 
 
 def image_path(build_dir=BUILD_DIR):
@@ -37,18 +41,26 @@ def build_pico(source=None, build_dir=BUILD_DIR, jobs=2, log=None):
     if missing:
         raise build.BuildError(f"missing build tools: {', '.join(missing)} (Debian: apt-get install "
                                "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib "
-                               "cmake make)")
+                               "cmake make patch)")
     build_dir = Path(build_dir)
     # the same unpacked tree as the qemu image (its patch touches only ports/qemu)
     tree = build.prepare_tree(Path(source or build.source_default()), build.BUILD_DIR, log)
+    if PATCHED not in (tree / "ports" / "rp2" / "mphalport.h").read_text():
+        build._make(["patch", "-p1", "-d", str(tree), "-i", str(PATCH)], log)
     build._make(["make", "-C", str(tree / "mpy-cross"), f"-j{jobs}"], log)
     manifest = _write_manifest(build_dir)
     obj = build_dir / "build-rp2"
+    # CFLAGS from the environment: CMake adds the SDK toolchain's own flags to it at the first configure
+    # (-DCMAKE_C_FLAGS would replace them). A build folder configured with other flags starts afresh.
     flags = " ".join("-D" + d for d in DEFINES)
+    stamp = obj / "traction-cflags"
+    if obj.exists() and (not stamp.exists() or stamp.read_text() != flags):
+        shutil.rmtree(obj)
     log(f"building MicroPython {BOARD} in {obj}")
     build._make(["cmake", "-S", str(tree / "ports" / "rp2"), "-B", str(obj), f"-DMICROPY_BOARD={BOARD}",
-                 "-DPICO_NO_PICOTOOL=1", f"-DMICROPY_FROZEN_MANIFEST={manifest}",
-                 f"-DCMAKE_C_FLAGS={flags}"], log)
+                 "-DPICO_NO_PICOTOOL=1", f"-DMICROPY_FROZEN_MANIFEST={manifest}"], log,
+                env=dict(os.environ, CFLAGS=flags))
+    stamp.write_text(flags)
     build._make(["make", "-C", str(obj), f"-j{jobs}"], log)
     out = image_path(build_dir)
     build._make([sys.executable, str(tree / "tools" / "uf2conv.py"), "-c", "-b", FLASH_BASE, "-f",

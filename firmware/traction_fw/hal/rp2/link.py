@@ -1,9 +1,10 @@
 # The link over the Pico's USB-CDC port (MicroPython's stdin/stdout). Writing never waits for the host:
 # frames go into a bounded queue, whole or not at all (a frame that does not fit is dropped and counted,
-# never cut), and drain() hands the port what it takes now. The product image is built with the CDC
-# write timeout at 0 (`traction build --target pico`), so a host that stops reading costs nothing; the
-# stock MicroPython image would wait up to 500 ms once the CDC buffer is full. Reading is byte by byte
-# and only while the application asks, so bytes meant for the REPL stay unread.
+# never cut), and drain() writes only while the port has room, taking back what it did not take. The
+# product image (`traction build --target pico`) builds the CDC write timeout at 2 ms instead of 500, so
+# a write the port takes only part of waits at most that long; a host that stops reading then costs
+# nothing, the port having no room. Reading is byte by byte and only while the application asks, so
+# bytes meant for the REPL stay unread.
 import select
 import sys
 
