@@ -51,9 +51,13 @@ class Elsewhere(pytest.File):
 class MicroPythonModule(pytest.File):
     def collect(self):
         tree = ast.parse(self.path.read_text())
-        names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
-        for name in names:
-            yield MicroPythonTest.from_parent(self, name=name)
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                item = MicroPythonTest.from_parent(self, name=node.name)
+                ids = hazards_of(node)
+                if ids:
+                    item.add_marker(pytest.mark.hazard(*ids))
+                yield item
 
     def results(self):
         if not hasattr(self, "_results"):
@@ -63,6 +67,14 @@ class MicroPythonModule(pytest.File):
             else:
                 self._results = run_module(self.path, names)
         return self._results
+
+
+def hazards_of(node):
+    """The ids of a `@hazard("H-03", ...)` decorator (firmware/tests/hazard.py) on a test function."""
+    for dec in node.decorator_list:
+        if isinstance(dec, ast.Call) and getattr(dec.func, "id", None) == "hazard":
+            return [a.value for a in dec.args if isinstance(a, ast.Constant)]
+    return []
 
 
 class MicroPythonTest(pytest.Item):

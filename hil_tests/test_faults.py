@@ -13,9 +13,9 @@ CASES = [
     ("loadcell_disconnected", {"mode": "zero"}, {"CABLE_SNAP", "ADC_IMPLAUSIBLE"}, True),
     ("loadcell_stuck", {}, {"ADC_IMPLAUSIBLE"}, True),
     ("loadcell_stale", {}, {"ADC_SILENT"}, True),
-    ("loadcell_spikes", {"per_s": 5}, {"ADC_IMPLAUSIBLE", "RATE"}, True),
+    ("loadcell_spikes", {"per_s": 5}, {"ADC_IMPLAUSIBLE", "RATE", "FORCE_DISAGREE", "OVER_FORCE"}, True),
     ("motor_stalled", {}, {"MOTOR", "TRACKING", "SLACK"}, False),
-    ("motor_ignoring", {"speed": 1000}, {"RATE", "OVER_FORCE"}, True),
+    ("motor_ignoring", {"speed": 1000}, {"MOTOR", "RATE", "OVER_FORCE"}, True),
     ("motor_ignoring", {"speed": 0}, {"MOTOR", "TRACKING"}, True),
 ]
 RUNAWAY_MARGIN = 1.05  # a runaway motor outruns detection for a few periods; 5 % over the limit at most

@@ -201,9 +201,10 @@ class Host:
     def state(self):
         return self.app.state
 
-    def setup(self, phases, region=2, session_max=9000, tolerance=50, telemetry_div=0, session_id=7):
+    def setup(self, phases, region=2, session_max=9000, tolerance=50, telemetry_div=0, session_id=7,
+              angle_dd=0):
         self.ok("HEARTBEAT", lease_ms=10000)
-        self.ok("SETUP", region=region, angle_dd=0, session_max_dn=session_max, tolerance_dn=tolerance,
+        self.ok("SETUP", region=region, angle_dd=angle_dd, session_max_dn=session_max, tolerance_dn=tolerance,
                 phase_count=len(phases), telemetry_div=telemetry_div, session_id=session_id)
         for i, p in enumerate(phases):
             p = dict(p)

@@ -60,8 +60,10 @@ def test_every_phase_and_segment_ticks_without_allocating():
     host.ok("RESUME")
     assert host.until(lambda: host.app.state == IDLE, 60)  # every phase, then the final release
     host.step(20)
-    # a stop, then faults with each kind of release: controlled, fast, blind, cut
-    for fault in (None, "stop_switch", "loadcell_stale", "motor_stalled"):
+    # a stop, then faults with each kind of release: controlled, fast, blind, cut; and the second force
+    # channel's own: the current disagreeing, a runaway seen by the encoder, a dead current sense
+    for fault in (None, "stop_switch", "loadcell_stale", "motor_stalled", "loadcell_gain", "motor_runaway",
+                  "current_sense_fail"):
         host.setup([h.phase(mode=1, force_dn=3000, ramp_up_ms=2000, duration_ms=60000)], telemetry_div=1)
         host.ok("START")
         host.seconds(4)

@@ -4,8 +4,10 @@
 import json
 
 import fw_harness as h
+from hazard import hazard
 from binascii import hexlify, unhexlify
 from traction_fw import record
+from traction_protocol.constants import ANGLE_NOT_SET
 
 KEY = bytes(range(32))
 
@@ -64,6 +66,7 @@ def test_dropping_or_reordering_lines_fails():
     h.cleanup()
 
 
+@hazard("H-17")
 def test_a_reset_mid_line_is_sealed_at_next_boot_with_reason_reset():
     store = h.new_store()
     st = record.Store(store)
@@ -207,6 +210,17 @@ def test_session_record_over_the_link_verifies_is_kept_until_acknowledged():
     assert host.records() == []
     assert host.cmd("RECORD_ACK", record_id=ids[0]).name == "NAK"
     assert not host.status()["flags"] & 8
+    h.cleanup()
+
+
+def test_an_angle_the_host_says_was_not_entered_is_recorded_as_null_not_zero():
+    host = h.Host()
+    host.start([h.phase(mode=1, force_dn=1000, ramp_up_ms=1000, duration_ms=3000)], angle_dd=ANGLE_NOT_SET)
+    assert host.until(lambda: host.app.state == 1, 30)
+    host.step(5)
+    (rid,) = host.records()
+    head = json.loads(host.read_record(rid).split(b"\n")[0])
+    assert "angle_dd" in head and head["angle_dd"] is None
     h.cleanup()
 
 

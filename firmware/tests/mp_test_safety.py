@@ -73,21 +73,21 @@ def test_frequent_spikes_are_implausible():
 def test_over_force_allows_the_noise_only():
     s = primed(7235)
     feed(s, 7235)
-    assert s.force == 7235 and s.check(7200, 0, 7200, None, True) == 0  # within 0.5 %
+    assert s.force == 7235 and s.check(7200, 0, 7200, None, True, True) == 0  # within 0.5 %
     feed(s, 7237)
-    assert s.check(7200, 0, 7200, None, True) == safety.OVER_FORCE
+    assert s.check(7200, 0, 7200, None, True, True) == safety.OVER_FORCE
 
 
 def test_rate_only_at_or_above_the_target():
     s = primed(0)
     for f in range(0, 3000, 100):  # 10 kN/s while far below the target: catching up
         feed(s, f)
-        assert s.check(6000, 500, 9000, None, True) == 0
+        assert s.check(6000, 500, 9000, None, True, True) == 0
     s = primed(5900)
     fault = 0
     for f in range(5900, 7000, 100):
         feed(s, f)
-        fault = s.check(6000, 0, 9000, None, True) or fault
+        fault = s.check(6000, 0, 9000, None, True, True) or fault
     assert fault == safety.RATE
 
 
@@ -95,12 +95,12 @@ def test_may_pull_looks_one_window_ahead():
     s = primed(6000)
     for f in range(6000, 7000, 50):
         feed(s, f)
-        s.check(7000, 300, 7500, None, True)
+        s.check(7000, 300, 7500, None, True, True)
     assert not s.may_pull(7400)  # 6950 rising 500 per window
     s = primed(6950)
     for _ in range(20):
         feed(s, 6950)
-        s.check(7000, 0, 7500, None, True)
+        s.check(7000, 0, 7500, None, True, True)
     assert s.may_pull(7400)
 
 
@@ -108,11 +108,11 @@ def test_cable_snap_when_the_force_vanishes():
     s = primed(4000)
     for _ in range(20):
         feed(s, 4000)
-        assert s.check(4000, 0, 9000, None, True) == 0
+        assert s.check(4000, 0, 9000, None, True, True) == 0
     fault = 0
     for _ in range(10):
         feed(s, 0)
-        fault = s.check(4000, 0, 9000, None, True) or fault
+        fault = s.check(4000, 0, 9000, None, True, True) or fault
     assert fault == safety.CABLE_SNAP
 
 
@@ -121,9 +121,9 @@ def test_motor_that_does_not_move_its_way():
     fault = 0
     for i in range(40):
         feed(s, 3000)
-        fault = s.check(3000, -400, 9000, 1000 + i * 10, True) or fault  # reversing, encoder winds in
+        fault = s.check(3000, -400, 9000, 1000 + i * 10, True, True) or fault  # reversing, encoder winds in
     assert fault == safety.MOTOR
     s = primed(3000)
     for i in range(40):
         feed(s, 3000)
-        assert s.check(3000, -400, 9000, 1000 - i * 10, True) == 0
+        assert s.check(3000, -400, 9000, 1000 - i * 10, True, True) == 0

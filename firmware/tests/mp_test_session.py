@@ -6,6 +6,7 @@ import json
 from array import array
 
 import fw_harness as h
+from hazard import hazard
 from mp_test_profile import expected
 from traction_fw import profile
 
@@ -212,6 +213,7 @@ def test_treatment_and_traction_time():
     assert host.until(lambda: host.app.state == IDLE, 40)
 
 
+@hazard("H-01")
 def test_no_false_faults_at_the_limit_or_after_fast_ramps():
     cases = (
         ("cervical", 1, h.phase(mode=1, force_dn=2500, ramp_up_ms=0, duration_ms=15000), 2500),

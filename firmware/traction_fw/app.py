@@ -13,11 +13,12 @@ from traction_protocol.constants import EVENT, REGION_NAME
 
 from . import VERSION, profile, release, safety
 from .control import Controller
+from .crosscheck import CrossCheck
 from .journal import EV_ESTOP, EV_FAULT, EV_STOP, EV_STOP_SWITCH, R_EV, Journal, Ring
 from .link import Link
 from .recorder import Recorder
 from .release import Release
-from .safety import BLIND, CUT, REACTION, Safety
+from .safety import CUT, REACTION, Safety
 from .session import Session
 from .settings import Settings, seed
 from .states import FAULT, IDLE, PAUSED, READY, RELEASING, RUNNING, SERVICE
@@ -41,6 +42,7 @@ class App:
         self.settings = Settings(board.store, seed(cfg))
         rating = cfg.get("loadcell", {}).get("rating_n", 0) * 10
         self.safety = Safety(cfg.get("safety"), self.period_us, board.loadcell.rails(), rating)
+        self.cross = self._second_channel(board, cfg)
         rel = dict(cfg.get("release") or {})
         if "release_rate_dn_s" in cfg:
             rel["release_rate_dn_s"] = cfg["release_rate_dn_s"]
@@ -58,6 +60,7 @@ class App:
         self.telemetry = Ring(TELEMETRY_WIDTH, TELEMETRY_ROWS)
         self.state = IDLE
         self.fault = 0
+        self.faults_seen = 0  # bit per fault code seen since the first one latched (escalations)
         self.limit = self.settings.hard_max_dn
         self.target = 0
         self.raw = 0
@@ -86,6 +89,18 @@ class App:
             # a treatment was cut by a reset: the operator must see it and clear it before the next one
             self.latch(safety.RESET, 0)
 
+    @staticmethod
+    def _second_channel(board, cfg):
+        """The cross-check of the load cell (crosscheck.py). A board with neither current sense nor an
+        encoder has no second channel, and one sensor fault could take the force past the ceiling: it is
+        refused here, at boot (docs/safety.md, "Hardware")."""
+        m = board.motor
+        current = cfg.get("current_sense") if m.current() is not None else None
+        if current is None and m.position() is None:
+            raise ValueError("board config: no current sense and no encoder; the load cell needs a second "
+                             "force channel (docs/safety.md)")
+        return CrossCheck(cfg.get("crosscheck"), current, cfg.get("encoder"), board.period_us)
+
     # ---- the control tick: allocation-free ----
 
     def tick(self):
@@ -102,30 +117,37 @@ class App:
         s = self.safety
         fault = s.sample(fresh, self.raw, self.settings.to_dn(self.raw))
         force = s.force
-        pos = b.motor.position()
-        fault = fault or self._watch(force, pos)
         if fault:
             self.latch(fault, force)
+        pos = b.motor.position()
+        self._watch(force, pos)
         self.speed = self._control(force, pos, dt)
         self._actuate()
         self._sample_telemetry(force)
 
     def _watch(self, force, pos):
-        """Faults seen on this sample other than the load cell's own."""
-        pressed = self.board.stop_switch.pressed()
+        """Every check other than the load cell's own, on every tick, whatever is latched: each fault
+        found is latched (the first) or escalates the release (a later one)."""
+        b = self.board
+        pressed = b.stop_switch.pressed()
         if pressed != self.switch:
             self.switch = pressed
             self.journal.event(E_STOP_SWITCH, 1 if pressed else 0, 0, self.event_ms())
             if pressed:
-                return safety.STOP_SWITCH
+                self.latch(safety.STOP_SWITCH, force)
+        if b.limit_switch.tripped():
+            self.latch(safety.LIMIT_SWITCH, force)
         st = self.state
         treating = st == RUNNING or st == PAUSED
-        if treating and time.ticks_diff(self.board.clock.ticks_ms(), self.lease_from) > self.lease_ms:
-            return safety.LEASE_LOST
-        if not self.motor_on:
-            self.safety.check(0, 0, 32767, None, False)  # keeps the history current
-            return 0
-        return self.safety.check(self.target, self.speed, self.limit, pos, treating)
+        if treating and time.ticks_diff(b.clock.ticks_ms(), self.lease_from) > self.lease_ms:
+            self.latch(safety.LEASE_LOST, force)
+        s = self.safety
+        fault = s.check(self.target, self.speed, self.limit, pos, self.motor_on, treating)
+        if fault:
+            self.latch(fault, force)
+        fault = self.cross.update(force, s.accepted, pos, b.motor.current(), self.speed, self.motor_on)
+        if fault:
+            self.latch(fault, force)
 
     def _control(self, force, pos, dt):
         st = self.state
@@ -142,7 +164,7 @@ class App:
         if rel.active:
             if self.recorder.open:
                 self.session.clock(force, dt)
-            rel.tick(force, pos, dt)
+            rel.tick(force, pos, dt, self.cross.cur_dn if self.cross.has_current else None)
             if rel.done:
                 self._released(force)
                 return 0
@@ -155,8 +177,8 @@ class App:
             else:
                 speed = rel.speed
         # Independent of any fault: never pull once the force, run on at its present rate for one rate
-        # window, would reach the limit.
-        if speed > 0 and not self.safety.may_pull(self.limit):
+        # window, would reach the limit, nor while the motor current shows it above the limit.
+        if speed > 0 and not (self.safety.may_pull(self.limit) and self.cross.may_pull(self.limit)):
             speed = 0
         return speed
 
@@ -213,22 +235,16 @@ class App:
 
     def latch(self, fault, force, reaction=0):
         """A fault: latch it (the first one stays), release the line as its reaction says (or as
-        reaction, when the caller knows better)."""
+        reaction, when the caller knows better). A later one is recorded once and can only make the
+        release more conservative."""
         if self.state == FAULT:
-            self._escalate(fault, force)
+            self._escalate(fault, force, reaction)
             return
         st = self.state
         treating = st == RUNNING or st == PAUSED or st == RELEASING
         self.fault = fault
-        ms = self.event_ms()
-        self.journal.event(E_FAULT, fault, force, ms)
-        ev = EV_FAULT
-        if fault == safety.ESTOP:
-            ev = EV_ESTOP
-        elif fault == safety.STOP_SWITCH:
-            ev = EV_STOP_SWITCH
-        self.journal.item(R_EV, ev, self.session.treatment_ms, self.session.index, force, fault, 0, 0, 0,
-                          0, 0, 0)
+        self.faults_seen = 1 << fault
+        self._report(fault, force)
         if treating:
             self.session.close()
             self.end_reason = "FAULT"
@@ -239,11 +255,27 @@ class App:
             self.release.finish()
             self.recorder.session_over()
 
-    def _escalate(self, fault, force):
-        """A second fault while releasing: switch to its reaction if that trusts less."""
+    def _report(self, fault, force):
+        """The FAULT event for the host and the record's ev line."""
+        self.journal.event(E_FAULT, fault, force, self.event_ms())
+        ev = EV_FAULT
+        if fault == safety.ESTOP:
+            ev = EV_ESTOP
+        elif fault == safety.STOP_SWITCH:
+            ev = EV_STOP_SWITCH
+        self.journal.item(R_EV, ev, self.session.treatment_ms, self.session.index, force, fault, 0, 0, 0,
+                          0, 0, 0)
+
+    def _escalate(self, fault, force, reaction):
+        """A later fault: recorded the first time it is seen; the release switches to its reaction when
+        that trusts less (controlled -> fast -> blind -> cut), never the other way."""
+        bit = 1 << fault
+        if not self.faults_seen & bit:
+            self.faults_seen |= bit
+            self._report(fault, force)
         rel = self.release
-        kind = REACTION[fault]
-        if rel.active and (kind == CUT or (kind == BLIND and rel.uses_controller())):
+        kind = reaction or REACTION[fault]
+        if rel.active and not rel.done and kind > rel.kind and (kind == CUT or rel.uses_controller()):
             rel.start(kind, self.target, force, 0, self.home, self.limit)
 
     def start(self):
@@ -251,6 +283,9 @@ class App:
         force = self.safety.force
         if not self.safety.unloaded_ok():
             self.latch(safety.ZERO_DRIFT, force)  # the unloaded line reads off zero: TARE first
+            return 0
+        if not self.cross.tare(self.board.motor.current()):
+            self.latch(safety.FORCE_DISAGREE, force)  # the current sense does not read zero, motor off
             return 0
         err = self.recorder.begin()
         if err:
@@ -266,6 +301,7 @@ class App:
         self.home = self.board.motor.position()
         self.end_reason = ""
         self.safety.reset()
+        self.cross.reset()
         ses.start(force)
         self.set_state(RUNNING)
         return 0

@@ -194,7 +194,8 @@ class Commands:
         s = app.safety
         allowed = app.tare_max_dn if app.fault == safety.ZERO_DRIFT else RELEASED_DN
         if (app.switch or app.release.active or s.cause_present() or s.missed > 0
-                or abs(app.force()) >= allowed):
+                or abs(app.force()) >= allowed or app.board.limit_switch.tripped()
+                or not app.cross.current_ok(app.board.motor.current())):
             return "CAUSE_PRESENT"
         code = app.fault
         app.fault = 0

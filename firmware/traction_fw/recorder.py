@@ -8,7 +8,7 @@
 
 import time
 
-from traction_protocol.constants import EVENT, FAULT_NAME, REGION_NAME
+from traction_protocol.constants import ANGLE_NOT_SET, EVENT, FAULT_NAME, REGION_NAME
 
 from . import record
 from .journal import EV_EDIT, EV_FAULT, EV_NAMES, R_EV, R_HOLD, R_PHASE
@@ -90,11 +90,12 @@ class Recorder:
         if app.utc_s:
             utc = app.utc_s + time.ticks_diff(now, app.utc_at_ms) // 1000
         v = app.version()
+        angle = None if ses.angle_dd == ANGLE_NOT_SET else ses.angle_dd  # null: the clinician entered none
         return [
             ("v", 1), ("record", rid), ("session_id", ses.session_id), ("serial", st.serial),
             ("fw", "%d.%d.%d" % v), ("board", app.board_name()), ("cal_date_s", st.cal_date_s),
             ("utc_start_s", utc), ("boot_ms", time.ticks_diff(now, app.boot_ms)),
-            ("region", REGION_NAME[ses.region]), ("angle_dd", ses.angle_dd), ("hard_max_dn", st.hard_max_dn),
+            ("region", REGION_NAME[ses.region]), ("angle_dd", angle), ("hard_max_dn", st.hard_max_dn),
             ("region_max_dn", st.region_max(ses.region)), ("session_max_dn", ses.session_max),
             ("limit_dn", ses.limit), ("tolerance_dn", ses.tolerance),
             ("phases", [ses.phases[i].fields() for i in range(ses.count)]),

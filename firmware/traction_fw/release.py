@@ -54,6 +54,8 @@ class Release:
         self.fresh_control = False
         self.home = 0
         self.has_home = False
+        self.cur_from = 0  # the current channel's force when a blind release began (0.1 N)
+        self.cur_seen = False
 
     def stop_ms(self, from_dn, ramp_down_ms):
         """Length of a normal release (SPEC 8): ramp_down_ms, at most 10 s, never faster than the
@@ -87,13 +89,17 @@ class Release:
         self.speed = -self.blind_speed if kind == BLIND else 0
         self.has_home = home is not None
         self.home = home if home is not None else 0
+        self.cur_seen = False
 
     def escalate_to_cut(self):
         self.kind = CUT
         self.done = True
         self.speed = 0
 
-    def tick(self, force, position, dt_us):
+    def tick(self, force, position, dt_us, current_dn):
+        """current_dn: the force the motor current shows (None without current sense). A blind release
+        trusts it and the encoder only: the current rising means the motor is pulling (App's runaway
+        check watches the encoder)."""
         if not self.active or self.done:
             return
         self.us += dt_us
@@ -101,6 +107,13 @@ class Release:
         self.us -= ms * 1000
         self.t_ms += ms
         if self.kind == BLIND:
+            if current_dn is not None:
+                if not self.cur_seen:
+                    self.cur_seen = True
+                    self.cur_from = current_dn
+                elif current_dn > self.cur_from + self.escalate:
+                    self.escalate_to_cut()
+                    return
             home = self.has_home and position is not None and position <= self.home
             if home or self.t_ms >= self.blind_ms:
                 self.done = True

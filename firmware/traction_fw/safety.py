@@ -20,14 +20,18 @@ MOTOR = FAULT["MOTOR"]
 ESTOP = FAULT["ESTOP"]
 RESET = FAULT["RESET"]
 INTERNAL = FAULT["INTERNAL"]
+FORCE_DISAGREE = FAULT["FORCE_DISAGREE"]
+LIMIT_SWITCH = FAULT["LIMIT_SWITCH"]
 
-# How the line is released after each fault (see docs/safety.md):
+# How the line is released after each fault (see docs/safety.md). The numbers order them: a later fault
+# can only move a release to a higher one (more conservative).
 RAMP = 1  # controlled release at the normal release rate, with force feedback
 FAST = 2  # controlled release at the fault release rate, with force feedback
 BLIND = 3  # no trustworthy force reading: timed reverse (or back to the start position), then disable
 CUT = 4  # the motor does not obey: disable its driver now
 
-REACTION = [0, FAST, BLIND, BLIND, BLIND, RAMP, BLIND, RAMP, FAST, FAST, RAMP, RAMP, CUT, FAST, CUT, CUT]
+REACTION = [0, FAST, BLIND, BLIND, BLIND, RAMP, BLIND, RAMP, FAST, FAST, RAMP, RAMP, CUT, FAST, CUT, CUT,
+            BLIND, CUT]
 
 DEFAULTS = {
     "over_pct_mille": 5,  # OVER_FORCE: above the limit by more than 0.5 % (the reading's noise) ...
@@ -53,6 +57,15 @@ DEFAULTS = {
     "motor_ms": 300,  # ... held this long with the same sign ...
     "motor_min_counts": 50,  # ... must move the encoder this much the commanded way in its second half
 }
+
+
+def worse(a, b):
+    """Of two faults (0: none), the one whose reaction trusts less; the first on a tie."""
+    if not b:
+        return a
+    if not a:
+        return b
+    return b if REACTION[b] > REACTION[a] else a
 
 
 def _ms_to_samples(ms, period_us):
@@ -118,11 +131,13 @@ class Safety:
         self.motor_n = 0
         self.motor_sign = 0
         self.sample_fault = 0  # the cause behind an ADC fault, still present?
+        self.accepted = False  # this tick's sample was taken as the force
 
     # ---- the sample: called every tick, before anything else ----
 
     def sample(self, fresh, raw, dn):
         """Accept or hold back one sample; 0, or the ADC fault it shows. Updates self.force."""
+        self.accepted = False
         if not fresh:
             self.missed += 1
             # "more than 2 sample periods" without a sample
@@ -157,6 +172,7 @@ class Safety:
             return ADC_IMPLAUSIBLE if self.spikes >= self.spikes_max else 0
         self.held = False
         self.force = dn
+        self.accepted = True
         return 0
 
     def cause_present(self):
@@ -165,27 +181,35 @@ class Safety:
 
     # ---- the plant: called every tick while the motor is enabled ----
 
-    def check(self, target, cmd, limit, position, tracking):
-        """0, or the fault the motion shows. tracking: a treatment is running (not a release)."""
+    def check(self, target, cmd, limit, position, driving, tracking):
+        """0, or the fault the motion shows; called every tick. driving: the motor is enabled (with it off
+        only the history is kept). tracking: a treatment is running (not a release)."""
         f = self.force
         self._push(f, position)
+        if not driving:
+            self.motor_n = 0
+            self.motor_sign = 0
+            return 0
+        fault = 0
         if f > limit + max(self.over_min, limit * self.over_pct // 1000):
-            return OVER_FORCE
+            fault = OVER_FORCE
         if self.filled >= self.window:
             old = self._back(self.hist, self.window)
             # Below the target a fast rise is the controller catching up (taking up slack); at or above
             # it nothing should be driving the force up that fast.
             if f - old > self.rate_rise and f >= target - self.track_min:
-                return RATE
+                fault = worse(fault, RATE)
             if old >= self.snap_min and f * self.snap_ratio < old and target * 2 >= old:
-                return CABLE_SNAP
+                fault = worse(fault, CABLE_SNAP)
         if position is not None:
-            fault = self._motor(cmd, position)
-            if fault:
-                return fault
-        if not tracking:
-            return 0
-        return self._tracking(f, target) or self._slack(f, target, cmd) or self._drift(f, target)
+            fault = worse(fault, self._motor(cmd, position))
+        if tracking:
+            # each keeps its own counters: all three run, whatever the others found
+            t = self._tracking(f, target)
+            sl = self._slack(f, target, cmd)
+            d = self._drift(f, target)
+            fault = worse(worse(worse(fault, t), sl), d)
+        return fault
 
     def _push(self, f, position):
         self.i = (self.i + 1) % self.hist_n

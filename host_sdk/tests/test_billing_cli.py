@@ -148,7 +148,7 @@ def test_837_of_a_not_ready_summary_is_bad_input(capsys, tmp_path, rec):
     ("text", "message"),
     [
         ("not = [toml", "not valid TOML"),
-        ('schema = "traction.context/1"\n', "encounter.time_zone: is required"),
+        ('schema = "traction.context/1"\n', "patient: is required"),
     ],
 )
 def test_bad_context_is_one_line(capsys, tmp_path, rec, text, message):

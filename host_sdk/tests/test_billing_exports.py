@@ -8,9 +8,8 @@ from datetime import datetime, timedelta
 from importlib import resources
 
 import pytest
-import pyx12.params
-import pyx12.x12n_document
 import record_factory as factory
+from billing_cases import SCENARIOS, SUPERVISOR, pyx12_check
 from fhir.resources.R4B.bundle import Bundle
 from traction.billing import bill, csv_line, demo_outputs, fhir, note, x12
 from traction.billing.rules import load as load_rules
@@ -24,27 +23,6 @@ def summary(changes=None, drop=(), records=None):
 
 def resources_of(bundle, kind):
     return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
-
-
-def pyx12_check(text: str) -> tuple:
-    """(valid, errors) from pyx12's validator, with its JSON error report."""
-    report = io.StringIO()
-    valid = pyx12.x12n_document.x12n_document(
-        pyx12.params.ParamsBase(), io.StringIO(text), io.StringIO(), None, None, report
-    )
-    errors = []
-
-    def collect(node):
-        if isinstance(node, dict):
-            errors.extend(node.get("errors", []))
-            for value in node.values():
-                collect(value)
-        elif isinstance(node, list):
-            for value in node:
-                collect(value)
-
-    collect(json.loads(report.getvalue()))
-    return valid, errors
 
 
 def test_fhir_bundle_validates_and_carries_the_claim():
@@ -183,7 +161,7 @@ def test_837p_with_modifiers_supervisor_and_manual_therapy_validates():
         changes={
             "rendering.provider_type": "PTA",
             "supervising": supervisor,
-            "other_services": [{"code": "97140", "units": 1}],
+            "other_services": [{"code": "97140", "units": 1, "minutes": 12}],
             "therapy_spend.year_to_date": 2480.0,
         }
     )
@@ -206,31 +184,10 @@ def test_837p_a_pta_renders_for_a_payer_that_enrolls_assistants():
     assert "NM1*DQ*1*PARK*SAM****XX*1728394655~" in text
 
 
-SUPERVISOR = {"name": "SAM PARK", "npi": "1728394655", "provider_type": "PT"}
-SCENARIOS = {
-    "chiropractor to Medicare": {"rendering.provider_type": "chiropractor"},
-    "PTA above threshold with 97140": {
-        "rendering.provider_type": "PTA",
-        "supervising": SUPERVISOR,
-        "therapy_spend.above_threshold": True,
-        "other_services": [{"code": "97140", "units": 2}],
-    },
-    "commercial decompression": {
-        "payer.profile": "commercial",
-        "treatment.device_type": "decompression",
-        "fees": {"S9090": 80.0, "97110": 62.0},
-    },
-    "physician, one diagnosis": {
-        "rendering.provider_type": "physician",
-        "diagnoses": [{"code": "M54.17"}],
-        "treatment.rationale_diagnoses": ["M54.17"],
-    },
-}
-
-
-@pytest.mark.parametrize("name", SCENARIOS)
+@pytest.mark.parametrize("name", [n for n, case in SCENARIOS.items() if case["ready"]])
 def test_exports_validate_across_scenarios(name):
-    s = summary(changes=SCENARIOS[name])
+    s = summary(changes=SCENARIOS[name]["changes"], drop=SCENARIOS[name]["drop"],
+                records=SCENARIOS[name]["records"]())
     assert s["billing_ready"], s["blocking"]
     Bundle.model_validate(fhir.bundle(s))
     assert pyx12_check(x12.interchange(s)) == (True, [])
@@ -295,13 +252,13 @@ def test_note_marks_missing_items_and_leaves_a_signature_line():
 def test_note_shows_traction_elements_as_not_required_without_a_traction_line():
     aborted = verify(factory.session(cut_at_ms=3_000, reason="FAULT", fault="SLACK"), factory.KEY)
     text = note.markdown(summary(records=[aborted]))
-    assert "- force: none, not required (no traction line billed) (device record)" in text
+    assert "- force: none, not required (no traction line billed) (device record (measured))" in text
     assert "Status: billing-ready" in text
 
 
 def test_demo_outputs_write_valid_files(tmp_path):
     (tmp_path / "force.png").write_bytes(b"png")
-    record = verify(factory.session(utc_start_s=1_800_000_000), factory.KEY)  # 2027-01-15: a different day
+    record = verify(factory.session(utc_start_s=1_773_000_000), factory.KEY)  # 2026-03-08: a different day
     paths = demo_outputs(record, tmp_path)
     assert sorted(p.name for p in paths) == [
         "claim.837",
@@ -311,7 +268,7 @@ def test_demo_outputs_write_valid_files(tmp_path):
         "summary.json",
     ]
     billing = json.loads((tmp_path / "summary.json").read_text())
-    assert billing["billing_ready"] and billing["date_of_service"] == "2027-01-15"
+    assert billing["billing_ready"] and billing["date_of_service"] == "2026-03-08"
     signed = datetime.fromisoformat(billing["clinician_context"]["data"]["signature"]["signed_at"])
     assert signed > record.utc_start + timedelta(milliseconds=record.end["end_ms"])
     assert not [w for w in billing["warnings"] if w["rule"] == "PLAN-OF-CARE"]

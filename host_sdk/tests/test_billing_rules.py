@@ -217,7 +217,8 @@ def test_traction_listed_again_in_other_services_is_refused(code):
 def test_always_therapy_codes_from_the_cms_list_get_gp_and_kx(code):
     fees = {"97012": 45.0, code: 30.0}
     result = billed(
-        changes={"other_services": [{"code": code}], "therapy_spend": {"above_threshold": True}, "fees": fees}
+        changes={"other_services": [{"code": code, "minutes": 15}],
+                 "therapy_spend": {"above_threshold": True}, "fees": fees}
     )
     assert line(result, code)["modifiers"] == ["GP", "KX"]
     assert "OTHER-CODE-UNKNOWN" not in rules_of(result, "warnings") and result["billing_ready"]
@@ -444,7 +445,8 @@ def test_rationale_without_a_linked_diagnosis_is_missing():
 def test_device_facts_are_marked_and_clinician_facts_are_marked():
     result = billed()
     sources = {e["element"]: e["source"] for e in result["documentation"]["elements"]}
-    assert sources["force"] == sources["mode"] == sources["angle of pull"] == "device record"
+    assert sources["force"] == sources["duration"] == "device record (measured)"
+    assert sources["mode"] == sources["angle of pull"] == "device record (setting entered by the clinician)"
     assert sources["patient response"] == sources["device type"] == "clinician"
     assert result["clinician_context"]["source"] == "clinician (not device-measured)"
     assert result["sessions"][0]["schema"] == "traction.session/1"

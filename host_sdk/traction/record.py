@@ -36,6 +36,10 @@ EVENT_REQUIRED = {"EDIT": ("target_dn",), "FAULT": ("fault",)}
 MIDDLE_TYPES = ("ev", "hold", "phase")
 
 
+# A line that no longer parses is tampering or corruption, said as the other tamper cases say it.
+FAILS = "the record fails verification (altered or corrupt)"
+
+
 class RecordError(TractionError):
     """A session record that cannot be trusted: malformed, altered, truncated, or sealed by another key."""
 
@@ -207,9 +211,9 @@ def _parse_line(label: str, number: int, text: bytes) -> dict:
     try:
         line = json.loads(text.decode("utf-8"))
     except UnicodeDecodeError as e:
-        raise RecordError(f"{label}: line {number} is not UTF-8 text (byte {e.start})") from e
+        raise RecordError(f"{label}: line {number} is not UTF-8 text (byte {e.start}): {FAILS}") from e
     except ValueError as e:
-        raise RecordError(f"{label}: line {number} is not valid JSON ({e})") from e
+        raise RecordError(f"{label}: line {number} is not valid JSON ({e}): {FAILS}") from e
     if not isinstance(line, dict):
         raise RecordError(f"{label}: line {number} is not a JSON object")
     kind = line.get("t")

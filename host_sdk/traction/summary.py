@@ -34,7 +34,8 @@ def summarize(record: Record) -> dict:
         },
         "utc_start": _timestamp(head["utc_start_s"]),
         "region": head["region"].lower(),
-        "angle_deg": head["angle_dd"] / 10,
+        # a setting the clinician entered, not a measurement; None when the treatment file gave none
+        "angle_deg": None if head["angle_dd"] is None else head["angle_dd"] / 10,
         "limits": {"session_max_n": _n(head["session_max_dn"]), "effective_n": _n(head["limit_dn"]),
                    "tolerance_n": _n(head["tolerance_dn"])},
         "phases": [_phase(i, planned, record) for i, planned in enumerate(head["phases"])],

@@ -9,7 +9,7 @@ import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 
-from traction_protocol.constants import MODE, REGION
+from traction_protocol.constants import ANGLE_NOT_SET, MODE, REGION
 
 from traction.errors import TreatmentFileError
 from traction.units import NEWTONS_PER, format_force, parse_force, to_dn, to_newtons, unit_name
@@ -68,7 +68,7 @@ class Treatment:
     name: str
     region: str
     position: str
-    angle_deg: float
+    angle_deg: float | None  # None: not entered (SETUP says ANGLE_NOT_SET, the record null)
     body_weight_kg: float | None
     unit: str
     tolerance_n: float
@@ -123,7 +123,8 @@ class Treatment:
     def setup_message(self, session_id: int, telemetry_div: int, limit_n: float | None = None) -> dict:
         """The SETUP message fields; the session ceiling never above limit_n (the device's maximum)."""
         ceiling = self.max_force_n if limit_n is None else min(self.max_force_n, limit_n)
-        return {"region": REGION[self.region.upper()], "angle_dd": int(round(self.angle_deg * 10)),
+        angle_dd = ANGLE_NOT_SET if self.angle_deg is None else int(round(self.angle_deg * 10))
+        return {"region": REGION[self.region.upper()], "angle_dd": angle_dd,
                 "session_max_dn": to_dn(ceiling), "tolerance_dn": to_dn(self.tolerance_n),
                 "phase_count": len(self.phases), "telemetry_div": telemetry_div, "session_id": session_id}
 
@@ -165,7 +166,8 @@ class _Reader:
             except ValueError:
                 self.fail("unit", f"{d['unit']!r} is not a force unit", 'use "N", "kgf" or "lbf"')
         region = self.region(d)
-        angle = self.number(d, "angle", "angle", 0, MAX_ANGLE, "degrees", default=0)
+        # The angle of pull is a setting the device does not measure: absent, it stays "not entered".
+        angle = self.number(d, "angle", "angle", 0, MAX_ANGLE, "degrees") if "angle" in d else None
         bw = self.body_weight(d)
         raw_phases = d.get("phase")
         if not isinstance(raw_phases, list) or not raw_phases:
@@ -341,5 +343,8 @@ class _Reader:
                                          f"({basis})")
         if t.total_s > USUAL_MAX_TOTAL_S:
             self.warnings.append(f"total time {t.total_s / 60:g} min is longer than the usual 10-20 min")
-        if t.angle_deg > USUAL_MAX_ANGLE:
+        if t.angle_deg is None:
+            self.warnings.append("angle not given: the record will say the angle of pull was not entered, "
+                                 "and a claim lists it as missing documentation")
+        elif t.angle_deg > USUAL_MAX_ANGLE:
             self.warnings.append(f"angle {t.angle_deg:g} degrees is above the usual 0-35 degrees")

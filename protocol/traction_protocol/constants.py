@@ -68,6 +68,8 @@ FAULTS = (
     (13, "ESTOP", "emergency stop commanded by the operator"),
     (14, "RESET", "the board restarted during a session"),
     (15, "INTERNAL", "firmware error; the board stopped pulling"),
+    (16, "FORCE_DISAGREE", "load cell and motor current disagree on the force beyond their band"),
+    (17, "LIMIT_SWITCH", "the force-limit switch in the line tripped (it cuts the motor in hardware)"),
 )
 
 EVENTS = (
@@ -106,3 +108,6 @@ SEGMENT, SEGMENT_NAME = _index(SEGMENTS)
 ERROR, ERROR_NAME = _index(ERRORS)
 FAULT, FAULT_NAME = _index(FAULTS)
 EVENT, EVENT_NAME = _index(EVENTS)
+
+# SETUP.angle_dd when the clinician entered no angle of pull: the record says null, never 0 degrees.
+ANGLE_NOT_SET = 0xFFFF

@@ -5,6 +5,7 @@
 
 import struct
 
+from .constants import ANGLE_NOT_SET
 from .errors import BadLength, EncodeError, OutOfRange, UnknownType, UnsupportedVersion
 from .framing import MAX_PAYLOAD, VERSION, Frame, encode_frame
 
@@ -35,7 +36,7 @@ CATALOGUE = (
     ), None),
     (0x04, "SETUP", HOST, "ACK", (
         ("region", "B", 1, 2, "", "1 cervical, 2 lumbar"),
-        ("angle_dd", "H", 0, 450, "0.1 deg", "angle of pull"),
+        ("angle_dd", "H", 0, 450, "0.1 deg", "angle of pull, as entered; 65535 = not entered"),
         ("session_max_dn", "H", 10, U16_MAX, _DN, "session force ceiling"),
         ("tolerance_dn", "H", 1, 1000, _DN, "hold tolerance band for the record's statistics"),
         ("phase_count", "B", 1, 16, "", "number of PHASE messages that follow"),
@@ -204,8 +205,12 @@ class Message:
         return "Message(%s seq=%d %r)" % (self.name, self.seq, self.fields)
 
 
+# Fields that may say "not set" with one value outside their range (SPEC section 4).
+NOT_SET = {("SETUP", "angle_dd"): ANGLE_NOT_SET}
+
+
 def _check(spec, name, value, lo, hi, exc, seq):
-    if not lo <= value <= hi:
+    if not lo <= value <= hi and value != NOT_SET.get((spec.name, name)):
         raise exc("%s.%s = %d outside %d..%d" % (spec.name, name, value, lo, hi), seq, spec.type_id)
 
 

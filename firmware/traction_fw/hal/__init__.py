@@ -22,8 +22,14 @@
 # board.motor.enable() / disable() / enabled()
 # board.motor.command(speed)   speed: int per-mille of full speed, -1000..1000; positive winds in (pulls)
 # board.motor.position()       encoder counts (int), or None on a board without an encoder
+# board.motor.current()        the driver's current sense: raw ADC counts (int), or None on a board
+#                              without one. The board config's "current_sense" says how counts map to
+#                              line force (dn_per_count, zero_counts, rails). A board needs at least one
+#                              of current() and position(): the load cell's second channel (crosscheck.py)
 #
 # board.stop_switch.pressed()  True while the patient's stop switch is pressed
+# board.limit_switch.tripped() True while the force-limit switch in the line is open (it cuts the driver's
+#                              enable in hardware); always False on a board without one
 # board.service_jumper()       True while the physical service jumper is fitted
 #
 # board.watchdog.start(timeout_ms) / feed()

@@ -6,7 +6,7 @@ payer profile in effect on the date of service. Device facts come from verified 
 
 from datetime import date, datetime
 
-from traction.billing import documentation, icd10
+from traction.billing import documentation, icd10, x12
 from traction.billing.rules import RuleBook, in_effect
 from traction.billing.rules import load as load_rules
 from traction.errors import TractionError
@@ -23,6 +23,7 @@ NOT_TRACTION_RULES = {
     "manual": "NOT-97012-MANUAL",
 }
 MAX_POINTERS = 4
+TELEHEALTH_FORBIDDEN = FROM_DEVICE_RECORD  # supervised, in-person modalities on the device
 
 
 class BillingError(TractionError):
@@ -50,8 +51,11 @@ class _Decisions:
         self.not_billed.append({**self.rules.cite(rule), "what": what, "reason": why})
 
 
-def bill(records, context, rules: RuleBook | None = None) -> dict:
-    """The billing summary (schema traction.billing/1) for verified records of one date of service."""
+def bill(records, context, rules: RuleBook | None = None, prior_claims=(), today: date | None = None) -> dict:
+    """The billing summary (schema traction.billing/1) for verified records of one date of service.
+
+    prior_claims: claims already billed for this patient (traction.billing.ledger rows), so that 97012 stays
+    one unit per date of service across claims; today: the clinic's date (default: now in its time zone)."""
     records = list(records)
     if not records:
         raise BillingError("no session record to bill")
@@ -64,18 +68,28 @@ def bill(records, context, rules: RuleBook | None = None) -> dict:
     )
     sessions = [summarize(r) for r in records]
     dos = _date_of_service(records, context, d)
+    _not_future(dos, context, today, d)
     profile = rules.profile(context.payer_profile, dos)
     diagnoses = _diagnoses(context, dos, d)
     pointers = _pointers(context, diagnoses, d)
     lines = _lines(sessions, context, profile, pointers, d)
     _kx(lines, context, profile, dos, d)
     _fees(lines, d)
+    if lines:
+        _place_of_service(lines, context, d)
+        _referring(context, profile, d)
+        _claim_data(context, d)
+        _one_per_day(lines, records, prior_claims, dos, d)
     _visits(context, profile, d)
     _plan_of_care(context, profile, dos, d)
     _signature_time(context, records, dos, d)
     claim_rendering = _claim_rendering(context, profile, d) if lines else "rendering"
     traction_billed = any(x["code"] in FROM_DEVICE_RECORD for x in lines)
-    docs = documentation.check(sessions, context, diagnoses, dos, traction_billed)
+    times = treatment_times(lines, rules)
+    if lines:
+        d.decide("TOTAL-TIME", f"total treatment time {_minutes(times['total_min'])}, timed-code minutes "
+                 f"{_minutes(times['timed_min'])}")
+    docs = documentation.check(sessions, context, diagnoses, dos, times, traction_billed)
     ready = bool(lines) and not d.errors and docs["complete"]
     return {
         "schema": SCHEMA,
@@ -90,6 +104,9 @@ def bill(records, context, rules: RuleBook | None = None) -> dict:
         },
         "provider_type": context.provider_type,
         "claim_rendering": claim_rendering,
+        "furnished_by": {k: context.get(f"rendering.{k}") for k in ("name", "npi", "provider_type")},
+        "place_of_service": _place(context, rules),
+        "treatment_times": times,
         "lines": lines,
         "not_billed": d.not_billed,
         "diagnoses": diagnoses,
@@ -111,6 +128,99 @@ def _lines(sessions, context, profile, pointers, d: _Decisions) -> list:
     traction_regions = {x["region"] for x in sessions} if traction and traction["code"] == TRACTION else set()
     others = _other_lines(context, profile, pointers, traction_regions, d)
     return ([traction] if traction else []) + others
+
+
+def treatment_times(lines: list, rules: RuleBook) -> dict:
+    """Total treatment time and total timed-code minutes (Pub. 100-02 ch.15 s220.3), each None when a line
+    it sums has no minutes; `lines`: each line's code, minutes and whether its code is timed."""
+    each = [{"code": x["code"], "minutes": x["minutes"], "timed": rules.is_timed(x["code"])} for x in lines]
+
+    def total(chosen):
+        known = [x["minutes"] for x in chosen]
+        return None if None in known or not known else round(sum(known), 1)
+
+    return {
+        "total_min": total(each),
+        "timed_min": total([x for x in each if x["timed"]]) if any(x["timed"] for x in each) else 0,
+        "lines": each,
+        "traction_only": all(x["code"] in FROM_DEVICE_RECORD for x in lines),
+    }
+
+
+def _minutes(value) -> str:
+    return "not known (a line has no minutes)" if value is None else f"{value:g} min"
+
+
+def _place(context, rules: RuleBook) -> dict | None:
+    code = context.place_of_service
+    if code is None:
+        return None
+    place = rules.place_of_service(code)
+    return {"code": code, "name": place["name"] if place else None}
+
+
+def _not_future(dos: date, context, today: date | None, d: _Decisions) -> None:
+    today = today or datetime.now(context.time_zone).date()
+    if dos > today:
+        d.error("DOS-NOT-FUTURE", f"the date of service {dos} is after today ({today} in "
+                f"{context.time_zone.key}): a service is billed once it is furnished")
+
+
+def _place_of_service(lines: list, context, d: _Decisions) -> None:
+    code = context.place_of_service
+    if code is None:
+        d.error("POS-REQUIRED", 'encounter.place_of_service is required (e.g. "11" office); never assumed')
+        return
+    place = d.rules.place_of_service(code)
+    if place is None:
+        d.error("POS-VALID", f"place of service {code!r} is not in the CMS place-of-service code set")
+        return
+    edit = place.get("edit")
+    traction = [x["code"] for x in lines if x["code"] in TELEHEALTH_FORBIDDEN]
+    if edit == "telehealth" and traction:
+        d.error("POS-IN-PERSON", f"place of service {code} ({place['name']}) is telehealth: {traction[0]} is "
+                "furnished in person with the device and is not a telehealth service")
+    elif edit == "facility":
+        d.warn("POS-PROFESSIONAL", f"place of service {code} ({place['name']}): therapy there is normally "
+               "billed by the facility on an institutional claim (837I), not on this professional claim")
+    else:
+        d.decide("POS-VALID", f"place of service {code} ({place['name']})")
+
+
+def _referring(context, profile, d: _Decisions) -> None:
+    if context.get("referring") is not None:
+        d.decide("REFERRING-PROVIDER", f"referring (certifying) provider {context.get('referring.name')} "
+                 f"NPI {context.get('referring.npi')}")
+    elif profile.get("referring_provider_required"):
+        d.error("REFERRING-PROVIDER", f"{profile['name']} requires the physician/NPP who certified the plan "
+                "of care as the referring provider: add [referring] with name and npi")
+
+
+def _claim_data(context, d: _Decisions) -> None:
+    for problem in x12.problems(context.data):
+        d.error("CLAIM-DATA", problem)
+
+
+def _one_per_day(lines: list, records, prior_claims, dos: date, d: _Decisions) -> None:
+    """97012 is one unit per date of service across claims, not only within this one."""
+    if not any(x["code"] == TRACTION for x in lines):
+        return
+    these = sorted(record_key(r) for r in records)
+    for prior in prior_claims:
+        if prior["date_of_service"] != dos.isoformat() or TRACTION not in prior["codes"]:
+            continue
+        if sorted(prior["records"]) == these:
+            d.decide("97012-ONE-PER-DAY", f"claim {prior['claim_id']} already holds these records: the same "
+                     "claim again, not a second unit")
+            continue
+        d.error("97012-ONE-PER-DAY", f"97012 was already billed for this patient on {dos} (claim "
+                f"{prior['claim_id']}, records {', '.join(prior['records'])}): one unit per date of service; "
+                "bill all of the day's sessions on one claim (a corrected claim replaces the first)")
+
+
+def record_key(record) -> str:
+    """How a record is named in claims and the ledger: serial#record id."""
+    return f"{record.serial}#{record.record_id}"
 
 
 def _check_distinct(records) -> None:
@@ -177,7 +287,11 @@ def _pointers(context, diagnoses: list, d: _Decisions) -> list:
         if code not in by_code:
             d.error("ICD-POINTER", f"rationale diagnosis {code} is not among the claim's diagnoses")
     chosen = [by_code[c] for c in wanted if c in by_code] if wanted else diagnoses
-    usable = [x["sequence"] for x in chosen if x["status"] != "invalid"][:MAX_POINTERS]
+    usable = [x["sequence"] for x in chosen if x["status"] != "invalid"]
+    if len(usable) > MAX_POINTERS:
+        d.warn("ICD-POINTER", f"{len(usable)} diagnoses are linked but a line points to at most "
+               f"{MAX_POINTERS}: the first {MAX_POINTERS} are used; list the most relevant first")
+        usable = usable[:MAX_POINTERS]
     if not usable:
         d.error("ICD-POINTER", "no valid diagnosis is linked to the service lines")
     else:
@@ -279,7 +393,7 @@ def _delivered(sessions, d: _Decisions) -> list:
 
 def _check_angle(context, sessions: list, d: _Decisions) -> None:
     stated = context.get("treatment.angle_deg")
-    recorded = sorted({s["angle_deg"] for s in sessions})
+    recorded = sorted({s["angle_deg"] for s in sessions if s["angle_deg"] is not None})
     # Half a degree: the record keeps tenths, a clinician writes whole degrees.
     if stated is not None and any(abs(angle - stated) > 0.5 for angle in recorded):
         d.warn(

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from traction.billing import csv_line, fhir, note, x12
+from traction.billing import csv_line, fhir, ledger, note, x12
 from traction.billing.claim import bill
 from traction.billing.context import load as load_context
 from traction.billing.rules import load as load_rules
@@ -18,6 +18,7 @@ from traction.errors import TractionError
 from traction.record import RecordError, load_key, parse_key, verify
 
 FORMATS = ("json", "fhir", "837", "csv", "note")
+BILLED_FORMATS = ("fhir", "837", "csv")  # what goes to a payer or a practice-management system
 EXIT_NOT_READY = 1
 EXIT_BAD_INPUT = 2
 
@@ -64,12 +65,17 @@ def cmd_bill(args, console=None) -> int:
     try:
         key = _key_argument(args)
         records = [_record(session, key, args.store) for session in args.sessions]
-        summary = bill(records, load_context(args.context), load_rules(args.rules))
+        context = load_context(args.context)
+        claims_at = _ledger_path(args.store)
+        prior = ledger.claims(claims_at, context.patient) if claims_at else []
+        summary = bill(records, context, load_rules(args.rules), prior_claims=prior)
         text = render(summary, args.format, chart_path=args.chart, production=args.production)
         if args.out:
             Path(args.out).write_text(text, encoding="utf-8")
         else:
             sys.stdout.write(text)
+        if claims_at and summary["billing_ready"] and args.format in BILLED_FORMATS:
+            ledger.add(claims_at, summary, records)
     except (TractionError, OSError) as e:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"traction bill: error: {message}", file=sys.stderr)
@@ -113,6 +119,15 @@ def _serial_of(data: bytes, name: str) -> str:
         return json.loads(data.split(b"\n", 1)[0])["serial"]
     except (ValueError, KeyError, TypeError):
         raise RecordError(f"{name}: not a session record (its first line names no device serial)") from None
+
+
+def _ledger_path(store_path):
+    """The store file that keeps the claims ledger: the one named, else the default one if it exists."""
+    from traction.store import default_path
+
+    if store_path is not None:
+        return Path(store_path)
+    return default_path() if default_path().exists() else None
 
 
 def _open_store(store_path, why: str):

@@ -5,7 +5,9 @@ device's measured facts come only from the signed record. Bad input raises Conte
 the field and what to do, and nothing is guessed.
 """
 
+import difflib
 import json
+import math
 import tomllib
 from datetime import date, datetime
 from pathlib import Path
@@ -24,6 +26,40 @@ DEVICE_TYPES = {
     "manual": "manual traction",
 }
 REGIONS = ("cervical", "lumbar")
+SEXES = ("F", "M", "U")
+MAX_FEE = 99_999.99  # CMS-1500 item 24F: 5 dollar digits and cents per line
+MAX_UNITS = 999  # CMS-1500 item 24G: 3 digits
+MAX_MINUTES = 24 * 60
+MAX_VISITS = 999
+PERSON = ("name", "first_name", "last_name", "provider_type", "npi", "taxonomy")
+ADDRESS = ("line", "city", "state", "zip")
+# Every table's keys: a key outside these is a typo or a field we would silently ignore, so it is refused.
+KEYS = {
+    "": ("schema", "patient", "encounter", "plan_of_care", "rendering", "supervising", "referring",
+         "billing_provider", "payer", "diagnoses", "treatment", "other_services", "therapy_spend", "fees",
+         "signature", "x12"),
+    "patient": ("reference", "last_name", "first_name", "birth_date", "sex", "member_id", "address"),
+    "patient.address": ADDRESS,
+    "encounter": ("time_zone", "date_of_service", "place_of_service", "visit_number", "claim_id"),
+    "plan_of_care": ("certified_on", "certified_through"),
+    "rendering": PERSON,
+    "supervising": PERSON,
+    "referring": PERSON,
+    "billing_provider": ("name", "npi", "tax_id", "contact", "phone", "address", "taxonomy"),
+    "billing_provider.address": ADDRESS,
+    "payer": ("profile", "name", "payer_id"),
+    "diagnoses[]": ("code", "description"),
+    "treatment": ("device_type", "device_description", "regions", "angle_deg", "patient_position",
+                  "patient_response", "functional_progress", "rationale", "rationale_diagnoses"),
+    "other_services[]": ("code", "description", "units", "minutes", "region"),
+    "therapy_spend": ("year_to_date", "above_threshold"),
+    "signature": ("signed_by", "signed_at"),
+    "x12": ("sender_id", "receiver_id"),
+}
+# Fields that are not text: each is checked for its own type below.
+TYPED = ("treatment.regions", "treatment.rationale_diagnoses", "treatment.angle_deg",
+         "encounter.visit_number", "other_services[].units", "other_services[].minutes",
+         "therapy_spend.year_to_date", "therapy_spend.above_threshold")
 
 
 class ContextError(TractionError):
@@ -56,6 +92,14 @@ class Context:
         return date.fromisoformat(text) if text else None
 
     @property
+    def place_of_service(self) -> str | None:
+        return self.get("encounter.place_of_service")
+
+    @property
+    def patient(self) -> str:
+        return self.data["patient"]["reference"]
+
+    @property
     def provider_type(self) -> str:
         return self.data["rendering"]["provider_type"]
 
@@ -84,7 +128,14 @@ class Context:
     def _check(self) -> None:
         if self.data.get("schema", SCHEMA) != SCHEMA:
             self._fail("schema", f"{self.data['schema']!r} is not {SCHEMA!r}")
+        self._known_keys()
+        if not isinstance(self.get("patient"), dict):
+            self._fail("patient", "is required: [patient] with reference, last_name, first_name, birth_date")
         for field in (
+            "patient.reference",
+            "patient.last_name",
+            "patient.first_name",
+            "patient.birth_date",
             "encounter.time_zone",
             "rendering.name",
             "rendering.npi",
@@ -94,6 +145,7 @@ class Context:
         ):
             self._text(field, required=True)
         for field in (
+            "patient.birth_date",
             "encounter.date_of_service",
             "plan_of_care.certified_on",
             "plan_of_care.certified_through",
@@ -107,30 +159,62 @@ class Context:
                 "encounter.time_zone",
                 f"{self.get('encounter.time_zone')!r} is not an IANA time zone such as 'America/Chicago'",
             )
+        if self.get("patient.sex") is not None:
+            self._choice("patient.sex", SEXES)
+        place = self.get("encounter.place_of_service")
+        if place is not None and not (isinstance(place, str) and len(place) == 2 and place.isdigit()):
+            self._fail("encounter.place_of_service", f'{place!r} is not a 2-digit code as text, e.g. "11"')
         self._choice("rendering.provider_type", PROVIDER_TYPES)
         self._choice("treatment.device_type", tuple(DEVICE_TYPES))
-        for who in ("rendering", "supervising", "billing_provider"):
+        for who in ("rendering", "supervising", "referring", "billing_provider"):
             if self.get(who) is not None:
                 self._npi(f"{who}.npi")
+        if self.get("referring") is not None:
+            self._text("referring.name", required=True)
         if self.get("supervising") is not None:
             self._choice("supervising.provider_type", PROVIDER_TYPES)
         self._diagnoses()
         self._list_of_text("treatment.regions", REGIONS)
         self._list_of_text("treatment.rationale_diagnoses")
         self._other_services()
-        self._numbers("fees")
+        self._fees()
         self._signature()
         spend = self.get("therapy_spend", {})
-        if "year_to_date" in spend and not _is_number(spend["year_to_date"]):
-            self._fail("therapy_spend.year_to_date", "must be an amount in dollars")
+        if "year_to_date" in spend and not (_is_number(spend["year_to_date"]) and spend["year_to_date"] >= 0):
+            self._fail("therapy_spend.year_to_date", "must be an amount in dollars, 0 or more")
         if "above_threshold" in spend and not isinstance(spend["above_threshold"], bool):
             self._fail("therapy_spend.above_threshold", "must be true or false")
         angle = self.get("treatment.angle_deg")
         if angle is not None and (not _is_number(angle) or not 0 <= angle <= 45):
             self._fail("treatment.angle_deg", "must be a number of degrees from 0 to 45")
         visit = self.get("encounter.visit_number")
-        if visit is not None and (not isinstance(visit, int) or isinstance(visit, bool) or visit < 1):
-            self._fail("encounter.visit_number", "must be a whole number from 1")
+        if visit is not None and not _is_whole(visit, 1, MAX_VISITS):
+            self._fail("encounter.visit_number", f"must be a whole number from 1 to {MAX_VISITS}")
+
+    def _known_keys(self) -> None:
+        """Every table is a table, every key is one its table takes (else the nearest known one is
+        suggested, as treatment files do), and every field the checks below do not type is text."""
+        self._walk("", "", self.data)
+
+    def _walk(self, table: str, where: str, node) -> None:
+        if not isinstance(node, dict):
+            self._fail(where, "must be a table of key = value lines")
+        if table == "fees":
+            return  # codes as keys, amounts checked by _fees
+        for key, value in node.items():
+            at = f"{where}.{key}" if where else key
+            name = f"{table}.{key}" if table else key
+            if key not in KEYS[table]:
+                self._fail(at, _unknown_key(key, KEYS[table]))
+            if name in KEYS or name == "fees":
+                self._walk(name, at, value)
+            elif f"{name}[]" in KEYS:
+                if not isinstance(value, list):
+                    self._fail(at, f"must be a list of tables ([[{key}]])")
+                for index, entry in enumerate(value):
+                    self._walk(f"{name}[]", f"{at}[{index}]", entry)
+            elif name not in TYPED and (not isinstance(value, str) or not value.strip()):
+                self._fail(at, "must be non-empty text")
 
     def _text(self, field: str, required: bool = False):
         value = self.get(field)
@@ -187,20 +271,24 @@ class Context:
             code = entry.get("code") if isinstance(entry, dict) else None
             if not isinstance(code, str) or len(code) != 5:
                 self._fail(f"other_services[{index}].code", "must be a 5-character CPT/HCPCS code")
-            units = entry.get("units", 1)
-            if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-                self._fail(f"other_services[{index}].units", "must be a whole number from 1")
+            if not _is_whole(entry.get("units", 1), 1, MAX_UNITS):
+                self._fail(f"other_services[{index}].units", f"must be a whole number from 1 to {MAX_UNITS}")
+            minutes = entry.get("minutes")
+            if minutes is not None and not _is_whole(minutes, 1, MAX_MINUTES):
+                self._fail(f"other_services[{index}].minutes", f"must be whole minutes, 1 to {MAX_MINUTES}")
             region = entry.get("region")
             if region is not None and (not isinstance(region, str) or not region.strip()):
                 self._fail(f"other_services[{index}].region", "must name the region treated, e.g. thoracic")
 
-    def _numbers(self, field: str) -> None:
-        table = self.get(field, {})
+    def _fees(self) -> None:
+        table = self.get("fees", {})
         if not isinstance(table, dict):
-            self._fail(field, "must be a table of code = amount")
+            self._fail("fees", "must be a table of code = amount")
         for code, amount in table.items():
-            if not _is_number(amount) or amount < 0:
-                self._fail(f"{field}.{code}", "must be an amount in dollars")
+            if len(code) != 5:
+                self._fail(f"fees.{code}", "is not a 5-character CPT/HCPCS code")
+            if not _is_number(amount) or not 0 < amount <= MAX_FEE:
+                self._fail(f"fees.{code}", f"must be an amount in dollars above 0 and at most {MAX_FEE:,}")
 
     def _signature(self) -> None:
         if self.get("signature") is None:
@@ -245,4 +333,15 @@ def _iso_dates(value):
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite int or float: NaN and infinity are refused, so they never reach a claim."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_whole(value, lo: int, hi: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def _unknown_key(key: str, allowed: tuple) -> str:
+    near = difflib.get_close_matches(key, allowed, n=1)
+    hint = f"did you mean {near[0]!r}? " if near else ""
+    return f"unknown key: {hint}(known here: {', '.join(allowed)})"

@@ -14,6 +14,8 @@ COLUMNS = (
     "diagnoses",
     "charge",
     "rendering_npi",
+    "furnished_by_npi",
+    "furnished_by_type",
     "supervising_npi",
     "billing_npi",
     "payer",
@@ -40,6 +42,9 @@ def rows(summary: dict) -> list:
                 "diagnoses": " ".join(diagnoses[p] for p in line["diagnosis_pointers"]),
                 "charge": "" if line["charge"] is None else f"{line['charge']:.2f}",
                 "rendering_npi": context[summary["claim_rendering"]]["npi"],  # as on the claim
+                # who furnished it (a PTA billed under the supervising PT is still named here)
+                "furnished_by_npi": context["rendering"]["npi"],
+                "furnished_by_type": context["rendering"]["provider_type"],
                 "supervising_npi": context.get("supervising", {}).get("npi", ""),
                 "billing_npi": context.get("billing_provider", {}).get("npi", ""),
                 "payer": summary["payer"]["profile"],

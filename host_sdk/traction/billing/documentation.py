@@ -1,28 +1,38 @@
 """The documentation check: each element a payer audit asks of a 97012 note, present or missing.
 
-Device elements come from the sealed record; the rest are the clinician's. A missing element blocks
-"billing-ready" (Pub. 100-02 ch.15 s220.3: the device log supports the note, it does not replace it).
+Device elements come from the sealed record, where the settings the clinician entered in the treatment file
+(region, mode, set forces, angle of pull) are told apart from what the device measured (forces delivered,
+times); the rest are the clinician's entries in the context. A missing element blocks "billing-ready"
+(Pub. 100-02 ch.15 s220.3: the device log supports the note, it does not replace it).
 """
 
 from traction.billing.icd10 import normalize
 
-DEVICE = "device record"
+MEASURED = "device record (measured)"
+SETTING = "device record (setting entered by the clinician)"
 CLINICIAN = "clinician"
+BOTH = "device record (measured) and clinician"
 
 
-def check(sessions: list, context, diagnoses: list, date_of_service, traction_billed: bool = True) -> dict:
+def check(sessions: list, context, diagnoses: list, date_of_service, times: dict,
+          traction_billed: bool = True) -> dict:
     """The elements, each present or not; the traction ones are required only when a traction line
-    (97012 or S9090) is billed, and are still reported when it is not."""
+    (97012 or S9090) is billed, and are still reported when it is not. `times`: the claim's treatment
+    times (claim.treatment_times)."""
     t = traction_billed
+    timed = any(x["timed"] for x in times["lines"])
     elements = [
-        _element("date of service", date_of_service.isoformat(), DEVICE if _dated(sessions) else CLINICIAN),
+        _element("date of service", date_of_service.isoformat(), MEASURED if _dated(sessions) else CLINICIAN),
         _element("device type", context.get("treatment.device_description"), CLINICIAN, t),
-        _element("body regions", ", ".join(sorted({s["region"] for s in sessions})), DEVICE, t),
-        _element("mode", ", ".join(_modes(sessions)), DEVICE, t),
-        _element("force", _forces(sessions), DEVICE, t),
-        _element("angle of pull", ", ".join(f"{s['angle_deg']:g} deg" for s in sessions), DEVICE, t),
+        _element("body regions", ", ".join(sorted({s["region"] for s in sessions})), SETTING, t),
+        _element("mode", ", ".join(_modes(sessions)), SETTING, t),
+        _element("force", _forces(sessions), MEASURED, t),
+        _angle(sessions, context, t),
         _element("patient position", context.get("treatment.patient_position"), CLINICIAN, t),
-        _element("duration", _duration(sessions), DEVICE, t),
+        _element("duration", _duration(sessions), MEASURED, t),
+        _element("total treatment time", _total(times), MEASURED if times["traction_only"] else BOTH,
+                 bool(times["lines"])),
+        _element("total timed-code minutes", _timed(times), CLINICIAN, timed),
         _element("patient response", context.get("treatment.patient_response"), CLINICIAN),
         _element("functional progress", context.get("treatment.functional_progress"), CLINICIAN),
         _element("rationale linked to diagnosis", _rationale(context, diagnoses), CLINICIAN),
@@ -41,6 +51,27 @@ def _element(name: str, value, source: str, required: bool = True) -> dict:
         "source": source,
         "required": required,
     }
+
+
+def _angle(sessions: list, context, required: bool) -> dict:
+    """The angle of pull is a setting: the treatment file's, sealed in the record, else the clinician's entry
+    in the context; a session whose treatment file set none is missing it unless the context gives it."""
+    if all(s["angle_deg"] is not None for s in sessions):
+        return _element("angle of pull", ", ".join(f"{s['angle_deg']:g} deg" for s in sessions), SETTING,
+                        required)
+    stated = context.get("treatment.angle_deg")
+    value = None if stated is None else f"{stated:g} deg"
+    return _element("angle of pull", value, CLINICIAN, required)
+
+
+def _total(times: dict) -> str | None:
+    """Total treatment time (timed and untimed), None (missing) when a billed line has no minutes."""
+    return None if times["total_min"] is None else f"{times['total_min']:g} min"
+
+
+def _timed(times: dict) -> str | None:
+    """Total timed-code minutes, None (missing) when a timed line has no minutes."""
+    return None if times["timed_min"] is None else f"{times['timed_min']:g} min"
 
 
 def _dated(sessions: list) -> bool:

@@ -20,6 +20,7 @@ ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 NPI = "http://hl7.org/fhir/sid/us-npi"
 UCUM = "http://unitsofmeasure.org"
 SNOMED = "http://snomed.info/sct"
+POS = "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
 MEASURE = "urn:traction-unit:measure"
 SIGNATURE_TYPES = "urn:iso-astm:E1762-95:2013"
 BODY_SITES = {
@@ -44,6 +45,8 @@ def bundle(summary: dict) -> dict:
         _coverage(ids, context),
         _device(ids, summary),
     ]
+    if context.get("referring") and summary["lines"]:
+        entries.append(_referral(ids, context))
     measured = []
     for index, session in enumerate(summary["sessions"]):
         procedure = _procedure(ids, index, session, summary, context)
@@ -102,22 +105,36 @@ def _patient(ids: _Ids, context: dict) -> dict:
 
 def _practitioners(ids: _Ids, context: dict) -> list:
     out = []
-    for role in ("rendering", "supervising"):
+    for role in ("rendering", "supervising", "referring"):
         person = context.get(role)
         if person:
-            out.append(
-                _entry(
-                    ids,
-                    role,
-                    {
-                        "resourceType": "Practitioner",
-                        "identifier": [{"system": NPI, "value": person["npi"]}],
-                        "name": [{"text": person["name"]}],
-                        "qualification": [{"code": {"text": person["provider_type"]}}],
-                    },
-                )
-            )
+            resource = {
+                "resourceType": "Practitioner",
+                "identifier": [{"system": NPI, "value": person["npi"]}],
+                "name": [{"text": person["name"]}],
+            }
+            if person.get("provider_type"):
+                resource["qualification"] = [{"code": {"text": person["provider_type"]}}]
+            out.append(_entry(ids, role, resource))
     return out
+
+
+def _referral(ids: _Ids, context: dict) -> dict:
+    """The certified plan of care as the Claim's referral: the certifying physician/NPP requested it."""
+    plan = context.get("plan_of_care", {})
+    resource = {
+        "resourceType": "ServiceRequest",
+        "status": "active",
+        "intent": "order",
+        "code": {"text": "Physical therapy plan of care, certified by the referring physician/NPP"},
+        "subject": ids.ref("patient"),
+        "requester": ids.ref("referring"),
+    }
+    if plan.get("certified_on"):
+        resource["authoredOn"] = plan["certified_on"]
+        if plan.get("certified_through"):
+            resource["occurrencePeriod"] = {"start": plan["certified_on"], "end": plan["certified_through"]}
+    return _entry(ids, "referral", resource)
 
 
 def _organizations(ids: _Ids, context: dict) -> list:
@@ -210,7 +227,16 @@ def _procedure(ids: _Ids, index: int, session: dict, summary: dict, context: dic
         "note": [{"text": _note_text(session, context)}],
         **_performed(session, summary),
     }
+    if status == "not-done":
+        resource["statusReason"] = {"text": _refusal(session, summary)}
     return _entry(ids, f"procedure-{index}", resource)
+
+
+def _refusal(session: dict, summary: dict) -> str:
+    """Why a session was not done, as the billing summary refused it (NO-THERAPEUTIC-FORCE)."""
+    what = f"record {session['record']['id']}"
+    reasons = [x["reason"] for x in summary["not_billed"] if x["what"] == what]
+    return reasons[0] if reasons else "no hold at therapeutic force was reached"
 
 
 def _procedure_code(summary: dict, context: dict) -> dict:
@@ -236,7 +262,7 @@ def _note_text(session: dict, context: dict) -> str:
     modes = ", ".join(p["mode"] for p in session["phases"])
     parts = [
         f"Device record {session['record']['id']}: {session['region']} {modes}, "
-        f"angle {session['angle_deg']:g} deg, {session['treatment_s'] / 60:.1f} min, "
+        f"angle {_angle_text(session['angle_deg'])}, {session['treatment_s'] / 60:.1f} min, "
         f"ended {session['end']['reason'].lower()}."
     ]
     for key, label in (("patient_position", "Position"), ("patient_response", "Response")):
@@ -245,11 +271,14 @@ def _note_text(session: dict, context: dict) -> str:
     return " ".join(parts)
 
 
+def _angle_text(degrees) -> str:
+    return "not entered" if degrees is None else f"{degrees:g} deg (set)"
+
+
 def _observations(ids: _Ids, index: int, session: dict) -> list:
     measures = [
         ("traction-force-mean", "Mean traction force over holds", _mean_force(session), "N", "N"),
         ("traction-force-peak", "Peak traction force", session["peak_n"], "N", "N"),
-        ("traction-angle", "Angle of pull", session["angle_deg"], "deg", "deg"),
         ("treatment-time", "Treatment time", round(session["treatment_s"] / 60, 2), "min", "min"),
         (
             "time-under-traction",
@@ -259,21 +288,30 @@ def _observations(ids: _Ids, index: int, session: dict) -> list:
             "min",
         ),
     ]
-    out = []
-    for code, text, value, unit, ucum in measures:
-        resource = {
-            "resourceType": "Observation",
-            "status": "final",
-            "code": {"coding": [{"system": MEASURE, "code": code, "display": text}], "text": text},
-            "subject": {"reference": ids.url("patient")},
-            "partOf": [ids.ref(f"procedure-{index}")],
-            "device": ids.ref("device"),
-            "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": ucum},
-        }
-        if session["utc_start"]:
-            resource["effectiveDateTime"] = session["utc_start"]
-        out.append(_entry(ids, f"observation-{index}-{code}", resource))
+    measured = {"device": ids.ref("device")}
+    out = [_observation(ids, index, session, *m, measured) for m in measures]
+    if session["angle_deg"] is not None:
+        # The angle is a setting the clinician entered, sealed in the record: the device did not measure it.
+        setting = {"method": {"text": "setting entered by the clinician in the treatment file, sealed in the "
+                                      "device record; not measured by the device"}}
+        out.append(_observation(ids, index, session, "traction-angle", "Angle of pull", session["angle_deg"],
+                                "deg", "deg", setting))
     return out
+
+
+def _observation(ids: _Ids, index: int, session: dict, code, text, value, unit, ucum, how: dict) -> dict:
+    resource = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": MEASURE, "code": code, "display": text}], "text": text},
+        "subject": ids.ref("patient"),
+        "partOf": [ids.ref(f"procedure-{index}")],
+        **how,
+        "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": ucum},
+    }
+    if session["utc_start"]:
+        resource["effectiveDateTime"] = session["utc_start"]
+    return _entry(ids, f"observation-{index}-{code}", resource)
 
 
 def _mean_force(session: dict) -> float:
@@ -319,14 +357,16 @@ def _claim(ids: _Ids, summary: dict, context: dict) -> dict:
             for d in summary["diagnoses"]
         ],
         "insurance": [{"sequence": 1, "focal": True, "coverage": ids.ref("coverage")}],
-        "item": [_item(n, line, summary) for n, line in enumerate(summary["lines"], start=1)],
+        "item": [_item(n, line, summary, context) for n, line in enumerate(summary["lines"], start=1)],
     }
+    if context.get("referring"):
+        resource["referral"] = ids.ref("referral")
     total = sum(line["charge"] or 0 for line in summary["lines"])
     resource["total"] = {"value": round(total, 2), "currency": "USD"}
     return _entry(ids, "claim", resource)
 
 
-def _item(sequence: int, line: dict, summary: dict) -> dict:
+def _item(sequence: int, line: dict, summary: dict, context: dict) -> dict:
     item = {
         "sequence": sequence,
         "careTeamSequence": [1],
@@ -337,6 +377,9 @@ def _item(sequence: int, line: dict, summary: dict) -> dict:
         "servicedDate": summary["date_of_service"],
         "quantity": {"value": line["units"]},
     }
+    place = context.get("encounter", {}).get("place_of_service")
+    if place:
+        item["locationCodeableConcept"] = {"coding": [{"system": POS, "code": place}]}
     if line["modifiers"]:
         item["modifier"] = [
             {"coding": [{"system": CPT if m.isdigit() else HCPCS, "code": m}]} for m in line["modifiers"]

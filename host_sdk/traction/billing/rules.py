@@ -45,6 +45,13 @@ class RuleBook:
     def is_bundled(self, code: str) -> bool:
         return code in self.catalogue["bundled_codes"]
 
+    def is_timed(self, code: str) -> bool:
+        return code in self.catalogue["timed_codes"]
+
+    def place_of_service(self, code: str) -> dict | None:
+        """{"name", optional "edit": "telehealth" | "facility"} for a CMS POS code, None if not a code."""
+        return self.catalogue["place_of_service"].get(code)
+
     def profile(self, payer_id: str, on: date) -> dict:
         """The payer's settings in effect on `on`, with the profile's id, name and filing indicator."""
         profile = self.profiles.get(payer_id)

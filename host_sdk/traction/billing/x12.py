@@ -1,8 +1,9 @@
 """X12 837P (005010X222A1) professional claim interchange from a billing-ready summary.
 
 One interchange, one functional group, one transaction, one claim: billing provider (2010AA), subscriber
-who is the patient (2000B/2010BA), payer (2010BB), the claim (2300) with its diagnoses (HI), rendering and
-supervising providers (2310B/2310D) and one 2400 service line per billing line (SV1 + DTP*472).
+who is the patient (2000B/2010BA), payer (2010BB), the claim (2300) with its diagnoses (HI), the referring
+(certifying) provider, rendering and supervising providers (2310A/2310B/2310D) and one 2400 service line
+per billing line (SV1 + DTP*472).
 Only a billing-ready summary is exported: a claim that is known to be wrong is not written.
 """
 
@@ -11,6 +12,29 @@ from datetime import datetime
 from traction.errors import TractionError
 
 IMPLEMENTATION = "005010X222A1"
+PEOPLE = ("rendering", "supervising", "referring")
+# N402 state or province (X12 code source 22): US states, DC, territories, military post offices, Canada.
+STATES = frozenset("""
+    AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND
+    OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY AS FM GU MH MP PR VI AA AE AP
+    AB BC MB NB NF NS NT ON PE PQ SK YT""".split())
+# The context fields the 837P writes and the sizes of their elements (005010X222A1), so that a claim the
+# CLAIM-DATA edit passes always validates: NM103 60, NM104 35, NM109 2-80, N301 55, N401 2-30, N402 2,
+# N403 3-15, PER02 60, REF02 50, CLM01 38, PRV03 50.
+ELEMENT_SIZES = (
+    ("patient.member_id", 2, 80),
+    ("patient.sex", 1, 1),
+    ("patient.last_name", 1, 60),
+    ("patient.first_name", 1, 35),
+    *((f"{who}.address.{part}", lo, hi) for who in ("patient", "billing_provider")
+      for part, lo, hi in (("line", 1, 55), ("city", 2, 30), ("state", 2, 2), ("zip", 3, 15))),
+    ("billing_provider.name", 1, 60),
+    ("billing_provider.tax_id", 1, 50),
+    ("billing_provider.contact", 1, 60),
+    ("billing_provider.phone", 1, 256),
+    ("payer.name", 1, 60),
+    ("encounter.claim_id", 1, 38),
+)
 PT_TAXONOMY = "225100000X"
 SEGMENT, ELEMENT, COMPONENT, REPETITION = "~", "*", ":", "^"
 
@@ -157,29 +181,21 @@ def _subscriber(context: _Fields, summary: dict) -> list:
 def _claim(context: _Fields, summary: dict, claim_id: str) -> list:
     total = sum(_charge(line) for line in summary["lines"])
     renders = summary["claim_rendering"]  # 2310B; a supervisor who renders is not 2310D as well
-    place = context.text("encounter.place_of_service", "11")
+    place = context.text("encounter.place_of_service")
     codes = [d["code"].replace(".", "") for d in summary["diagnoses"]]
     hi = ["HI"] + [("ABK" if n == 0 else "ABF") + COMPONENT + code for n, code in enumerate(codes)]
     out = [
         ["CLM", claim_id, _amount(total), "", "", f"{place}{COMPONENT}B{COMPONENT}1", "Y", "A", "Y", "Y"],
         hi,
-        ["NM1", "82", "1", *_person(context, renders), "", "", "", "XX", context.text(f"{renders}.npi")],
+    ]
+    if context.data.get("referring"):
+        out.append(_provider(context, "DN", "referring"))
+    out += [
+        _provider(context, "82", renders),
         ["PRV", "PE", "PXC", context.text(f"{renders}.taxonomy", PT_TAXONOMY)],
     ]
     if renders == "rendering" and context.data.get("supervising"):
-        out.append(
-            [
-                "NM1",
-                "DQ",
-                "1",
-                *_person(context, "supervising"),
-                "",
-                "",
-                "",
-                "XX",
-                context.text("supervising.npi"),
-            ]
-        )
+        out.append(_provider(context, "DQ", "supervising"))
     return out
 
 
@@ -199,14 +215,77 @@ def _charge(line: dict) -> float:
     return line["charge"]
 
 
+def _provider(context: _Fields, entity: str, role: str) -> list:
+    """NM1 for a person in a 2310 loop: DN referring, 82 rendering, DQ supervising."""
+    return ["NM1", entity, "1", *_person(context, role), "", "", "", "XX", context.text(f"{role}.npi")]
+
+
 def _person(context: _Fields, role: str) -> list:
-    """[last, first] from the context's last_name/first_name, else split from name."""
-    last = context.data[role].get("last_name")
-    first = context.data[role].get("first_name")
+    return list(_names(context.data[role]))
+
+
+def _names(person: dict) -> tuple:
+    """(last, first) as the 837P writes them: last_name/first_name, else split from name."""
+    last, first = person.get("last_name"), person.get("first_name")
     if not last:
-        parts = context.text(f"{role}.name").split()
-        first, last = " ".join(parts[:-1]), parts[-1]
-    return [_clean(last), _clean(first or "")]
+        parts = _clean(str(person.get("name", ""))).split()
+        first, last = " ".join(parts[:-1]), parts[-1] if parts else ""
+    return _clean(str(last)), _clean(str(first or ""))
+
+
+def problems(data: dict) -> list:
+    """Why the context cannot be written as a valid 837P, one line per field (empty when it can): a field
+    the claim needs is missing, too short or long for its element, or holds characters X12 cannot carry."""
+    missing, wrong = [], []
+    for dotted, lo, hi in _element_sizes(data):
+        value = _lookup(data, dotted)
+        if value is None or value == "":
+            missing.append(dotted)
+        else:
+            problem = _element_problem(_clean(str(value)), lo, hi)
+            if problem:
+                wrong.append(f"{dotted} {problem}")
+    for who in ("patient", "billing_provider"):
+        state = _lookup(data, f"{who}.address.state")
+        if isinstance(state, str) and state.upper() not in STATES:
+            wrong.append(f"{who}.address.state {state!r}: a US state or territory code such as 'IL'")
+    for role in PEOPLE:
+        if isinstance(data.get(role), dict):
+            last, first = _names(data[role])
+            for part, text, lo, hi in (("last name", last, 1, 60), ("first name", first, 0, 35)):
+                problem = _element_problem(text, lo, hi)
+                if problem:
+                    wrong.append(f"{role}'s {part} ({role}.name or {role}.last_name/first_name) {problem}")
+    out = [f"the claim needs {', '.join(missing)} in the context"] if missing else []
+    return out + [f"the 837P cannot carry {x}" for x in wrong]
+
+
+def _element_sizes(data: dict) -> list:
+    """(dotted field, min, max) of each context field the 837P writes, sized as its X12 element."""
+    sizes = list(ELEMENT_SIZES)
+    # The payer id is NM109 (2-80) and, unless x12.receiver_id is given, the receiver in GS03 (2-15).
+    if _lookup(data, "x12.receiver_id"):
+        sizes += [("payer.payer_id", 2, 80), ("x12.receiver_id", 2, 15)]
+    else:
+        sizes.append(("payer.payer_id", 2, 15))
+    if _lookup(data, "x12.sender_id"):
+        sizes.append(("x12.sender_id", 2, 15))
+    return sizes
+
+
+def _element_problem(text: str, lo: int, hi: int) -> str | None:
+    if not (text.isascii() and text.isprintable()):
+        return f"{text!r}: only printable ASCII characters"
+    if not lo <= len(text) <= hi:
+        return f"{text!r}: {lo}-{hi} characters" if lo else f"{text!r}: at most {hi} characters"
+    return None
+
+
+def _lookup(data: dict, dotted: str):
+    node = data
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
 
 
 def _address(context: _Fields, dotted: str) -> list:

@@ -33,6 +33,23 @@ class StopSwitch:
         return self._pressed
 
 
+class LimitSwitch:
+    """A force-limit switch in the line (board config "limit_switch": {"force_n": N}): it trips when the
+    true tension passes its setting, opens the driver's enable line in hardware and stays tripped until
+    the tension is back below it. A board without one reports never tripped."""
+
+    def __init__(self, params):
+        self.force_n = params["force_n"] if params else None
+        self._tripped = False
+
+    def tripped(self):
+        return self._tripped
+
+    def sense(self, force_n):
+        if self.force_n is not None:
+            self._tripped = force_n > self.force_n
+
+
 class Watchdog:
     """Resets the board when not fed within its timeout, in device time. Same range as the rp2 WDT."""
 
@@ -73,8 +90,10 @@ class Board:
         rng = Rng(sim["seed"])
         self.plant = Plant(config["motor"], config["patients"][sim["region"]], rng)
         self.loadcell = LoadCell(config["loadcell"], rng)
-        self.motor = Motor()
+        # the current sense's noise has a generator of its own: adding it left every other noise as it was
+        self.motor = Motor(config["motor"], Rng(sim["seed"] + 0x5EED))
         self.stop_switch = StopSwitch()
+        self.limit_switch = LimitSwitch(config.get("limit_switch"))
         self.clock = Clock(
             self.period_us, self.time_scale, sim["free_run"], sim["tick_offset_ms"], self._step
         )
@@ -117,9 +136,13 @@ class Board:
             self._restart(1)
         dt = self.period_us / 1000000.0
         motor = self.motor
-        self.plant.step(dt, motor.enabled(), motor.drive_speed())
-        motor.moved_to(self.plant.encoder())
-        self.loadcell.sample(self.plant.force, dt)
+        plant = self.plant
+        plant.step(dt, motor.driving(), motor.drive_speed())
+        self.limit_switch.sense(plant.force)
+        motor.hw_cut = self.limit_switch.tripped()
+        motor.moved_to(plant.encoder())
+        motor.sense(plant.drive_n)
+        self.loadcell.sample(plant.force, dt)
 
 
 class Sim:
@@ -143,12 +166,24 @@ class Sim:
             cell.spike_chance = params.get("per_s", 2.0) / b.control_hz
             if "size_n" in params:
                 cell.spike_n = params["size_n"]
+        elif name == "loadcell_plateau":
+            cell.plateau_n = params.get("level_n", cell.reading_n())
+        elif name == "loadcell_gain":
+            cell.gain = params.get("scale", 0.9)
+        elif name == "loadcell_offset_step":
+            cell.offset_n += params.get("step_n", -20.0)
+        elif name == "current_sense_fail":
+            b.motor.current_fail = params.get("mode", "zero")
+        elif name == "encoder_fail":
+            b.motor.encoder_stuck = True
         elif name == "cable_snap":
             b.plant.snapped = True
         elif name == "motor_stalled":
             b.plant.stalled = True
         elif name == "motor_ignoring":
             b.motor.frozen_speed = params.get("speed", b.motor.drive_speed())
+        elif name == "motor_runaway":
+            b.motor.frozen_speed = params.get("speed", 1000)
         elif name == "stop_switch":
             b.stop_switch._pressed = params.get("pressed", True)
         elif name == "service_jumper":
@@ -172,11 +207,21 @@ class Sim:
             cell.stale = False
         elif name == "loadcell_spikes":
             cell.spike_chance = 0.0
+        elif name == "loadcell_plateau":
+            cell.plateau_n = None
+        elif name == "loadcell_gain":
+            cell.gain = 1.0
+        elif name == "loadcell_offset_step":
+            cell.offset_n = 0.0
+        elif name == "current_sense_fail":
+            b.motor.current_fail = None
+        elif name == "encoder_fail":
+            b.motor.encoder_stuck = False
         elif name == "cable_snap":
             b.plant.reattach()
         elif name == "motor_stalled":
             b.plant.stalled = False
-        elif name == "motor_ignoring":
+        elif name == "motor_ignoring" or name == "motor_runaway":
             b.motor.frozen_speed = None
         elif name == "stop_switch":
             b.stop_switch._pressed = False
@@ -218,6 +263,7 @@ class Sim:
             "line_m": p.x,
             "device_ms": self.device_ms(),
             "stop_switch": b.stop_switch.pressed(),
+            "limit_switch": b.limit_switch.tripped(),
             "service_jumper": b._jumper,
             "faults": self.active(),
         }
@@ -231,6 +277,11 @@ class Sim:
             ("loadcell_stuck", cell.stuck),
             ("loadcell_stale", cell.stale),
             ("loadcell_spikes", cell.spike_chance > 0.0),
+            ("loadcell_plateau", cell.plateau_n is not None),
+            ("loadcell_gain", cell.gain != 1.0),
+            ("loadcell_offset_step", cell.offset_n != 0.0),
+            ("current_sense_fail", b.motor.current_fail is not None),
+            ("encoder_fail", b.motor.encoder_stuck),
             ("cable_snap", b.plant.snapped),
             ("motor_stalled", b.plant.stalled),
             ("motor_ignoring", b.motor.frozen_speed is not None),

@@ -26,6 +26,9 @@ class LoadCell:
         self.stuck = False
         self.stale = False
         self.spike_chance = 0.0
+        self.plateau_n = None  # the amplifier clips here (the reading keeps its noise below it)
+        self.gain = 1.0  # scale error: 0.9 reads 10 % low
+        self.offset_n = 0.0  # a step in the zero (a knock, a shifted mount)
 
     # -- the hal contract (called in the tick: no allocation) --
     def ready(self):
@@ -56,10 +59,17 @@ class LoadCell:
         if self.disconnected == "zero":
             self.counts = 0
             return
-        f = force_n + self.drift_n + self.noise_n * self.rng.normal()
+        f = force_n * self.gain + self.offset_n + self.drift_n
+        if self.plateau_n is not None and f > self.plateau_n:
+            f = self.plateau_n
+        f += self.noise_n * self.rng.normal()
         if self.spike_chance > 0.0 and self.rng.chance(self.spike_chance):
             f += self.spike_n if self.rng.uniform() < 0.5 else -self.spike_n
         self.counts = self._clip(self.zero + int(round(f * self.counts_per_n)))
+
+    def reading_n(self):
+        """What the last sample says, in newtons (where a plateau injected without a level clips)."""
+        return (self.counts - self.zero) / self.counts_per_n
 
     def _clip(self, c):
         lo, hi = self._rails

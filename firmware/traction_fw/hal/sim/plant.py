@@ -7,6 +7,11 @@
 # with a Maxwell branch (spring relax_k in series with a damper, time constant relax_tau_s) and a
 # viscous damper. Under a constant stretch the Maxwell force decays, so holding a force means winding in.
 # The line only pulls: the force is never negative.
+#
+# drive_n is what the motor delivers at the line to move it as it does: the line tension, friction
+# (Coulomb, smoothed through zero speed), viscous and back-EMF losses, and the reflected inertia. The
+# current sense measures that (Motor.sense), so it is a second view of the tension that fails
+# differently from the load cell.
 
 SUBSTEPS = 2  # 5 ms: well inside the motor lag and the back-drive time constant
 
@@ -19,6 +24,9 @@ class Plant:
         self.stall_n = motor["stall_force_n"]
         self.backdrive = motor["backdrive_n_s_per_m"]
         self.counts_per_m = motor["encoder_counts_per_m"]
+        self.friction_n = motor["friction_n"]
+        self.viscous = motor["viscous_n_s_per_m"]
+        self.inertia = motor["inertia_kg"]
         self.slack0 = patient["slack_m"]
         self.slack = self.slack0
         self.k = patient["k_n_per_m"]
@@ -36,6 +44,7 @@ class Plant:
         self.y = 0.0  # patient movement toward the unit (m)
         self.y_goal = 0.0
         self.force = 0.0  # true line force (N)
+        self.drive_n = 0.0  # force the motor delivers at the line (N); 0 when not driving
         self.peak = 0.0
         self.snapped = False
         self.stalled = False
@@ -81,7 +90,18 @@ class Plant:
         return self.v + dv
 
     def _substep(self, h, enabled, speed_pm):
+        v0 = self.v
         self.v = self._motor_speed(h, enabled, speed_pm)
+        self._tension(h)
+        if not enabled:
+            self.drive_n = 0.0
+            return
+        slip = self.v / 0.001  # Coulomb friction, smoothed over +-1 mm/s
+        slip = 1.0 if slip > 1.0 else (-1.0 if slip < -1.0 else slip)
+        self.drive_n = (self.force + self.friction_n * slip + self.viscous * self.v
+                        + self.inertia * (self.v - v0) / h)
+
+    def _tension(self, h):
         self.x += self.v * h
         dy = self.y_goal - self.y
         step = self.move_m * h / self.move_s if self.move_s > 0 else abs(dy)
