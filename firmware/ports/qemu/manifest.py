@@ -3,8 +3,8 @@
 # motor, load cell and patient run on the MCU), boot.py and main.py, the LittleFS _boot.py, and the
 # image's board config. tools/build_image.py writes the top manifest that includes this one with:
 #   config_dir  the folder holding the generated image_config.py (the default board.json)
-#   tests       also freeze the MicroPython tests (firmware/tests, protocol/tests), their
-#               shared cases and tools/mp_runner.py
+#   tests       also freeze the MicroPython tests (firmware/tests, protocol/tests), their helper
+#               modules and tools/mp_runner.py
 import os
 
 options.defaults(config_dir=None, tests=False)
@@ -13,8 +13,10 @@ include("../../manifest.py", port_manifest=False, sim=True, scripts=True)
 module("_boot.py")
 module("image_config.py", base_path=options.config_dir)
 if options.tests:
+    # every MicroPython module beside the tests (their helpers too), not the CPython tests (test_*.py)
     for d in ("../../tests", "../../../protocol/tests"):
         for name in sorted(os.listdir(d)):
-            if name.startswith(("mp_test_", "fw_harness", "vector_cases")) and name.endswith(".py"):
+            helper = d == "../../tests" or name.startswith(("mp_test_", "vector_cases"))
+            if name.endswith(".py") and helper and not name.startswith(("test_", "conftest")):
                 module(name, base_path=d)
     module("mp_runner.py", base_path="../../../tools")
