@@ -223,18 +223,20 @@ class Host:
         return self.cmd("RECORD_LIST")["record_ids"]
 
     def read_record(self, rid):
-        # chunks joined once at the end: bytes grown chunk by chunk need ever larger free blocks, which a
-        # board's heap, fragmented by a session, may not have
-        gc.collect()
-        chunks = []
+        """The record's bytes, in one bytearray allocated once its size is known, right after a collection:
+        bytes grown or joined chunk by chunk need a second block that size, which a board's heap,
+        fragmented by a session, may not have."""
+        buf = None
         got = 0
-        while True:
+        while buf is None or got < len(buf):
             r = self.ok("RECORD_READ", record_id=rid, offset=got)
-            chunks.append(r["data"])
-            got += len(r["data"])
-            if got >= r["total"]:
+            if buf is None:
                 gc.collect()
-                return b"".join(chunks)
+                buf = bytearray(r["total"])
+            data = r["data"]
+            buf[got:got + len(data)] = data
+            got += len(data)
+        return buf
 
     def key(self):
         return self.app.settings.key

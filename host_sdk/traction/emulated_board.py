@@ -16,8 +16,10 @@ See docs/firmware.md.
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -255,13 +257,14 @@ def run_sim(args):
         raise EmulatedBoardError("--store, --set, --time-scale and --board are the unix-port virtual "
                                  "board's: the emulated board's store is its own RAM filesystem, its config "
                                  "the image's, and it runs at real time (docs/firmware.md)")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a clean stop: QEMU and the relay closed
     try:
         with EmulatedBoard(args.image) as board:
             host_store = _register_key(board, args.host_store)
             print(board.port, flush=True)
             print(f"emulated board {board.serial} ({MACHINE}, Cortex-M3) on {board.port}; image "
                   f"{board.image}; side channel {board.channel}; device key registered in {host_store}. "
-                  "Ctrl-C to stop.", file=__import__("sys").stderr, flush=True)
+                  "Ctrl-C to stop.", file=sys.stderr, flush=True)
             while board.running():
                 time.sleep(0.2)
             raise EmulatedBoardError(board.failure())
