@@ -5,18 +5,28 @@ from hil_support import plan, wait_until
 from traction import NakError, Session
 
 # injection, its parameters, the faults the board may name for it (where the sensor cannot tell two causes
-# apart, either is right), and whether the line can go slack (a stalled winch cannot pay out).
+# apart, either is right), and whether the line can go slack (a stalled winch cannot pay out); each case
+# names its hazard in docs/safety.md's register (tools/hazard_matrix.py reads these).
 CASES = [
-    ("stop_switch", {}, {"STOP_SWITCH"}, True),
-    ("cable_snap", {}, {"CABLE_SNAP"}, True),
-    ("loadcell_disconnected", {"mode": "rails"}, {"ADC_SATURATED"}, True),
-    ("loadcell_disconnected", {"mode": "zero"}, {"CABLE_SNAP", "ADC_IMPLAUSIBLE"}, True),
-    ("loadcell_stuck", {}, {"ADC_IMPLAUSIBLE"}, True),
-    ("loadcell_stale", {}, {"ADC_SILENT"}, True),
-    ("loadcell_spikes", {"per_s": 5}, {"ADC_IMPLAUSIBLE", "RATE", "FORCE_DISAGREE", "OVER_FORCE"}, True),
-    ("motor_stalled", {}, {"MOTOR", "TRACKING", "SLACK"}, False),
-    ("motor_ignoring", {"speed": 1000}, {"MOTOR", "RATE", "OVER_FORCE"}, True),
-    ("motor_ignoring", {"speed": 0}, {"MOTOR", "TRACKING"}, True),
+    pytest.param("stop_switch", {}, {"STOP_SWITCH"}, True, id="stop_switch",
+                 marks=pytest.mark.hazard("H-10")),
+    pytest.param("cable_snap", {}, {"CABLE_SNAP"}, True, id="cable_snap", marks=pytest.mark.hazard("H-14")),
+    pytest.param("loadcell_disconnected", {"mode": "rails"}, {"ADC_SATURATED"}, True,
+                 id="loadcell_disconnected-rails", marks=pytest.mark.hazard("H-02")),
+    pytest.param("loadcell_disconnected", {"mode": "zero"}, {"CABLE_SNAP", "ADC_IMPLAUSIBLE"}, True,
+                 id="loadcell_disconnected-zero", marks=pytest.mark.hazard("H-02")),
+    pytest.param("loadcell_stuck", {}, {"ADC_IMPLAUSIBLE"}, True, id="loadcell_stuck",
+                 marks=pytest.mark.hazard("H-04")),
+    pytest.param("loadcell_stale", {}, {"ADC_SILENT"}, True, id="loadcell_stale",
+                 marks=pytest.mark.hazard("H-02")),
+    pytest.param("loadcell_spikes", {"per_s": 5}, {"ADC_IMPLAUSIBLE", "RATE", "FORCE_DISAGREE", "OVER_FORCE"},
+                 True, id="loadcell_spikes", marks=pytest.mark.hazard("H-03")),
+    pytest.param("motor_stalled", {}, {"MOTOR", "TRACKING", "SLACK"}, False, id="motor_stalled",
+                 marks=pytest.mark.hazard("H-13")),
+    pytest.param("motor_ignoring", {"speed": 1000}, {"MOTOR", "RATE", "OVER_FORCE"}, True,
+                 id="motor_ignoring-1000", marks=pytest.mark.hazard("H-09")),
+    pytest.param("motor_ignoring", {"speed": 0}, {"MOTOR", "TRACKING"}, True, id="motor_ignoring-0",
+                 marks=pytest.mark.hazard("H-13")),
 ]
 RUNAWAY_MARGIN = 1.05  # a runaway motor outruns detection for a few periods; 5 % over the limit at most
 
@@ -42,8 +52,7 @@ def ended_in_fault(device, session, names):
 
 
 @pytest.mark.fault_injection
-@pytest.mark.parametrize("name, params, names, slack", CASES,
-                         ids=[f"{c[0]}-{c[1].get('mode', c[1].get('speed', ''))}".rstrip("-") for c in CASES])
+@pytest.mark.parametrize("name, params, names, slack", CASES)
 def test_an_injected_fault_ends_in_fault_with_the_force_released(device, faults, name, params, names, slack):
     session = holding(device)
     faults.plant()  # read once before, so a stale file is not mistaken for the outcome
@@ -76,6 +85,7 @@ def cleared(device):
 
 
 @pytest.mark.fault_injection
+@pytest.mark.hazard("H-10")
 def test_the_stop_switch_latches_until_released_and_cleared(device, faults):
     session = holding(device)
     faults.press_stop()
@@ -94,6 +104,7 @@ def test_the_stop_switch_latches_until_released_and_cleared(device, faults):
     assert wait_until(lambda: (s := device.status()).state == "FAULT" and s).fault == "STOP_SWITCH"
 
 
+@pytest.mark.hazard("H-10")
 def test_an_emergency_stop_from_the_host_releases_and_latches(device, sim):
     session = holding(device)
     assert session.estop() == "FAULT"
