@@ -22,8 +22,15 @@ def pytest_addoption(parser):
     group.addoption("--board", default="sim", help="'sim' (a virtual board per test, the default), a device "
                     "path such as /dev/ttyACM0, or a pyserial URL")
     group.addoption("--time-scale", type=int, default=30, help="virtual board time scale (default 30)")
-    group.addoption("--board-key", default=None, metavar="HEX", help="a real board's device key (64 hex "
-                    "digits) to verify its records; default: the key the host store holds for its serial")
+    group.addoption("--board-key-file", default=None, metavar="FILE", help="a real board's device key (from "
+                    "its provisioning: 32 bytes or 64 hex digits), to verify its records; or set "
+                    "TRACTION_BOARD_KEY to the 64 hex digits")
+    group.addoption("--board-key", default=None, metavar="HEX", help="deprecated (the key shows in ps and "
+                    "the shell history): use --board-key-file or TRACTION_BOARD_KEY")
+    group.addoption("--yes", action="store_true", help="drive a real board without asking (an unattended "
+                    "rig); otherwise the forces are shown and 'yes' must be typed")
+    group.addoption("--qa-dir", default=None, metavar="DIR", help="where the QA record (run.json) and the "
+                    "JUnit XML go (default qa-runs/<UTC time>); see docs/qa.md")
 
 
 def pytest_collect_file(parent, file_path):

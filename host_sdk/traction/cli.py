@@ -1,7 +1,8 @@
 """The `traction` command. Bad input anywhere ends in one error line on stderr and a non-zero exit.
 
 Other packages add subcommands through a module-level register(subparsers) that adds a parser and sets
-its `func` (traction.virtual_board: `traction sim`; traction.billing.cli: `traction bill`).
+its `func` (traction.virtual_board: `traction sim`; traction.billing.cli: `traction bill`; traction.qa_report:
+`traction qa report`).
 """
 
 import argparse
@@ -18,7 +19,7 @@ from rich.table import Table
 
 from traction.errors import TractionError
 
-EXTENSIONS = ("traction.virtual_board", "traction.billing.cli")
+EXTENSIONS = ("traction.virtual_board", "traction.billing.cli", "traction.qa_report")
 EXIT_ERROR = 1
 EXIT_FAULT = 3  # the treatment ended in a fault or a board reset, not COMPLETED or STOPPED
 EXIT_PIPE = 141  # stdout closed by its reader: what a process killed by SIGPIPE reports (128 + 13)
