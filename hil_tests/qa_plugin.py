@@ -140,15 +140,12 @@ def measure(request, record_property):
 
     def measure(name, value, unit, low=None, high=None):
         __tracebackhide__ = True
-        value = float(value)
-        passed = (low is None or value >= low) and (high is None or value <= high)
-        m = {"name": name, "value": value, "unit": unit, "low": low, "high": high,
-             "verdict": "PASS" if passed else "FAIL"}
+        m = measurement(name, value, unit, low, high)
         entry["measurements"].append(m)
         record_property(f"measurement.{name}", describe(m))
-        if not passed:
+        if m["verdict"] != "PASS":
             raise AssertionError(f"measurement {describe(m)}")
-        return value
+        return m["value"]
 
     return measure
 
@@ -293,6 +290,14 @@ def stop_run(session, message):
 
 
 # ---- the record ----
+def measurement(name, value, unit, low=None, high=None):
+    """A measured figure with its limits (either may be None) and its verdict."""
+    value = float(value)
+    passed = (low is None or value >= low) and (high is None or value <= high)
+    return {"name": name, "value": value, "unit": unit, "low": low, "high": high,
+            "verdict": "PASS" if passed else "FAIL"}
+
+
 def describe(m):
     """A measurement on one line: '302.4 N (<= 315 N) PASS'."""
     low, high = m["low"], m["high"]
