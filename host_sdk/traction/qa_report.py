@@ -121,7 +121,7 @@ def render_html(run, rows) -> str:
              f"<h1>Hardware-in-the-loop run: <span style='color:{COLOUR[run['outcome']]}'>"
              f"{e(run['outcome'])}</span></h1>",
              f"<p class='counts'>{e(counts_text(run))}</p>", "<h2>Summary</h2>",
-             table(["", ""], [[e(k), e(v)] for k, v in identity_rows(run)])]
+             table(None, [[e(k), e(v)] for k, v in identity_rows(run)])]
     parts += ["<h2>Hazards</h2><p>Each hazard of the register (docs/safety.md), the tests that name it, "
               "their result in this run and their measured margins (inside the limit; negative: outside)."
               "</p>"]
@@ -155,8 +155,10 @@ def render_html(run, rows) -> str:
 
 
 def table(head, body) -> str:
+    """An HTML table of already escaped cells; head None: no header row."""
     rows = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body)
-    return f"<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{rows}</table>"
+    top = f"<tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>" if head else ""
+    return f"<table>{top}{rows}</table>"
 
 
 def verdict(text) -> str:
