@@ -91,6 +91,17 @@ def test_a_wrong_key_is_found_on_a_record_the_board_holds(tmp_path, board_with_a
     assert_stopped_at_once(proc, suite, record, "the device key does not verify record")
 
 
+def test_a_wrong_key_on_a_board_without_records_stops_the_run_at_the_first_record(tmp_path):
+    with VirtualBoard(store_dir=tmp_path / "board") as vb:
+        proc, suite, record = run_suite(tmp_path, SESSIONS, "--board", vb.port,
+                                        env={qa_plugin.KEY_ENV: "11" * 32})
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    assert (suite.get("tests"), suite.get("failures")) == ("1", "1")
+    assert "does not match the device key" in suite.find("testcase/failure").get("message")
+    assert "the device key does not verify the board's records" in proc.stdout
+    assert record["outcome"] == "FAIL" and record["board"]["key_checked_on_a_record"] is False
+
+
 def test_a_run_records_measurements_identity_and_hazards_and_renders_its_report(tmp_path):
     proc, suite, record = run_suite(tmp_path, *SAMPLE)
     assert proc.returncode == 0, proc.stdout[-3000:]
