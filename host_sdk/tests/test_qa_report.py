@@ -62,3 +62,10 @@ def test_the_command_writes_both_files_and_fails_cleanly_on_a_bad_file(tmp_path,
     (tmp_path / "bad.json").write_text("{")
     assert main(["qa", "report", str(tmp_path / "bad.json")]) == 1
     assert "bad.json: not JSON" in capsys.readouterr().err
+
+
+def test_a_run_that_never_reached_a_board_still_renders(tmp_path):
+    run = {**RUN, "board": None, "tests": [], "counts": {"error": 1}}
+    assert main(["qa", "report", str(write(tmp_path, run))]) == 0
+    assert "no board: the run stopped before it could read one" in (tmp_path / "report.html").read_text()
+    assert "| H-01 | Over-force | `t.py::test_a` | not run |" in (tmp_path / "traceability.md").read_text()

@@ -42,7 +42,7 @@ def cmd_report(args, console):
     rows = hazard_rows(run)
     (out / "report.html").write_text(render_html(run, rows))
     (out / "traceability.md").write_text(render_markdown(run, rows, Path(args.record).name))
-    console.print(f"run {run['outcome']} ({counts_text(run)}) on {run['board'].get('serial')}: "
+    console.print(f"run {run['outcome']} ({counts_text(run)}), {board_text(run)}: "
                   f"{out / 'report.html'}, {out / 'traceability.md'}")
     untested = [r["id"] for r in rows if not r["tests"]]
     console.print(f"hazards no test names: {', '.join(untested) if untested else 'none'}")
@@ -92,18 +92,27 @@ def hazard_rows(run) -> list[dict]:
 
 
 def counts_text(run) -> str:
-    return ", ".join(f"{n} {k}" for k, n in run["counts"].items() if n)
+    return ", ".join(f"{n} {k}" for k, n in run["counts"].items() if n) or "no test ran"
+
+
+def board_text(run) -> str:
+    b = run["board"]
+    if not b:
+        return "no board: the run stopped before it could read one"
+    return (f"board {b.get('serial')} ({b.get('kind')}, on {b.get('target')}), firmware {b.get('firmware')}, "
+            f"calibrated {b.get('cal_date') or 'never'}")
 
 
 def identity_rows(run) -> list[tuple[str, str]]:
-    b, s, st = run["board"] or {}, run["software"], run["station"]
+    b, s, st = run["board"], run["software"], run["station"]
+    board = [("board", board_text(run))]
+    if b:
+        board += [("firmware build", b.get("firmware_build") or "not reported by the board"),
+                  ("maxima", f"device {b.get('hard_max_n')} N, cervical {b.get('cervical_max_n')} N, "
+                             f"lumbar {b.get('lumbar_max_n')} N"),
+                  ("time scale", f"x{b.get('time_scale')}"), ("state at start", str(b.get("state_at_start")))]
     return [
-        ("board", f"{b.get('serial')} ({b.get('kind')}, on {b.get('target')})" if b else "never reached"),
-        ("firmware", f"{b.get('firmware')}, build {b.get('firmware_build') or 'not reported by the board'}"),
-        ("calibrated", str(b.get("cal_date") or "no")),
-        ("maxima", f"device {b.get('hard_max_n')} N, cervical {b.get('cervical_max_n')} N, "
-                   f"lumbar {b.get('lumbar_max_n')} N" if b else ""),
-        ("time scale", f"x{b.get('time_scale')}" if b else ""),
+        *board,
         ("software", f"traction {s.get('traction')}, source {s.get('source')}, Python {s.get('python')}, "
                      f"pytest {s.get('pytest')}"),
         ("station", f"{st.get('host')} ({st.get('user')}), {st.get('platform')}"),
@@ -190,10 +199,8 @@ text-align:left;vertical-align:top;font-size:0.9em}th{background:#f6f8fa}code{fo
 
 # ---- Markdown ----
 def render_markdown(run, rows, record_name) -> str:
-    b = run["board"] or {}
     lines = [f"# Traceability matrix: hil run of {run['start_utc']}", "",
-             f"Record `{record_name}`: **{run['outcome']}** ({counts_text(run)}). Board {b.get('serial')} "
-             f"({b.get('kind')}), firmware {b.get('firmware')}, calibrated {b.get('cal_date') or 'no'}; "
+             f"Record `{record_name}`: **{run['outcome']}** ({counts_text(run)}); {board_text(run)}; "
              f"software source {run['software'].get('source')}.", "",
              "| hazard | | test | result | measured margins |", "|---|---|---|---|---|"]
     for r in rows:
