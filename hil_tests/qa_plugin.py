@@ -2,7 +2,8 @@
 traceability, a JSON test record beside the JUnit XML. `traction qa report RUN.json` renders it.
 
 Registered by hil_tests/conftest.py. Every run writes DIR/run.json and DIR/junit.xml (DIR: --qa-dir, or
-qa-runs/<UTC time> under the project); a --junitxml given on the command line is used instead of DIR's.
+qa-runs/<UTC time> under the project: the root conftest.py sets both paths, before pytest's junitxml reads
+its own); a --junitxml given on the command line is used instead of DIR's.
 The board is checked once, before the first test: a missing, silent or misconfigured board stops the run
 with one error, which the JUnit XML shows.
 """
@@ -51,8 +52,7 @@ class Run:
         self.identity = None
         self.hazards = {}  # nodeid -> hazard ids of the selected tests (their markers)
         self.tests = {}  # nodeid -> the test's entry in the record
-        stamp = self.started.strftime("%Y%m%dT%H%M%SZ")
-        self.dir = Path(config.getoption("--qa-dir") or ROOT / "qa-runs" / stamp)
+        self.dir = Path(config.getoption("--qa-dir"))
 
     def test(self, nodeid):
         return self.tests.setdefault(nodeid, {"id": nodeid, "outcome": "passed", "duration_s": 0.0,
@@ -83,10 +83,7 @@ class Run:
 
 # ---- hooks ----
 def pytest_configure(config):
-    run = Run(config)
-    config.stash[RUN] = run
-    if not config.option.xmlpath:
-        config.option.xmlpath = str(run.dir / "junit.xml")  # read by junitxml's own pytest_configure
+    config.stash[RUN] = Run(config)
 
 
 def pytest_report_header(config):

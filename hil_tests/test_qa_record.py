@@ -145,6 +145,14 @@ def test_a_run_records_measurements_identity_and_hazards_and_renders_its_report(
     assert "| not run |" in matrix_md  # the firmware tests of the same hazards, not in this run
 
 
+def test_a_bare_pytest_writes_the_junit_beside_the_record(tmp_path):
+    # No path: the testpaths, where pytest reads the JUnit XML's path before it loads hil_tests' conftest.
+    proc, suite, record = run_suite(tmp_path, "-k", "test_a_measurement_outside_its_limits_fails")
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert suite.get("tests") == "1" and [t["id"] for t in record["tests"]] == [
+        "hil_tests/test_qa_record.py::test_a_measurement_outside_its_limits_fails"]
+
+
 def test_a_measurement_outside_its_limits_fails():
     assert qa_plugin.measurement("f", 315.1, "N", high=315)["verdict"] == "FAIL"
     assert qa_plugin.measurement("f", 315, "N", high=315)["verdict"] == "PASS"
