@@ -105,7 +105,7 @@ def board_text(run) -> str:
 
 def identity_rows(run) -> list[tuple[str, str]]:
     b, s, st = run["board"], run["software"], run["station"]
-    board = [("board", board_text(run))]
+    board = [("board", board_text(run).removeprefix("board "))]
     if b:
         board += [("firmware build", b.get("firmware_build") or "not reported by the board"),
                   ("maxima", f"device {b.get('hard_max_n')} N, cervical {b.get('cervical_max_n')} N, "
