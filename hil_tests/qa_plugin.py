@@ -53,6 +53,7 @@ class Run:
         self.hazards = {}  # nodeid -> hazard ids of the selected tests (their markers)
         self.tests = {}  # nodeid -> the test's entry in the record
         self.dir = Path(config.getoption("--qa-dir"))
+        self.path = None  # run.json, once written
 
     def test(self, nodeid):
         return self.tests.setdefault(nodeid, {"id": nodeid, "outcome": "passed", "duration_s": 0.0,
@@ -128,7 +129,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    path = getattr(config.stash[RUN], "path", None)
+    path = config.stash[RUN].path
     if path:
         terminalreporter.write_line(f"QA record: {path} (JUnit: {config.option.xmlpath}); "
                                     f"report: traction qa report {path}")
