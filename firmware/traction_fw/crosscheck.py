@@ -15,6 +15,8 @@
 
 from traction_protocol.constants import FAULT
 
+from .safety import worse
+
 FORCE_DISAGREE = FAULT["FORCE_DISAGREE"]
 ADC_IMPLAUSIBLE = FAULT["ADC_IMPLAUSIBLE"]
 MOTOR = FAULT["MOTOR"]
@@ -150,7 +152,6 @@ class CrossCheck:
         self.best = 0
         self.cur_dn = 0  # the current channel's force estimate (average), 0.1 N
         self.cur_smooth = 0  # its exponential smoothing, x8
-        self.disagree = False
         self._reset_trend()
         self.cur_last = 0
         self.cur_same = 0
@@ -226,11 +227,12 @@ class CrossCheck:
         if self.filled < self.n:
             self.filled += 1
         self._push_cmd(cmd)
+        # every check runs, each keeping its own history; the worst fault is returned
         fault = 0
         if position is not None:
             fault = self._runaway(position)
-            if not fault and accepted:
-                fault = self._plateau(force, position)
+            if accepted:
+                fault = worse(fault, self._plateau(force, position))
         if current is not None and self.has_current:
             self.cur_dn = self._avg(self.cur)
             # exponential smoothing over 8 samples, kept x8 in an integer
@@ -238,13 +240,12 @@ class CrossCheck:
                 self.cur_smooth += self.cur[i] - (self.cur_smooth >> 3)
             else:
                 self.cur_smooth = self.cur[i] << 3
-            f = self._stuck(current)
+            fault = worse(fault, self._stuck(current))
             if accepted:
-                f = f or self._disagree(current) or self._trend(force, position)
+                fault = worse(fault, self._disagree(current))
+                fault = worse(fault, self._trend(force, position))
             else:
                 self._reset_trend()
-            if f and not fault:
-                fault = f
         return fault
 
     def _push_cmd(self, cmd):
@@ -362,7 +363,6 @@ class CrossCheck:
 
     def _disagree(self, current):
         if current <= self.cur_lo or current >= self.cur_hi:
-            self.disagree = True
             return FORCE_DISAGREE  # a current sense at its rails is no measurement
         if self.filled < AVG:
             return 0
@@ -373,9 +373,7 @@ class CrossCheck:
         if d <= band:
             self.dis_n = 0
             self.excess = 0
-            self.disagree = False
             return 0
-        self.disagree = True
         self.dis_n += 1
         self.excess += d - band
         return FORCE_DISAGREE if self.excess > self.excess_max or self.dis_n >= self.dis_max else 0
