@@ -15,7 +15,7 @@
 
 from traction_protocol.constants import FAULT
 
-from .safety import worse
+from .safety import ms_to_samples, worse
 
 FORCE_DISAGREE = FAULT["FORCE_DISAGREE"]
 ADC_IMPLAUSIBLE = FAULT["ADC_IMPLAUSIBLE"]
@@ -80,10 +80,6 @@ DEFAULTS = {
 }
 
 
-def _samples(ms, period_us):
-    return max(1, ms * 1000 // period_us)
-
-
 class CrossCheck:
     def __init__(self, params, current_cfg, encoder_cfg, period_us):
         p = dict(DEFAULTS)
@@ -101,7 +97,7 @@ class CrossCheck:
         self.band_pct = p["disagree_pct"]
         self.dis_max = p["disagree_samples"]
         self.excess_max = 2 * p["disagree_min_dn"]
-        self.block_n = _samples(p["trend_ms"], period_us)
+        self.block_n = ms_to_samples(p["trend_ms"], period_us)
         self.trend_min = p["trend_min_dn"]
         self.trend_pct = p["trend_pct"]
         self.still = p["trend_still_counts"]
@@ -110,10 +106,10 @@ class CrossCheck:
         self.stuck_max = p["current_stuck_samples"]
         full = (encoder_cfg or {}).get("full_speed_counts_s", 0)
         self.full_q = full * period_us // 1000  # counts per period at full speed, x1000 (per-mille scale)
-        self.run_w = _samples(p["runaway_ms"], period_us)
+        self.run_w = ms_to_samples(p["runaway_ms"], period_us)
         self.run_margin = p["runaway_margin_counts"]
-        self.mot_w = _samples(p["motion_ms"], period_us)
-        self.lag_n = max(_samples(p["runaway_lag_ms"], period_us), self.mot_w + AVG)  # _slowest: mot_w + AVG
+        self.mot_w = ms_to_samples(p["motion_ms"], period_us)
+        self.lag_n = max(ms_to_samples(p["runaway_lag_ms"], period_us), self.mot_w + AVG)  # _slowest: mot_w + AVG
         self.creep = p["creep_counts_s"] * self.mot_w * period_us // 1000000
         self.mot_margin = p["motion_margin_dn"]
         self.taut = p["motion_taut_dn"]
