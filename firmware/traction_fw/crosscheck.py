@@ -109,7 +109,8 @@ class CrossCheck:
         self.run_w = ms_to_samples(p["runaway_ms"], period_us)
         self.run_margin = p["runaway_margin_counts"]
         self.mot_w = ms_to_samples(p["motion_ms"], period_us)
-        self.lag_n = max(ms_to_samples(p["runaway_lag_ms"], period_us), self.mot_w + AVG)  # _slowest: mot_w + AVG
+        # the command ring covers the runaway's lag and what _slowest looks back on (mot_w + AVG)
+        self.lag_n = max(ms_to_samples(p["runaway_lag_ms"], period_us), self.mot_w + AVG)
         self.creep = p["creep_counts_s"] * self.mot_w * period_us // 1000000
         self.mot_margin = p["motion_margin_dn"]
         self.taut = p["motion_taut_dn"]
