@@ -20,8 +20,9 @@ MP_TIMEOUT_S = 600
 # hil_tests' options live here, at the root, so `pytest --board /dev/ttyACM0` works from anywhere.
 def pytest_addoption(parser):
     group = parser.getgroup("hil", "hardware-in-the-loop (hil_tests)")
-    group.addoption("--board", default="sim", help="'sim' (a virtual board per test, the default), a device "
-                    "path such as /dev/ttyACM0, or a pyserial URL")
+    group.addoption("--board", default="sim", help="'sim' (a virtual board per test, the default), 'mcu' "
+                    "(the emulated board's image under QEMU, docs/firmware.md), a device path such as "
+                    "/dev/ttyACM0, or a pyserial URL")
     group.addoption("--time-scale", type=int, default=30, help="virtual board time scale (default 30)")
     group.addoption("--board-key-file", default=None, metavar="FILE", help="a real board's device key (from "
                     "its provisioning: 32 bytes or 64 hex digits), to verify its records; or set "
@@ -83,7 +84,11 @@ class MicroPythonModule(pytest.File):
 
     def results(self):
         if not hasattr(self, "_results"):
-            self._results = run_module(self.path, [item.name for item in self.collect()])
+            names = [item.name for item in self.collect()]
+            if self.config.getoption("--board") == "mcu":
+                self._results = run_module_on_mcu(self.path, names)
+            else:
+                self._results = run_module(self.path, names)
         return self._results
 
 
@@ -128,6 +133,17 @@ def run_module(path, names):
     except subprocess.TimeoutExpired:
         return {n: ("FAIL", f"timed out after {MP_TIMEOUT_S} s") for n in names}
     return parse_output(proc.stdout, proc.stderr, proc.returncode, names)
+
+
+def run_module_on_mcu(path, names):
+    """The same tests on the emulated board, where they are frozen into the image (docs/firmware.md)."""
+    from traction.emulated_board import run_test_module
+
+    try:
+        stdout, stderr, returncode = run_test_module(path, names, MP_TIMEOUT_S)
+    except TimeoutError:
+        return {n: ("FAIL", f"timed out after {MP_TIMEOUT_S} s on the emulated board") for n in names}
+    return parse_output(stdout, stderr, returncode, names)
 
 
 def parse_output(stdout, stderr, returncode, names):

@@ -2,6 +2,7 @@
 
     pytest hil_tests                        # a virtual board per test (the default, --board sim)
     pytest hil_tests --board /dev/ttyACM0   # a real board (or a pyserial URL such as socket://host:4000)
+    pytest hil_tests --board mcu            # the emulated board's image under QEMU, one per test
 
 Tests marked `fault_injection` need the virtual board's side channel and skip on a real board.
 """
@@ -10,6 +11,7 @@ import pytest
 import qa_plugin
 from hil_support import to_idle
 from traction import Device, VirtualBoard
+from traction.emulated_board import EmulatedBoard
 
 
 def pytest_configure(config):
@@ -19,7 +21,7 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--board") == "sim":
+    if config.getoption("--board") in ("sim", "mcu"):
         return
     skip = pytest.mark.skip(reason="needs the virtual board's side channel (--board sim)")
     for item in items:
@@ -29,7 +31,12 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def sim(request, tmp_path):
-    """The VirtualBoard under test, or None on a real board."""
+    """The VirtualBoard (or EmulatedBoard) under test, or None on a real board."""
+    if request.config.getoption("--board") == "mcu":
+        with EmulatedBoard() as board:
+            yield board
+            board.check()
+        return
     if request.config.getoption("--board") != "sim":
         yield None
         return

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from traction import Device, TractionError, VirtualBoard
+from traction.emulated_board import EmulatedBoard
 from traction.record import RecordError, load_key, parse_key, verify
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,6 +183,9 @@ def rig(request, tmp_path_factory, record_testsuite_property):
         if target == "sim":
             with VirtualBoard(store_dir=work / "board", time_scale=config.getoption("--time-scale")) as vb:
                 port, key, identity = None, vb.key, read_identity(vb.port, work, vb.key)
+        elif target == "mcu":  # the emulated board (a fresh one per test; this one only for its identity)
+            with EmulatedBoard() as eb:
+                port, key, identity = None, eb.key, read_identity(eb.port, work, eb.key)
         else:
             port, key = target, board_key(config)
             identity = read_identity(port, work, key)

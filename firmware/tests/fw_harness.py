@@ -1,10 +1,13 @@
 # Test harness for the firmware application on the simulated board (MicroPython): a fresh board with its
 # own file store, and a host that speaks the protocol over the in-memory link and runs the board loop
-# (wait_tick, tick, service) between its commands.
+# (wait_tick, tick, service) between its commands. It runs on the unix port and on the emulated board
+# (docs/firmware.md), so it assumes no unix: no os.urandom, no working directory, a 140 KB heap.
 
 import gc
 import json
 import os
+import random
+import struct
 
 from binascii import hexlify
 from traction_fw import hal
@@ -14,15 +17,40 @@ from traction_protocol.framing import Frame
 
 HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 BOARD_JSON = HERE + "/../boards/sim.json"
+TMP = "/tmp"
+TELEMETRY_KEEP = 400  # rows a Host keeps (9.6 kB): 5000 as tuples would fill a board's heap
 
 _stores = []
+_hosts = []
+
+
+def _random_bytes(n):
+    if hasattr(os, "urandom"):
+        return os.urandom(n)
+    return bytes(random.getrandbits(8) for _ in range(n))  # bare-metal ports have no os.urandom
 
 
 def new_store():
-    path = "/tmp/tfw-" + hexlify(os.urandom(6)).decode()
+    try:
+        os.mkdir(TMP)  # a board's filesystem starts empty
+    except OSError:
+        pass
+    path = TMP + "/tfw-" + hexlify(_random_bytes(6)).decode()
     os.mkdir(path)
     _stores.append(path)
     return path
+
+
+def board_json():
+    """The sim board's config: firmware/boards/sim.json beside the tests, else the one frozen into the
+    emulated board's image (where the tests are frozen too and have no folder)."""
+    try:
+        with open(BOARD_JSON) as f:
+            return json.load(f)
+    except OSError:
+        from image_config import BOARD_JSON as text
+
+        return json.loads(text)
 
 
 def remove_store(path):
@@ -45,10 +73,10 @@ def remove_store(path):
 
 
 def config(region="lumbar", store=None, seed=1, **extra):
-    with open(BOARD_JSON) as f:
-        cfg = json.load(f)
+    cfg = board_json()
     cfg["sim"]["free_run"] = True
     cfg["sim"]["link"] = "memory"
+    cfg["sim"]["channel"] = None
     cfg["sim"]["region"] = region
     cfg["sim"]["seed"] = seed
     cfg["store"] = store or new_store()
@@ -61,14 +89,20 @@ class Host:
     """Drives one App on a memory-link sim board."""
 
     def __init__(self, region="lumbar", cfg=None, **kw):
+        # One board at a time: a new Host lets go of the last one's board (a test may still hold that
+        # Host, but two boards crowd a 140 KB heap), and the heap is collected so the new board's buffers
+        # find room in one piece.
+        _release_hosts()
+        self.telemetry = Rows(TELEMETRY_KEEP)  # (sample, force, target, state, phase, segment)
         self.cfg = cfg or config(region, **kw)
         self.board = hal.load(self.cfg)
         self.app = App(self.board)
+        _hosts.append(self)
         self.sim = self.board.sim
         self.decoder = FrameDecoder()
         self.seq = 0
-        self.events = []  # Message objects
-        self.telemetry = []  # (sample, force, target, state, phase, segment)
+        self.events = []  # Event objects
+        self.on_telemetry = None  # f(row): each row as it arrives, for checks over a whole session
         self.replies = []
         self.trace = None  # list to collect (device_ms, true force, target, state) per tick
         self.lease_ms = 0
@@ -120,19 +154,23 @@ class Host:
                 raise AssertionError("board sent a bad frame: %r" % (item,))
             msg = decode(item)
             if msg.name == "EVENT":
-                self.events.append(msg)
+                self.events.append(Event(msg))
             elif msg.name == "TELEMETRY":
                 f = msg.fields
                 step = f["period_us"] // self.board.period_us
                 n = f["sample"]
                 for force, target in f["samples"]:
-                    self.telemetry.append((n, force, target, f["state"], f["phase"], f["segment"]))
+                    self.telemetry.append6(n, force, target, f["state"], f["phase"], f["segment"])
+                    if self.on_telemetry is not None:
+                        self.on_telemetry((n, force, target, f["state"], f["phase"], f["segment"]))
                     n += step
             else:
                 self.replies.append(msg)
 
     def send_raw(self, data, max_ticks=5, re=None):
         """Write bytes, run the board until a reply arrives (with that re, if given); return it or None."""
+        if len(self.replies) > 16:
+            del self.replies[:-16]  # what a test looks at is the reply it waits for
         before = len(self.replies)
         self.board.link.host_write(data)
         self._waiting = True
@@ -185,15 +223,71 @@ class Host:
         return self.cmd("RECORD_LIST")["record_ids"]
 
     def read_record(self, rid):
-        data = b""
-        while True:
-            r = self.ok("RECORD_READ", record_id=rid, offset=len(data))
-            data += r["data"]
-            if len(data) >= r["total"]:
-                return data
+        """The record's bytes, in one bytearray allocated once its size is known, right after a collection:
+        bytes grown or joined chunk by chunk need a second block that size, which a board's heap,
+        fragmented by a session, may not have."""
+        buf = None
+        got = 0
+        while buf is None or got < len(buf):
+            r = self.ok("RECORD_READ", record_id=rid, offset=got)
+            if buf is None:
+                gc.collect()
+                buf = bytearray(r["total"])
+            data = r["data"]
+            buf[got:got + len(data)] = data
+            got += len(data)
+        return buf
 
     def key(self):
         return self.app.settings.key
+
+
+class Event:
+    """An EVENT as the host received it, without the Message's dict (a session's worth crowds a board's
+    heap): e.seq, e["event"], e["ms"], e["kind"], e["code"], e["value"]."""
+
+    __slots__ = ("seq", "values")
+    KEYS = ("event", "ms", "kind", "code", "value")
+
+    def __init__(self, msg):
+        self.seq = msg.seq
+        f = msg.fields
+        self.values = tuple(f[k] for k in self.KEYS)
+
+    def __getitem__(self, key):
+        return self.values[self.KEYS.index(key)]
+
+
+class Rows:
+    """Rows of six ints packed in one buffer allocated up front (a list grown row by row needs ever larger
+    blocks a board's heap does not have); the first `keep` rows are kept. len()
+    counts every row; reading them once some were dropped raises, so a test never looks at part of what
+    it asked for."""
+
+    FORMAT = "<6i"
+    SIZE = 24
+
+    def __init__(self, keep):
+        self.keep = keep
+        self.buf = bytearray(keep * self.SIZE)  # with the board, while the heap is still in one piece
+        self.count = 0
+
+    def append6(self, a, b, c, d, e, f):
+        if self.count < self.keep:
+            struct.pack_into(self.FORMAT, self.buf, self.count * self.SIZE, a, b, c, d, e, f)
+        self.count += 1
+
+    def __len__(self):
+        return self.count
+
+    def __iter__(self):
+        if self.count > self.keep:
+            raise AssertionError("only the first %d of %d telemetry rows were kept" % (self.keep, self.count))
+        for i in range(self.count):
+            yield struct.unpack_from(self.FORMAT, self.buf, i * self.SIZE)
+
+    def __getitem__(self, i):
+        return list(self)[i]
 
 
 def phase(mode=1, force_dn=1000, base_dn=0, hold_ms=0, rest_ms=0, ramp_up_ms=2000, ramp_down_ms=2000,
@@ -203,6 +297,17 @@ def phase(mode=1, force_dn=1000, base_dn=0, hold_ms=0, rest_ms=0, ramp_up_ms=200
             "duration_ms": duration_ms}
 
 
+def _release_hosts():
+    while _hosts:
+        host = _hosts.pop()
+        host.board = host.app = host.sim = host.telemetry = None
+        host.events = []
+        host.replies = []
+    gc.collect()
+
+
 def cleanup():
+    """The end of a test: its boards' stores removed and its hosts' boards let go of."""
+    _release_hosts()
     while _stores:
         remove_store(_stores.pop())

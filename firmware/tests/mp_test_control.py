@@ -1,8 +1,8 @@
 # The force controller (traction_fw.control) under MicroPython, alone and in closed loop on hal/sim.
-import json
 
 import micropython
 
+import fw_harness as h
 from traction_fw import hal
 from traction_fw.control import Controller
 
@@ -10,8 +10,8 @@ PERIOD_US = 10000
 
 
 def board_config(region, seed=1):
-    with open("../boards/sim.json") as f:
-        cfg = json.load(f)
+    cfg = h.board_json()
+    cfg["sim"]["channel"] = None
     cfg["sim"]["link"] = "memory"
     cfg["sim"]["free_run"] = True
     cfg["sim"]["region"] = region

@@ -274,3 +274,49 @@ def test_record_read_past_the_end_is_empty():
     r = host.ok("RECORD_READ", record_id=rid, offset=total + 10)
     assert r["data"] == b"" and r["total"] == total
     h.cleanup()
+
+
+def test_a_port_that_raises_after_writing_never_repeats_a_frame():
+    # As on a bare-metal port whose stdout has no flush(): the frame leaves, then the write raises.
+    host = h.Host()
+    port = host.board.link
+    write = port.write
+
+    def write_then_raise(data):
+        write(data)
+        raise AttributeError("no flush")
+
+    port.write = write_then_raise
+    for _ in range(5):
+        host.board.clock.wait_tick()
+        host.app.tick()
+        try:
+            host.app.service()
+        except AttributeError:
+            pass
+        host._collect()
+    port.write = write
+    host.step(3)
+    seqs = [e.seq for e in host.events]
+    numbers = [e["event"] for e in host.events]
+    assert len(set(seqs)) == len(seqs), seqs
+    assert len(set(numbers)) == len(numbers), numbers
+    assert host.cmd("GET_STATUS") is not None  # the board still answers
+    h.cleanup()
+
+
+def test_stdio_link_writes_to_a_stream_without_flush():
+    from traction_fw.hal.sim.link import StdioLink
+
+    class Uart:  # what sys.stdout.buffer is on a bare-metal port: write() only
+        def __init__(self):
+            self.data = b""
+
+        def write(self, data):
+            self.data += bytes(data)
+
+    link = StdioLink()
+    uart = Uart()
+    link.attach_output(uart)
+    link.write(b"\x00abc\x00")
+    assert uart.data == b"\x00abc\x00"

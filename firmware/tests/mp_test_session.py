@@ -3,6 +3,7 @@
 # end-of-treatment release; treatment time and time under traction.
 
 import json
+from array import array
 
 import fw_harness as h
 from hazard import hazard
@@ -24,25 +25,46 @@ def trace(region, specs, hold_tol_pct=2):
     """Run the session to its end; check every running sample against the reference profile."""
     rc = 1 if region == "cervical" else 2
     host = h.Host(region=region)
-    host.start(specs, region=rc, telemetry_div=1)
     total = sum(s["duration_ms"] for s in specs)
+    check = RowCheck(specs)
+    host.on_telemetry = check.row
+    host.start(specs, region=rc, telemetry_div=1)
+    # every running sample is checked as it arrives: a whole session's rows would not fit a board's heap
     assert host.until(lambda: host.app.state == IDLE, total / 1000 + 30), "did not finish"
-    rows = [r for r in host.telemetry if r[3] == RUNNING]
-    # the tick that reaches the end already reports the release
-    assert len(rows) == total // PERIOD_MS - 1, "%d running samples for %d ms" % (len(rows), total)
-    phases = _phases(specs)
-    first = rows[0][0]
-    start_dn = 0
-    bounds = []
-    t0 = 0
-    for p in phases:
-        bounds.append((t0, p, start_dn))
-        p.at(p.duration - 1, start_dn)
-        start_dn = p.target
-        t0 += p.duration
-    worst_hold = 0
-    for n, force, target, _st, ph, seg in rows:
-        t = (n - first + 1) * PERIOD_MS
+    assert check.n == total // PERIOD_MS - 1, "%d running samples for %d ms" % (check.n, total)
+    assert check.worst_hold <= hold_tol_pct, "force off its hold target by %d %%" % check.worst_hold
+    ids = host.records()
+    end = json.loads(host.read_record(ids[-1]).split(b"\n")[-3])
+    assert end["reason"] == "COMPLETED" and end["treatment_ms"] == total
+    return host
+
+
+class RowCheck:
+    """Each running telemetry row against the reference profile (the tick that reaches the end already
+    reports the release)."""
+
+    def __init__(self, specs):
+        self.n = 0
+        self.first = None
+        self.worst_hold = 0
+        self.bounds = []
+        t0 = 0
+        start_dn = 0
+        for p in _phases(specs):
+            self.bounds.append((t0, p, start_dn))
+            p.at(p.duration - 1, start_dn)
+            start_dn = p.target
+            t0 += p.duration
+
+    def row(self, r):
+        n, force, target, st, ph, seg = r
+        if st != RUNNING:
+            return
+        self.n += 1
+        if self.first is None:
+            self.first = n
+        bounds = self.bounds
+        t = (n - self.first + 1) * PERIOD_MS
         i = len([b for b in bounds if b[0] <= t]) - 1
         t_in = t - bounds[i][0]
         p = bounds[i][1]
@@ -58,12 +80,7 @@ def trace(region, specs, hold_tol_pct=2):
                 t, ph, seg, i, want_seg)
         settled = expected(p, max(0, t_in - 1500), bounds[i][2])[1] == want_seg
         if seg in (profile.HOLD, profile.STEP) and settled and t_in >= 1500:
-            worst_hold = max(worst_hold, abs(force - target) * 100 // max(target, 1))
-    assert worst_hold <= hold_tol_pct, "force off its hold target by %d %%" % worst_hold
-    ids = host.records()
-    end = json.loads(host.read_record(ids[-1]).split(b"\n")[-3])
-    assert end["reason"] == "COMPLETED" and end["treatment_ms"] == total
-    return host
+            self.worst_hold = max(self.worst_hold, abs(force - target) * 100 // max(target, 1))
 
 
 def test_static():
@@ -145,6 +162,18 @@ def test_edit_force_timer_waits_for_the_new_force():
     assert [x for x in lines if x["t"] == "hold"][-1]["target_dn"] == 5000
 
 
+class Releasing:
+    """A Host.trace keeping the target of each RELEASING tick, packed: a whole release's tuples would not
+    fit a board's heap."""
+
+    def __init__(self):
+        self.targets = array("h")
+
+    def append(self, row):
+        if row[3] == RELEASING:
+            self.targets.append(row[2])
+
+
 def test_stop_releases_gradually_at_most_the_release_rate():
     host = h.Host()
     host.start([h.phase(mode=1, force_dn=6000, ramp_up_ms=4000, ramp_down_ms=1000, duration_ms=60000)],
@@ -152,9 +181,9 @@ def test_stop_releases_gradually_at_most_the_release_rate():
     host.seconds(8)
     host.ok("STOP")
     assert host.app.state == RELEASING
-    host.trace = []
+    host.trace = Releasing()
     assert host.until(lambda: host.app.state == IDLE, 40)
-    targets = [x[2] for x in host.trace if x[3] == RELEASING]
+    targets = host.trace.targets
     fastest = max(a - b for a, b in zip(targets, targets[1:]))
     assert fastest <= 500 * PERIOD_MS // 1000 + 1, "release fell %d per tick" % fastest  # 50 N/s
     assert len(targets) * PERIOD_MS >= 12000  # 600 N at 50 N/s
@@ -166,9 +195,9 @@ def test_release_never_slower_than_ten_seconds():
     host = h.Host()
     host.start([h.phase(mode=1, force_dn=3000, ramp_up_ms=3000, ramp_down_ms=60000, duration_ms=6000)],
                region=2)
-    host.trace = []
+    host.trace = Releasing()
     assert host.until(lambda: host.app.state == IDLE, 40)
-    ramp = [x for x in host.trace if x[3] == RELEASING and x[2] > 0]
+    ramp = [t for t in host.trace.targets if t > 0]
     assert 9500 <= len(ramp) * PERIOD_MS <= 10100
 
 

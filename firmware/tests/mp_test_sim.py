@@ -4,6 +4,7 @@ import os
 import sys
 import time
 
+import fw_harness as h
 import micropython
 
 from traction_fw import hal
@@ -12,8 +13,8 @@ from traction_fw.hal.sim.board import BoardReset
 
 def config(region="lumbar", seed=1, patient=None, **sim):
     """The sim board config with a memory link and free-running clock; patient: its params to change."""
-    with open("../boards/sim.json") as f:
-        cfg = json.load(f)
+    cfg = h.board_json()
+    cfg["sim"]["channel"] = None
     cfg["sim"]["link"] = "memory"
     cfg["sim"]["free_run"] = True
     cfg["sim"]["region"] = region
@@ -214,14 +215,13 @@ def test_without_a_time_constant_the_drift_does_not_settle():
     lc = hal.load(cfg).loadcell
     for _ in range(3600):
         lc.sample(0.0, 1.0)
-    assert abs(abs(lc.drift_n) - 12.0) < 1e-6  # 0.2 N/min for an hour
+    # 0.2 N/min for an hour; 1 mN of slack: a board's single-precision floats round 3,600 sums
+    assert abs(abs(lc.drift_n) - 12.0) < 1e-3
 
 
 def test_an_idle_firmware_board_can_start_after_its_drift_settles():
     # The firmware's view: a fast drift that settles at 3 N leaves START possible however long the board
     # waits (its zero-drift allowance is 5 N); unbounded, 30 N/min would be 90 N in 3 minutes.
-    import fw_harness as h
-
     cfg = h.config()
     cfg["loadcell"]["drift_n_per_min"] = 30
     cfg["loadcell"]["drift_tau_min"] = 0.1
@@ -496,8 +496,7 @@ def test_watchdog_resets_when_not_fed():
 
 
 def tmpdir(name):
-    path = "/tmp/traction-sim-test-%s-%d" % (name, time.ticks_us())
-    os.mkdir(path)
+    path = h.new_store()  # removed by remove() below or h.cleanup()
     return path
 
 
@@ -564,9 +563,15 @@ b.reset()
 """
 
 
+class Skip(Exception):  # mp_runner reports an exception of this name as a skip
+    pass
+
+
 def test_stdio_link_reads_only_what_it_is_asked_and_reset_exits_3():
     # A separate interpreter with the stdio link: it reads 5 bytes of 8 through the link (heap locked),
     # answers, finds the other 3 still waiting on stdin (for the REPL, on a board), and reset() exits 3.
+    if not hasattr(os, "system"):
+        raise Skip("needs a second interpreter process: unix port only")
     path = tmpdir("stdio")
     try:
         with open(path + "/echo.py", "w") as f:

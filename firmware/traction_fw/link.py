@@ -1,6 +1,8 @@
 # The protocol server (SPEC sections 3-6, 11): reads the port a byte at a time, decodes frames, runs each
 # command once (a retransmission gets the remembered reply), answers ACK/NAK/data, and sends the
-# telemetry and events the tick left in its rings. Everything here runs in service(), outside the tick.
+# telemetry and events the tick left in its rings. Everything here runs in service(), outside the tick,
+# with a bounded amount of work per call (docs/firmware.md, instruction budgets): the bytes read, then
+# the replies to what they held, else up to EVENTS_PER_SERVICE events, else one telemetry frame.
 
 from traction_protocol import FrameDecoder, MessageError, decode, encode
 from traction_protocol.constants import ERROR
@@ -9,8 +11,10 @@ from traction_protocol.framing import Frame
 from .commands import Commands
 
 READ_MAX = 256  # bytes taken from the port per service() call
-EVENTS_PER_SERVICE = 8
-TELEMETRY_MAX = 40  # samples per TELEMETRY frame (SPEC catalogue)
+EVENTS_PER_SERVICE = 2  # an EVENT frame costs ~80k instructions to encode on a Cortex-M3
+# Samples per TELEMETRY frame (the SPEC allows 40): encoding 40 costs ~550k instructions on a Cortex-M3,
+# 10 about 200k; 10 a frame at 100 Hz is still under a tenth of 115200 baud.
+TELEMETRY_MAX = 10
 TELEMETRY_AGE = 25  # control periods: a batch this old goes out even if short
 HELLO = 0x01
 REPL_BREAK_1 = 0x0D  # CR, Ctrl-C: what mpremote sends to reach the REPL (SPEC section 11)
@@ -34,12 +38,15 @@ class Link:
 
     def service(self):
         n = self._read()
+        replied = False
         if n:
             for item in self.decoder.feed(bytes(self.chunk[:n])):
                 if isinstance(item, Frame):
                     self._command(item)
+                    replied = True
                 # frame errors (SPEC 3.1 steps 1-5) are silent: the host retransmits
-        self._send_events()
+        if replied or self._send_events():
+            return  # the rings wait for the next call
         self._send_telemetry()
 
     def _read(self):
@@ -64,8 +71,12 @@ class Link:
         return n
 
     def send(self, name, fields):
-        self.port.write(encode(name, self.seq, fields))
+        # The sequence number moves on before the write: a port that raises part-way through a frame
+        # must not get the same frame again, or the board would repeat it forever (SPEC 3: a repeated
+        # sequence number is a retransmission).
+        frame = encode(name, self.seq, fields)
         self.seq = (self.seq + 1) & 0xFF
+        self.port.write(frame)
 
     def _command(self, frame):
         key = (frame.seq, frame.type_id, bytes(frame.payload))
@@ -91,25 +102,32 @@ class Link:
         self.send(reply[0], reply[1])
 
     def _send_events(self):
+        """Up to EVENTS_PER_SERVICE events; whether there were any."""
         app = self.app
         ring = app.journal.events
+        sent = False
         for _ in range(EVENTS_PER_SERVICE):
             o = ring.peek()
             if o < 0:
-                return
+                return sent
             d = ring.data
             j = app.journal
-            self.send("EVENT", {"event": j.event_number, "ms": d[o + 3] & 0xFFFFFFFF, "kind": d[o],
-                                "code": d[o + 1] & 0xFF, "value": d[o + 2]})
+            fields = {"event": j.event_number, "ms": d[o + 3] & 0xFFFFFFFF, "kind": d[o],
+                      "code": d[o + 1] & 0xFF, "value": d[o + 2]}
+            # taken off the ring before it is sent: an exception in the port loses this event once
+            # rather than sending it again on every call
             j.event_number = (j.event_number + 1) & 0xFFFF
             ring.pop()
+            sent = True
+            self.send("EVENT", fields)
+        return sent
 
     def _send_telemetry(self):
         app = self.app
         ring = app.telemetry
         div = max(1, app.session.telemetry_div)
         d = ring.data
-        while ring.count:
+        if ring.count:  # one frame per call
             o = ring.peek()
             first = d[o]
             n = self._batch(d, o, div)

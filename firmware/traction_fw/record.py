@@ -86,16 +86,25 @@ class Writer:
 
     def write(self, t, pairs):
         """Append one line of type t; pairs is a list of (key, value) after `t` and `prev`."""
-        line = to_json([("t", t), ("prev", self.prev)] + pairs)
-        raw = line.encode()
-        with open(self.path, "a") as f:
-            f.write(line + "\n")
-        self.prev = sha256_hex(raw)
+        self._append(self._line(t, pairs))
 
-    def seal(self):
+    def seal(self, end=None):
+        """Append the seal line; with end (the end line's pairs), the end line before it, in the same
+        append: on a board each append is a commit of the store, the costly part of a line."""
+        text = self._line("end", end) if end is not None else ""
         mac = hexlify(hmac_sha256(self.key, bytes.fromhex(self.prev))).decode()
-        self.write("seal", [("alg", "HMAC-SHA256"), ("mac", mac)])
+        self._append(text + self._line("seal", [("alg", "HMAC-SHA256"), ("mac", mac)]))
         self.sealed = True
+
+    def _line(self, t, pairs):
+        """The line's text (with its newline); the chain moves on to its hash."""
+        line = to_json([("t", t), ("prev", self.prev)] + pairs)
+        self.prev = sha256_hex(line.encode())
+        return line + "\n"
+
+    def _append(self, text):
+        with open(self.path, "a") as f:
+            f.write(text)
 
 
 class Store:

@@ -1,6 +1,8 @@
 # Turns a session into its record (SPEC section 9): the head at START, then the items the tick left in
 # the journal (events, holds, phases) as lines, then end and seal once the line is released. Runs in
-# service(), outside the tick, a bounded number of lines per call. Every CHECKPOINT_MS of session time
+# service(), outside the tick, one line per call: on a board each line is a file append and commit
+# (hundreds of thousands of instructions on the emulated board's LittleFS), so more than one would break
+# the service() budget (docs/firmware.md). Every CHECKPOINT_MS of session time
 # it also writes a CHECKPOINT event with the session's running totals, so a record left open by a reset
 # can be sealed at the next boot with what had been delivered up to it, rather than with zeros.
 
@@ -14,7 +16,6 @@ from .profile import HOLD, MODE_NAMES, STEP
 from .stats import mean
 
 MAX_RECORDS = 100  # RECORDS lists at most 100 ids
-LINES_PER_SERVICE = 4
 # Session time between CHECKPOINT lines: what a reset can lose from the totals. One ~300-byte line per
 # 30 s is a few kB on a 20-minute record and one small append each time (flash wear: negligible).
 CHECKPOINT_MS = 30000
@@ -110,17 +111,14 @@ class Recorder:
             return
         items = self.app.journal.items
         try:
-            for _ in range(LINES_PER_SERVICE):
-                o = items.peek()
-                if o < 0:
-                    break
+            o = items.peek()
+            if o >= 0:
                 self._write_item(items.data, o)
                 items.pop()
-            if not items.count:
-                if self.seal_pending:
-                    self._seal()
-                elif self.app.session.session_ms - self.checkpoint_ms >= CHECKPOINT_MS:
-                    self._checkpoint()
+            elif self.seal_pending:
+                self._seal()
+            elif self.app.session.session_ms - self.checkpoint_ms >= CHECKPOINT_MS:
+                self._checkpoint()
         except OSError:
             # The store cannot take the record: a treatment that cannot be documented ends, gradually.
             self._drop()
@@ -184,11 +182,10 @@ class Recorder:
         ses = app.session
         w = self.writer
         fault = FAULT_NAME.get(app.fault) if app.end_reason == "FAULT" else None
-        w.write("end", [
+        w.seal([
             ("reason", app.end_reason), ("fault", fault), ("treatment_ms", ses.treatment_ms),
             ("traction_ms", ses.traction_ms), ("peak_dn", max(0, ses.peak)), ("pauses", ses.pauses),
             ("paused_ms", ses.paused_ms), ("edits", ses.edits), ("end_ms", ses.session_ms)])
-        w.seal()
         app.journal.recording = False
         app.journal.event(E_RECORD, 0, w.record_id, ses.session_ms)
         self.writer = None

@@ -80,7 +80,7 @@ class StdioLink:
         self.silent = False
         self._byte = bytearray(1)
         self._stdin = sys.stdin.buffer
-        self._stdout = sys.stdout.buffer
+        self.attach_output(sys.stdout.buffer)
         self._poll = select.poll()
         # ipoll allocates its result tuple on its first event: take that event now (stdout is writable)
         # so that read() never allocates.
@@ -89,6 +89,11 @@ class StdioLink:
             break
         self._poll.unregister(sys.stdout)
         self._poll.register(sys.stdin, select.POLLIN)
+
+    def attach_output(self, stream):
+        self._stdout = stream
+        # Bare-metal ports write straight to the UART and have no flush(); the unix port buffers.
+        self._flush = getattr(stream, "flush", None)
 
     def read(self, buf):
         # One byte at a time, and only while the application asks: what it does not read stays in the
@@ -106,7 +111,8 @@ class StdioLink:
         if self.silent:
             return
         self._stdout.write(data)
-        self._stdout.flush()
+        if self._flush is not None:
+            self._flush()
 
     def _pending(self):
         for _ in self._poll.ipoll(0):
