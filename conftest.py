@@ -7,6 +7,7 @@ MicroPython interpreter (tools/mp_runner.py) and each item reports its own outco
 import ast
 import os
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,30 @@ def pytest_addoption(parser):
                     "(the emulated board's image under QEMU, docs/firmware.md), a device path such as "
                     "/dev/ttyACM0, or a pyserial URL")
     group.addoption("--time-scale", type=int, default=30, help="virtual board time scale (default 30)")
-    group.addoption("--board-key", default=None, metavar="HEX", help="a real board's device key (64 hex "
-                    "digits) to verify its records; default: the key the host store holds for its serial")
+    group.addoption("--board-key-file", default=None, metavar="FILE", help="a real board's device key (from "
+                    "its provisioning: 32 bytes or 64 hex digits), to verify its records; or set "
+                    "TRACTION_BOARD_KEY to the 64 hex digits")
+    group.addoption("--board-key", default=None, metavar="HEX", help="deprecated (the key shows in ps and "
+                    "the shell history): use --board-key-file or TRACTION_BOARD_KEY")
+    group.addoption("--yes", action="store_true", help="drive a real board without asking (an unattended "
+                    "rig); otherwise the forces are shown and 'yes' must be typed")
+    group.addoption("--qa-dir", default=None, metavar="DIR", help="where the QA record (run.json) and the "
+                    "JUnit XML go (default qa-runs/<UTC time>); see docs/qa.md")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """A run that includes hil_tests writes its QA record and a JUnit XML in --qa-dir (see
+    hil_tests/qa_plugin.py); set here, as pytest's junitxml reads its path before a bare `pytest` loads
+    hil_tests' conftest."""
+    if config.option.qa_dir is None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        config.option.qa_dir = str(ROOT / "qa-runs" / stamp)
+    hil = ROOT / "hil_tests"
+    paths = [(config.invocation_params.dir / a.split("::")[0]).resolve() for a in config.args]
+    runs_hil = any(hil.is_relative_to(p) or p.is_relative_to(hil) for p in paths)
+    if runs_hil and config.option.xmlpath is None and not config.option.collectonly:
+        config.option.xmlpath = str(Path(config.option.qa_dir) / "junit.xml")
 
 
 def pytest_collect_file(parent, file_path):

@@ -8,13 +8,14 @@ Tests marked `fault_injection` need the virtual board's side channel and skip on
 """
 
 import pytest
+import qa_plugin
 from hil_support import to_idle
-from traction import Device, PortError, VirtualBoard
+from traction import Device, VirtualBoard
 from traction.emulated_board import EmulatedBoard
-from traction.transport import open_port
 
 
 def pytest_configure(config):
+    config.pluginmanager.register(qa_plugin, "traction-qa")  # measurements, identity, the QA record
     config.addinivalue_line("markers", "time_scale(n): run this test's virtual board at time scale n (a "
                             "transient state such as RELEASING needs time to be looked at)")
 
@@ -54,25 +55,11 @@ def faults(sim):
     return sim
 
 
-@pytest.fixture(scope="session")
-def real_port(request):
-    """The real board's port, checked once: a wrong path stops the run with one line, not N errors."""
-    port = request.config.getoption("--board")
-    if port in ("sim", "mcu"):
-        return None
-    try:
-        open_port(port).close()
-    except PortError as e:
-        pytest.exit(f"hil_tests: {e}", returncode=2)
-    return port
-
-
 @pytest.fixture
-def connect(request, sim, real_port, tmp_path):
+def connect(rig, sim, tmp_path):
     """connect() -> a new Device on the board under test; every one is closed after the test."""
-    port = sim.port if sim else real_port
-    key_hex = request.config.getoption("--board-key")
-    key = sim.key if sim else bytes.fromhex(key_hex) if key_hex else None
+    port = sim.port if sim else rig.port
+    key = sim.key if sim else rig.key
     opened = []
 
     def connect(**options):

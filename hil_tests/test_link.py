@@ -42,6 +42,7 @@ def recovered(dev, session_id):
     return fetched[0].record
 
 
+@pytest.mark.hazard("H-15")
 def test_a_host_that_vanishes_mid_session_finds_the_record_on_reconnect(device, connect, sim):
     session = start_holding(device)
     row = session.row
@@ -59,6 +60,7 @@ def test_a_host_that_vanishes_mid_session_finds_the_record_on_reconnect(device, 
 
 
 @pytest.mark.fault_injection
+@pytest.mark.hazard("H-15")
 def test_a_silent_link_makes_the_board_release_and_keep_the_record(device, connect, faults):
     session = start_holding(device)
     faults.inject("link_silent")
@@ -76,6 +78,7 @@ def test_a_silent_link_makes_the_board_release_and_keep_the_record(device, conne
 
 
 @pytest.mark.fault_injection
+@pytest.mark.hazard("H-17")
 def test_a_board_reset_mid_session_seals_the_record_at_the_next_boot(device, connect, faults):
     session = start_holding(device)
     faults.reset()

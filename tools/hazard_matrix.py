@@ -4,7 +4,10 @@
     python tools/hazard_matrix.py --write  # and into docs/safety.md, between <!-- matrix --> markers
 
 A test names its hazards with `@hazard("H-03")` (MicroPython tests, firmware/tests/hazard.py) or
-`@pytest.mark.hazard("H-03")` (CPython tests); both are read here from the source, without running it.
+`@pytest.mark.hazard("H-03")` (CPython tests), or one case of a parametrized test with
+`pytest.param(..., id="cable_snap", marks=pytest.mark.hazard("H-14"))` (named `path::test[id]`, as pytest
+names it); all are read here from the source, without running it. hil_tests' QA record (qa_plugin.py)
+stores this matrix, so the run's report and this table come from the same data.
 """
 
 import ast
@@ -39,17 +42,55 @@ def _ids(dec):
     return [a.value for a in dec.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
 
 
+def _marks(node):
+    """The hazard ids of a `marks=` value: one mark or a list or tuple of them."""
+    items = node.elts if isinstance(node, ast.List | ast.Tuple) else [node]
+    return [hid for item in items for hid in _ids(item)]
+
+
+def _cases(dec, names, where):
+    """(id, hazard ids) of each `pytest.param(..., id=..., marks=hazard(...))` of a parametrize decorator;
+    its values are a list literal or a module-level name bound to one."""
+    if not (isinstance(dec, ast.Call) and getattr(dec.func, "attr", None) == "parametrize"):
+        return []
+    values = dec.args[1] if len(dec.args) > 1 else next((k.value for k in dec.keywords
+                                                         if k.arg == "argvalues"), None)
+    if isinstance(values, ast.Name):
+        values = names.get(values.id)
+    if not isinstance(values, ast.List | ast.Tuple):
+        return []
+    out = []
+    for value in values.elts:
+        if not (isinstance(value, ast.Call) and getattr(value.func, "attr", None) == "param"):
+            continue
+        keywords = {k.arg: k.value for k in value.keywords}
+        ids = _marks(keywords["marks"]) if "marks" in keywords else []
+        if not ids:
+            continue
+        case = keywords.get("id")
+        if not (isinstance(case, ast.Constant) and isinstance(case.value, str)):
+            raise ValueError(f"{where} (line {value.lineno}): a pytest.param with a hazard mark needs an id")
+        out.append((case.value, ids))
+    return out
+
+
 def marked_tests():
-    """{hazard id: ["path::test", ...]} for every test function carrying a hazard decorator."""
+    """{hazard id: ["path::test", ...]} for every test function, or case of one, carrying a hazard mark."""
     out = {}
     for d in TEST_DIRS:
         for path in sorted((ROOT / d).glob("*test_*.py")):
             tree = ast.parse(path.read_text())
+            names = {t.id: n.value for n in tree.body if isinstance(n, ast.Assign)
+                     for t in n.targets if isinstance(t, ast.Name)}
             for node in tree.body:
                 if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                    test = f"{path.relative_to(ROOT)}::{node.name}"
                     for dec in node.decorator_list:
                         for hid in _ids(dec):
-                            out.setdefault(hid, []).append(f"{path.relative_to(ROOT)}::{node.name}")
+                            out.setdefault(hid, []).append(test)
+                        for case, ids in _cases(dec, names, test):
+                            for hid in ids:
+                                out.setdefault(hid, []).append(f"{test}[{case}]")
     return out
 
 

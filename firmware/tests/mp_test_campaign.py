@@ -23,6 +23,15 @@ def check(fault, params, moment, region, within_ms=None, then=None, seed=1):
     return r
 
 
+def _lumbar_hold(force_dn):
+    """A lumbar treatment a second into its hold at force_dn (0.1 N)."""
+    host = campaign.h.Host(region="lumbar")
+    host.start([campaign.h.phase(mode=1, force_dn=force_dn, ramp_up_ms=3000, duration_ms=60000)], region=2,
+               session_max=9000)
+    host.seconds(4)
+    return host
+
+
 @hazard("H-02", "H-09")
 def test_a_runaway_during_the_blind_release_of_a_dead_load_cell_is_cut():
     # was 2.0-2.4 kN on a lumbar ceiling: a latched ADC fault switched every other check off
@@ -99,10 +108,7 @@ def test_a_plateau_at_the_ceiling_is_held_there_by_the_current_guard():
 @hazard("H-10", "H-02")
 def test_a_stop_switch_pressed_during_a_blind_release_is_recorded():
     # was not even recorded: the stop-switch check was skipped while an ADC fault was latched
-    host = campaign.h.Host(region="lumbar")
-    host.start([campaign.h.phase(mode=1, force_dn=6000, ramp_up_ms=3000, duration_ms=60000)], region=2,
-               session_max=9000)
-    host.seconds(4)
+    host = _lumbar_hold(6000)
     host.sim.inject("loadcell_stale")
     host.seconds(0.3)
     assert host.app.state == 6
@@ -118,10 +124,7 @@ def test_a_stop_switch_pressed_during_a_blind_release_is_recorded():
 @hazard("H-11")
 def test_the_limit_switch_cuts_the_motor_in_hardware_and_latches():
     # a motor running away with the encoder and the load cell both gone: the last layer is the switch
-    host = campaign.h.Host(region="lumbar")
-    host.start([campaign.h.phase(mode=1, force_dn=8800, ramp_up_ms=3000, duration_ms=60000)], region=2,
-               session_max=9000)
-    host.seconds(4)
+    host = _lumbar_hold(8800)
     host.sim.inject("encoder_fail")
     host.sim.inject("current_sense_fail", mode="stuck")
     host.sim.inject("loadcell_stuck")

@@ -296,3 +296,20 @@ def test_a_firmware_error_in_the_tick_cuts_the_motor_and_latches_internal():
     assert host.app.state == FAULT_STATE and host.app.fault == FAULT["INTERNAL"]
     assert not host.board.motor.enabled() and host.app.link.repl
     h.cleanup()
+
+
+@hazard("H-04", "H-05", "H-06")
+def test_a_board_without_a_second_force_channel_is_refused_at_boot():
+    from traction_fw import hal
+    from traction_fw.app import App
+
+    board = hal.load(h.config())
+    board.motor.position = lambda: None  # no encoder ...
+    board.motor.current = lambda: None  # ... and no current sense: the load cell alone
+    try:
+        App(board)
+    except ValueError as e:
+        assert "second force channel" in str(e)
+    else:
+        raise AssertionError("a board with the load cell as its only force channel booted")
+    h.cleanup()

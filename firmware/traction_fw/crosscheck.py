@@ -15,6 +15,8 @@
 
 from traction_protocol.constants import FAULT
 
+from .safety import ms_to_samples, worse
+
 FORCE_DISAGREE = FAULT["FORCE_DISAGREE"]
 ADC_IMPLAUSIBLE = FAULT["ADC_IMPLAUSIBLE"]
 MOTOR = FAULT["MOTOR"]
@@ -78,10 +80,6 @@ DEFAULTS = {
 }
 
 
-def _samples(ms, period_us):
-    return max(1, ms * 1000 // period_us)
-
-
 class CrossCheck:
     def __init__(self, params, current_cfg, encoder_cfg, period_us):
         p = dict(DEFAULTS)
@@ -99,7 +97,7 @@ class CrossCheck:
         self.band_pct = p["disagree_pct"]
         self.dis_max = p["disagree_samples"]
         self.excess_max = 2 * p["disagree_min_dn"]
-        self.block_n = _samples(p["trend_ms"], period_us)
+        self.block_n = ms_to_samples(p["trend_ms"], period_us)
         self.trend_min = p["trend_min_dn"]
         self.trend_pct = p["trend_pct"]
         self.still = p["trend_still_counts"]
@@ -108,10 +106,11 @@ class CrossCheck:
         self.stuck_max = p["current_stuck_samples"]
         full = (encoder_cfg or {}).get("full_speed_counts_s", 0)
         self.full_q = full * period_us // 1000  # counts per period at full speed, x1000 (per-mille scale)
-        self.run_w = _samples(p["runaway_ms"], period_us)
+        self.run_w = ms_to_samples(p["runaway_ms"], period_us)
         self.run_margin = p["runaway_margin_counts"]
-        self.mot_w = _samples(p["motion_ms"], period_us)
-        self.lag_n = max(_samples(p["runaway_lag_ms"], period_us), self.mot_w + AVG)  # _slowest: mot_w + AVG
+        self.mot_w = ms_to_samples(p["motion_ms"], period_us)
+        # the command ring covers the runaway's lag and what _slowest looks back on (mot_w + AVG)
+        self.lag_n = max(ms_to_samples(p["runaway_lag_ms"], period_us), self.mot_w + AVG)
         self.creep = p["creep_counts_s"] * self.mot_w * period_us // 1000000
         self.mot_margin = p["motion_margin_dn"]
         self.taut = p["motion_taut_dn"]
@@ -150,7 +149,6 @@ class CrossCheck:
         self.best = 0
         self.cur_dn = 0  # the current channel's force estimate (average), 0.1 N
         self.cur_smooth = 0  # its exponential smoothing, x8
-        self.disagree = False
         self._reset_trend()
         self.cur_last = 0
         self.cur_same = 0
@@ -226,11 +224,12 @@ class CrossCheck:
         if self.filled < self.n:
             self.filled += 1
         self._push_cmd(cmd)
+        # every check runs, each keeping its own history; the worst fault is returned
         fault = 0
         if position is not None:
             fault = self._runaway(position)
-            if not fault and accepted:
-                fault = self._plateau(force, position)
+            if accepted:
+                fault = worse(fault, self._plateau(force, position))
         if current is not None and self.has_current:
             self.cur_dn = self._avg(self.cur)
             # exponential smoothing over 8 samples, kept x8 in an integer
@@ -238,13 +237,12 @@ class CrossCheck:
                 self.cur_smooth += self.cur[i] - (self.cur_smooth >> 3)
             else:
                 self.cur_smooth = self.cur[i] << 3
-            f = self._stuck(current)
+            fault = worse(fault, self._stuck(current))
             if accepted:
-                f = f or self._disagree(current) or self._trend(force, position)
+                fault = worse(fault, self._disagree(current))
+                fault = worse(fault, self._trend(force, position))
             else:
                 self._reset_trend()
-            if f and not fault:
-                fault = f
         return fault
 
     def _push_cmd(self, cmd):
@@ -362,7 +360,6 @@ class CrossCheck:
 
     def _disagree(self, current):
         if current <= self.cur_lo or current >= self.cur_hi:
-            self.disagree = True
             return FORCE_DISAGREE  # a current sense at its rails is no measurement
         if self.filled < AVG:
             return 0
@@ -373,9 +370,7 @@ class CrossCheck:
         if d <= band:
             self.dis_n = 0
             self.excess = 0
-            self.disagree = False
             return 0
-        self.disagree = True
         self.dis_n += 1
         self.excess += d - band
         return FORCE_DISAGREE if self.excess > self.excess_max or self.dis_n >= self.dis_max else 0

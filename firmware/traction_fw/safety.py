@@ -68,7 +68,8 @@ def worse(a, b):
     return b if REACTION[b] > REACTION[a] else a
 
 
-def _ms_to_samples(ms, period_us):
+def ms_to_samples(ms, period_us):
+    """A time as a count of control periods, at least one."""
     return max(1, ms * 1000 // period_us)
 
 
@@ -84,24 +85,24 @@ class Safety:
         self.over_min = p["over_min_dn"]
         self.spike_dn = p["spike_dn"]
         self.spikes_max = p["spikes_max"]
-        self.spike_window = _ms_to_samples(p["spike_window_ms"], period_us)
+        self.spike_window = ms_to_samples(p["spike_window_ms"], period_us)
         self.stuck_samples = p["stuck_samples"]
         self.negative_dn = p["negative_dn"]
-        self.window = _ms_to_samples(p["rate_window_ms"], period_us)
+        self.window = ms_to_samples(p["rate_window_ms"], period_us)
         # rise allowed over one window, in 0.1 N
         self.rate_rise = p["rate_max_dn_s"] * self.window * period_us // 1000000
         self.snap_min = p["snap_min_dn"]
         self.snap_ratio = p["snap_ratio"]
         self.track_min = p["track_min_dn"]
         self.track_pct = p["track_pct"]
-        self.track_samples = _ms_to_samples(p["track_ms"], period_us)
+        self.track_samples = ms_to_samples(p["track_ms"], period_us)
         self.slack_band = p["slack_band_dn"]
         self.slack_rise = p["slack_rise_dn"]
         self.slack_pull = p["slack_pull_pm_s"] * 1000000 // period_us  # per-mille x samples
         self.drift_max = p["drift_max_dn"]
-        self.drift_samples = _ms_to_samples(p["drift_settle_ms"], period_us)
+        self.drift_samples = ms_to_samples(p["drift_settle_ms"], period_us)
         self.motor_cmd = p["motor_cmd_pm"]
-        self.motor_samples = _ms_to_samples(p["motor_ms"], period_us)
+        self.motor_samples = ms_to_samples(p["motor_ms"], period_us)
         self.motor_min = p["motor_min_counts"]
         n = max(self.window, self.motor_samples) + 1
         self.hist = [0] * n  # recent accepted forces

@@ -2,7 +2,8 @@
 
 Other packages add subcommands through a module-level register(subparsers) that adds a parser and sets
 its `func` (traction.virtual_board: `traction sim`; traction.billing.cli: `traction bill`; traction.build:
-`traction build`; traction.emulated_board: `traction sim --mcu`, after traction.virtual_board).
+`traction build`; traction.emulated_board: `traction sim --mcu`, after traction.virtual_board;
+traction.qa_report: `traction qa report`).
 """
 
 import argparse
@@ -19,7 +20,8 @@ from rich.table import Table
 
 from traction.errors import TractionError
 
-EXTENSIONS = ("traction.virtual_board", "traction.billing.cli", "traction.build", "traction.emulated_board")
+EXTENSIONS = ("traction.virtual_board", "traction.billing.cli", "traction.build", "traction.emulated_board",
+              "traction.qa_report")
 EXIT_ERROR = 1
 EXIT_FAULT = 3  # the treatment ended in a fault or a board reset, not COMPLETED or STOPPED
 EXIT_PIPE = 141  # stdout closed by its reader: what a process killed by SIGPIPE reports (128 + 13)
