@@ -313,3 +313,34 @@ def test_a_board_without_a_second_force_channel_is_refused_at_boot():
     else:
         raise AssertionError("a board with the load cell as its only force channel booted")
     h.cleanup()
+
+
+@hazard("H-16")
+def test_a_tick_that_keeps_raising_starves_the_watchdog():
+    # the watchdog is fed at the end of the tick: only a tick whose safety checks all ran feeds it. A
+    # check that raises on every tick (whatever the state) lets it reset the board.
+    from traction_fw.hal.sim.board import BoardReset
+
+    host = h.Host()
+    host.start(lumbar(), region=2, session_max=7200)
+    host.seconds(2)
+    host.board.watchdog.start(1000)
+
+    def broken(*args):
+        raise ValueError("bug")
+
+    host.app.cross.update = broken
+    ticks = 0
+    try:
+        while ticks < 300:
+            ticks += 1
+            host.board.clock.wait_tick()
+            try:
+                host.app.tick()
+            except ValueError:
+                host.app.internal_fault()
+    except BoardReset as e:
+        assert e.cause == 1 and 95 <= ticks <= 110, (e.cause, ticks)  # 1 s of 10 ms periods
+    else:
+        raise AssertionError("the watchdog never fired")
+    h.cleanup()

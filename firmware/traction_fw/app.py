@@ -109,7 +109,6 @@ class App:
         dt = time.ticks_diff(now, self.last_us)
         self.last_us = now
         self.samples += 1
-        b.watchdog.feed()
         lc = b.loadcell
         fresh = lc.ready()
         if fresh:
@@ -124,6 +123,7 @@ class App:
         self.speed = self._control(force, pos, dt)
         self._actuate()
         self._sample_telemetry(force)
+        b.watchdog.feed()  # last: fed only by a tick whose safety checks all ran (a raising tick is not)
 
     def _watch(self, force, pos):
         """Every check other than the load cell's own, on every tick, whatever is latched: each fault
