@@ -280,10 +280,11 @@ def test_e2e_a_host_that_vanishes_mid_session_gets_its_record_on_reconnect(sim, 
     _wait_for(lambda: dev.status().state == "RUNNING")
     dev.link.close()  # the host is gone: no STOP, no heartbeat; the board's lease lapses
     dev.close()
-    time.sleep(20 / E2E_SCALE + 0.5)  # longer than the 10 s lease and the release, in device time
-    with Device.open(sim.port, store=store, key=sim.key) as again:  # picks pending records up
-        assert again.status().state == "FAULT"
+    time.sleep(dev.lease_wall_s + 0.5)  # longer than the lease (opening again would renew it)
+    with Device.open(sim.port, store=store, key=sim.key) as again:
+        _wait_for(lambda: again.status().state == "FAULT" and not again.status().motor_enabled)
         assert again.status().fault == "LEASE_LOST"
+        again.fetch_records()  # sealed once the release is over
         assert again.clear_fault() == "IDLE"
     row = store.session(session.row)
     assert row["outcome"] == "FAULT" and row["record"] is not None

@@ -195,6 +195,26 @@ def _kind_mismatch(old, new):
     return None
 
 
+# The lease range a board in real time grants (the firmware's defaults), in device ms, and the most the
+# wire carries (INFO.lease_min_ms and lease_max_ms are u16, SPEC section 4).
+LEASE_RANGE_MS = (300, 10000)
+LEASE_WALL_MIN_MS = 1000
+WIRE_MAX_MS = 0xFFFF
+
+
+def scaled_lease(config, time_scale):
+    """The board config's lease range for a clock running time_scale times faster than the wall: the
+    same range in wall time as a real board (300 ms..10 s), at least 1 s of wall time at the short end,
+    as far as the wire's 16 bits carry (65.535 s of device time: 1 s of wall time up to x65). A host asks
+    within HEARTBEAT's range (200..10000 ms) and the board raises that to its lease_min_ms, so any host
+    gets a lease it can keep in wall time (SPEC section 6). In real time the firmware's own range holds."""
+    lo, hi = config.get("lease_min_ms", LEASE_RANGE_MS[0]), config.get("lease_max_ms", LEASE_RANGE_MS[1])
+    if time_scale == 1:
+        return {"lease_min_ms": lo, "lease_max_ms": hi}
+    return {"lease_min_ms": min(WIRE_MAX_MS, max(lo, LEASE_WALL_MIN_MS) * time_scale),
+            "lease_max_ms": min(WIRE_MAX_MS, hi * time_scale)}
+
+
 class SideChannel:
     """The sim's file side channel (docs/virtual-plant.md): the board's physical world, not its link."""
 
@@ -258,6 +278,7 @@ class VirtualBoard:
             raise VirtualBoardError(f"time scale must be a whole number 1..1000, not {time_scale!r}")
         self.config = board_config(board, overrides)
         self.config["sim"].update(seed=seed, time_scale=time_scale, link="stdio")
+        self.config.update(scaled_lease(self.config, time_scale))
         self.store = Path(store_dir) if store_dir else default_store(self.config)
         self.port = None
         self.restarts = 0
