@@ -75,9 +75,9 @@ def run_demo(out_dir, time_scale: int = TIME_SCALE, seed: int = 1, console: Cons
     if not completed:
         end = record.end
         _list(console, files)
-        raise DemoFailed(f"the treatment ended {end['reason']}" + (f" ({end['fault']})" if end["fault"] else "")
-                         + ", not COMPLETED or STOPPED: nothing to bill; its record and plot are in "
-                         f"{out}", end["reason"], end["fault"])
+        how = end["reason"] + (f" ({end['fault']})" if end["fault"] else "")
+        raise DemoFailed(f"the treatment ended {how}, not COMPLETED or STOPPED: nothing to bill; its record "
+                         f"and plot are in {out}", end["reason"], end["fault"])
     _report(console, record, files, unit)
     return files
 
