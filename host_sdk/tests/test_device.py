@@ -177,6 +177,7 @@ def test_a_session_runs_stores_what_arrives_and_ends_with_its_record(store):
         t0 = time.monotonic()
         assert len(list(session.telemetry())) <= 20 and time.monotonic() - t0 < 1.0
     assert record is not None and record.session_id == session.session_id
+    assert session.succeeded  # COMPLETED
     assert [e.describe() for e in session.events] == ["state RELEASING", "record 3 sealed"]
     assert session.dropped_events == 2
     (row,) = store.sessions()

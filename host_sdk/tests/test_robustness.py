@@ -153,6 +153,7 @@ def test_a_board_that_goes_away_mid_treatment_is_reconnected_and_its_record_fetc
         record = session.wait(timeout=60)  # the device reconnects on its own
     assert dev.reconnects >= 1 and session.outage is None
     assert record is not None and record.end["reason"] == "FAULT"
+    assert not session.succeeded  # a lost lease is never a success
     assert store.session(session.row)["outcome"] == "FAULT"
 
 

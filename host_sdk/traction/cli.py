@@ -161,7 +161,7 @@ def cmd_run(args, console):
 def exit_status(end) -> int:
     """0 for a treatment that completed or was stopped; EXIT_FAULT for any other end (a fault, a board
     reset, a reason this SDK does not know), or any end that names a fault."""
-    from traction.demo import completed_normally
+    from traction.session import completed_normally
 
     return 0 if completed_normally(end) else EXIT_FAULT
 

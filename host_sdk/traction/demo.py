@@ -16,7 +16,7 @@ from traction.device import Device
 from traction.errors import TractionError
 from traction.plot import plot_session
 from traction.progress import follow
-from traction.session import Session
+from traction.session import Session, completed_normally
 from traction.store import Store
 from traction.summary import summarize
 from traction.treatment import Treatment
@@ -80,11 +80,6 @@ def run_demo(out_dir, time_scale: int = TIME_SCALE, seed: int = 1, console: Cons
                          f"and plot are in {out}", end["reason"], end["fault"])
     _report(console, record, files, unit)
     return files
-
-
-def completed_normally(end) -> bool:
-    """A treatment that completed or was stopped, with no fault: the only ends that count as success."""
-    return end["reason"] in ("COMPLETED", "STOPPED") and not end["fault"]
 
 
 def _write_outputs(out, store, session, record, unit, title, billing):

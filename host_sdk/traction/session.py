@@ -35,6 +35,12 @@ POLL_S = 0.5  # wall seconds between status checks while waiting: events can be 
 RECORD_WAIT_S = 5.0  # wall seconds to wait for the sealed record once the motor is off
 
 
+def completed_normally(end: dict) -> bool:
+    """A record's end that counts as success: COMPLETED or STOPPED, with no fault. Anything else (a fault,
+    a lost lease, a reset, an end this SDK does not know) is a failure for every caller."""
+    return end.get("reason") in ("COMPLETED", "STOPPED") and not end.get("fault")
+
+
 @dataclass(frozen=True)
 class Sample:
     t_s: float  # device seconds since the treatment started (pauses included)
@@ -213,6 +219,11 @@ class Session:
     @property
     def ended(self) -> bool:
         return self._ended.is_set()
+
+    @property
+    def succeeded(self) -> bool:
+        """True only once the verified record says the treatment completed or was stopped."""
+        return self.record is not None and completed_normally(self.record.end)
 
     def wait(self, timeout: float | None = None) -> Record | None:
         """Block until the treatment ends; then fetch, verify, store and acknowledge its record."""
