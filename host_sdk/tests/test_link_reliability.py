@@ -51,10 +51,12 @@ def test_duplicate_replies_are_dropped_as_stale(board, link):
     link.request("SET_TIME", {"utc_s": 1})
     status = link.request("GET_STATUS")  # must not take the duplicate ACK for its reply
     assert status.name == "STATUS"
-    deadline = time.monotonic() + 1
-    while link.stale_replies < 2 and time.monotonic() < deadline:
+    # Every frame the board received was answered twice, and one answer per command was taken: the
+    # rest are stale (2, or more when a loaded machine made the host retransmit).
+    deadline = time.monotonic() + 10
+    while link.stale_replies < 2 * board.received - 2 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert link.stale_replies == 2
+    assert link.stale_replies == 2 * board.received - 2 >= 2
     assert board.executed == ["SET_TIME", "GET_STATUS"]
 
 
@@ -89,7 +91,7 @@ def test_vanished_board_is_reported_at_once(board, link):
         for _ in range(50):
             link.request("GET_STATUS")
             time.sleep(0.01)
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 3.0  # not 50 requests' retransmission budgets
     assert link.lost
 
 
