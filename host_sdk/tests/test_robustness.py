@@ -129,6 +129,34 @@ def test_a_store_locked_by_another_program_for_8_s_neither_stalls_the_link_nor_l
         assert dev.lost is None
 
 
+@pytest.mark.e2e
+def test_e2e_three_treatments_sharing_one_store_all_complete_and_are_all_stored(tmp_path):
+    """Three hosts (each its own connection, as three `traction run`) on one store: each waits its turn
+    for the store's lock, never the link's."""
+    from traction.virtual_board import VirtualBoard
+
+    path = tmp_path / "shared.db"
+    results = {}
+
+    def one(n):
+        with VirtualBoard(seed=n, time_scale=E2E_SCALE, store_dir=tmp_path / f"board{n}") as sim, \
+                Store(path) as store, Device.open(sim.port, store=store, key=sim.key) as dev:
+            session = Session(dev, _static(1), telemetry_hz=10).start()
+            record = session.wait(timeout=180)
+            results[n] = (session.session_id, record and record.end["reason"], session.dropped_samples)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(reason for _, reason, _ in results.values()) == ["COMPLETED"] * 3, results
+    with Store(path) as store:
+        rows = store.sessions()
+    assert sorted(r["session_id"] for r in rows) == sorted(sid for sid, _, _ in results.values())
+    assert all(r["outcome"] == "COMPLETED" and r["verified"] == 1 and r["samples"] > 100 for r in rows), rows
+
+
 # ---- a board that stops answering, or goes away ----
 
 def test_the_heartbeat_outlives_a_board_that_stops_answering(fake, store):
