@@ -3,6 +3,7 @@
 import time
 
 import pytest
+import serial
 from fakeboard import FakeBoard, telemetry
 from traction.errors import BoardUnreachable, NakError, PortError, ProtocolVersionError
 from traction.link import Link
@@ -133,3 +134,51 @@ def test_a_port_that_does_not_exist_is_one_clear_error():
         open_port("/dev/ttyNOPE9")
     with pytest.raises(PortError, match="cannot open port socket://127.0.0.1:1"):
         open_port("socket://127.0.0.1:1")
+
+
+class StolenReadsPort:
+    """A port whose reads another program keeps taking: pyserial's empty-read error, now and then or
+    always, while the device stays there."""
+
+    def __init__(self, always=False):
+        self.always = always
+        self.reads = 0
+
+    def read(self, n):
+        self.reads += 1
+        time.sleep(0.005)
+        if self.always or self.reads % 3 == 0:
+            raise serial.SerialException("device reports readiness to read but returned no data (device "
+                                         "disconnected or multiple access on port?)")
+        return b""
+
+    def write(self, data):
+        return len(data)
+
+    def close(self):
+        pass
+
+
+def test_reads_another_program_takes_are_retried_and_named_as_the_cause(tmp_path):
+    device = tmp_path / "ttyFAKE"
+    device.write_text("")
+    link = Link(StolenReadsPort(), device=str(device), **FAST)
+    try:
+        with pytest.raises(BoardUnreachable, match="another program is reading the port without locking it"):
+            link.request("GET_STATUS")
+        assert link.lost is None and link.stolen_reads > 0  # the link is still there: not "vanished"
+    finally:
+        link.close()
+
+
+def test_reads_that_keep_failing_end_the_link_naming_both_causes(tmp_path):
+    device = tmp_path / "ttyFAKE"
+    device.write_text("")
+    link = Link(StolenReadsPort(always=True), device=str(device), **FAST)
+    try:
+        deadline = time.monotonic() + 30
+        while link.lost is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "reads nothing for 2 s (unplugged, or another program is reading it" in link.lost
+    finally:
+        link.close()

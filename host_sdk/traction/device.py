@@ -343,6 +343,9 @@ class Device:
         except BaseException:
             link.close()
             raise
+        if self._closed.is_set():  # closed while this took: the new link has no owner
+            link.close()
+            return
         for fn in list(old._listeners):
             link.add_listener(fn)
         old.close()

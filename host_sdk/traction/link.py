@@ -29,6 +29,7 @@ NUDGE_CAP = 10  # a request gives up after this many times its budget, however m
 STOLEN_READ = "returned no data"
 LOST_AFTER_S = 2.0  # reads failing this long in a row: the port is gone
 READ_RETRY_S = 0.01
+STOLEN_RECENT_S = 30.0  # a stolen read this recent names another program as the likely cause
 UNSOLICITED = ("TELEMETRY", "EVENT")
 NAK_TYPE = BY_NAME["NAK"].type_id
 
@@ -51,6 +52,7 @@ class Link:
         self.bad_frames = 0
         self.stale_replies = 0
         self.stolen_reads = 0  # reads another program on the port took from us
+        self._stolen_at = None  # when the last one was
         self._listeners = []
         self._send_lock = threading.Lock()  # stop-and-wait: one command outstanding
         self._cond = threading.Condition()
@@ -138,7 +140,7 @@ class Link:
                                f"({waited:.1f} s): {self._hint(name)}")
 
     def _hint(self, name):
-        if self.stolen_reads:
+        if self._stolen_at is not None and time.monotonic() - self._stolen_at < STOLEN_RECENT_S:
             return (f"another program is reading the port without locking it ({self.stolen_reads} reads "
                     "taken from this one): close it (a terminal program, cat, screen, a script)")
         hint = "check the cable and that the board is powered"
@@ -189,6 +191,7 @@ class Link:
                 failing_since = failing_since or now
                 if self._stolen(e) and now - failing_since < LOST_AFTER_S:
                     self.stolen_reads += 1
+                    self._stolen_at = now
                     time.sleep(READ_RETRY_S)
                     continue
                 self._set_lost(self._vanished(e))
