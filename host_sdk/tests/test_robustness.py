@@ -235,3 +235,23 @@ def test_the_host_asks_within_the_wire_range_and_keeps_the_lease_the_board_grant
             assert dev.link.budget_s == pytest.approx(3.5)  # but a silent board is waited for as long
     finally:
         board.close()
+
+
+def test_a_start_whose_reply_is_lost_is_followed_not_filed_as_not_started(store):
+    from traction_protocol import BY_ID
+
+    class StartReplyLost(FakeBoard):
+        def _on_frame(self, frame):
+            if BY_ID[frame.type_id].name == "START":
+                self.drop_replies = 1  # START runs (once); none of its replies gets through
+            super()._on_frame(frame)
+
+    board = StartReplyLost()
+    try:
+        with Device.open(board.url, store=store) as dev:
+            session = Session(dev, _static(10)).start()  # no BoardUnreachable: the board is RUNNING
+            assert board.executed.count("START") == 1
+            assert store.session(session.row)["outcome"] is None  # running, not NOT_STARTED
+            assert session.status().state == "RUNNING"
+    finally:
+        board.close()

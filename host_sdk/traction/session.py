@@ -136,13 +136,28 @@ class Session:
                 raise TractionError(f"board latched fault {fault} at START instead of starting: the unloaded "
                                     "line does not read zero; clear the fault and tare the load cell "
                                     "(traction info --port PORT --clear-fault --tare)")
-        except TractionError:
+        except TractionError as e:
+            state = self._state_after()
+            if state in ("RUNNING", "PAUSED"):
+                # START reached the board but its reply never came back: the treatment runs, so the
+                # session is followed as any other (filing it NOT_STARTED would hide a running board).
+                log.warning("session %d: %s; the board is %s: following it", self.session_id, e, state)
+                return self
             dev.remove_listener(self._on_message)
             dev.store.end_session(self.row, "NOT_STARTED")
-            if not dev.lost and dev.status().state == "READY":
+            if state == "READY":
                 dev.stop()  # leave no half set-up session behind (STOP in READY cancels it)
             raise
         return self
+
+    def _state_after(self):
+        """The board's state after a failed start, or None when it cannot be asked."""
+        if self.device.lost:
+            return None
+        try:
+            return self.device.status().state
+        except TractionError:
+            return None
 
     def pause(self):
         return self._command("PAUSE")
