@@ -36,15 +36,14 @@ def test_lost_replies_are_retransmitted_and_executed_once(board, link):
     board.drop_replies = 3
     reply = link.request("SET_TIME", {"utc_s": 1})
     assert reply.name == "ACK"
-    assert board.executed == ["SET_TIME"]  # the board saw it 4 times and ran it once
-    assert board.received == 4
-    assert link.retransmissions == 3
+    assert board.executed == ["SET_TIME"]  # the board saw it 4 times (more on a loaded machine), ran it once
+    assert board.received == link.retransmissions + 1 >= 4
 
 
 def test_lost_commands_are_retransmitted(board, link):
     board.drop_commands = 2
     link.request("ESTOP")
-    assert board.executed == ["ESTOP"] and link.retransmissions == 2
+    assert board.executed == ["ESTOP"] and link.retransmissions >= 2
 
 
 def test_duplicate_replies_are_dropped_as_stale(board, link):
@@ -122,11 +121,15 @@ def test_telemetry_goes_to_listeners_not_to_replies(board, link):
     assert seen[0].name == "TELEMETRY" and seen[0]["samples"] == [(100, 120), (110, 120)]
 
 
-def test_a_board_of_another_version_is_named(board, link):
+def test_a_board_of_another_version_is_named(board):
     board.protocol = 2  # it answers our version-1 frames with a NAK in version 2 (SPEC section 12)
-    with pytest.raises(ProtocolVersionError, match="speaks protocol version 2"):
-        link.request("HELLO", {"host_version": 1})
-    assert link.retransmissions == 0
+    link = Link(open_port(board.url), rto_first=5.0, rto_max=5.0)  # no retransmission on a loaded machine
+    try:
+        with pytest.raises(ProtocolVersionError, match="speaks protocol version 2"):
+            link.request("HELLO", {"host_version": 1})
+        assert link.retransmissions == 0  # the NAK ends the request: it is not retried
+    finally:
+        link.close()
 
 
 def test_a_port_that_does_not_exist_is_one_clear_error():
