@@ -49,6 +49,7 @@ CRASH_LOOP_WINDOW_S = 10.0
 STDERR_LINES = 20
 OUTPUT_TAIL_BYTES = 2048  # of the board's output for the crash message: the unix port prints tracebacks there
 STOP_TIMEOUT_S = 3.0
+LAST_WORDS_S = 2.0  # how long a crash verdict waits for the interpreter's last output to arrive
 
 # machine.reset() is missing on the unix port; a board's mpremote `reset` needs it. This module shadows
 # the built-in one (which it re-exports) on the interpreter's path.
@@ -294,6 +295,7 @@ class VirtualBoard:
         self._output_tail = b""
         self._last_output = b""
         self._proc = None
+        self._stderr_reader = None
         self._closing = False
         self._runtime = None
         self._relay = None
@@ -470,8 +472,9 @@ class VirtualBoard:
             self._cmd[kind], stdin=self._relay.board_fd, stdout=self._relay.board_fd, stderr=subprocess.PIPE,
             cwd=self.store, env=self._env, start_new_session=True,
         )
-        threading.Thread(target=self._read_stderr, args=(self._proc,), name="virtual-board-stderr",
-                         daemon=True).start()
+        self._stderr_reader = threading.Thread(target=self._read_stderr, args=(self._proc,),
+                                               name="virtual-board-stderr", daemon=True)
+        self._stderr_reader.start()
 
     def _supervise(self):
         while True:
@@ -479,6 +482,7 @@ class VirtualBoard:
             if self._closing:
                 return
             if code != 0 and self._crash_loop():
+                self._await_last_words()
                 self.failure_detail = self._crash_detail(code)
                 self.failure = self._crash_summary(code)
                 return
@@ -512,6 +516,16 @@ class VirtualBoard:
             self._in_raw_repl = False
             self._write_config(after_reset=code not in (0, EXIT_RESET))
             self._spawn("firmware")
+
+    def _await_last_words(self):
+        """The interpreter has exited, but its last output may still be on its way (the stderr pipe, the
+        relay): a loaded machine delays both. Wait for them a little, so the verdict quotes them."""
+        self._stderr_reader.join(LAST_WORDS_S)
+        deadline = time.monotonic() + LAST_WORDS_S
+        while time.monotonic() < deadline and not (
+                last_exception(self._last_output.decode("ascii", errors="replace").splitlines())
+                or last_exception(self._stderr_tail)):
+            time.sleep(0.05)
 
     def _crash_loop(self):
         now = time.monotonic()
