@@ -1,15 +1,15 @@
-"""Force-control figures on the simulated plant: RMS hold error, overshoot, time to reach a target, and
-the controller's cost per tick on the MicroPython unix port.
+"""Force-control figures through the whole firmware application on the simulated plant: RMS hold error,
+overshoot, time to reach a target, and the controller's cost per tick on the MicroPython unix port.
 
 Run with the host Python (`python benchmarks/control_bench.py`): it re-runs this same file under the
-MicroPython interpreter, which drives hal/sim and traction_fw.control through a cervical and a lumbar
-intermittent session (trapezoid profile generated here) and prints the figures.
+MicroPython interpreter, which boots the application on hal/sim, tares the load cell, and runs cervical
+and lumbar intermittent treatments and force edits through the protocol (the application's own profile,
+session and safety, with the host's heartbeats), reading the measured and the true force every tick.
 """
 
-import json
+# ruff: noqa: UP031 - %-formatting, the same on MicroPython (which runs this file) as on CPython
 import sys
 
-ROOT = __file__.rsplit("/", 2)[0] if "/" in __file__ else ".."
 TOL_PCT = 1  # "reached" means within 1% of the new target
 
 # name, region, base (0.1 N), force, ramp ms, hold ms, rest ms, cycles
@@ -30,40 +30,10 @@ STEPS = (
 )
 
 
-def board_config(region, seed):
-    with open(ROOT + "/firmware/boards/sim.json") as f:
-        cfg = json.load(f)
-    cfg["sim"]["link"] = "memory"
-    cfg["sim"]["free_run"] = True
-    cfg["sim"]["region"] = region
-    cfg["sim"]["seed"] = seed
-    return cfg
-
-
-class Trapezoid:
-    """Intermittent profile: ramp 0 -> force, then hold, ramp down to base, rest, ramp up, hold..."""
-
-    def __init__(self, base, force, ramp_ms, hold_ms, rest_ms, period_ms):
-        self.base, self.force = base, force
-        self.ramp, self.hold, self.rest = ramp_ms, hold_ms, rest_ms
-        self.period = period_ms
-
-    def at(self, ms):
-        """(segment, target 0.1 N, slope 0.1 N/s) at ms since start; segment 'up', 'hold', 'down', 'rest'."""
-        cycle = 2 * self.ramp + self.hold + self.rest
-        k, t = divmod(ms, cycle)
-        start = 0 if k == 0 else self.base
-        if t < self.ramp:
-            rate = (self.force - start) * 1000 // self.ramp
-            return "up", start + (self.force - start) * t // self.ramp, rate
-        t -= self.ramp
-        if t < self.hold:
-            return "hold", self.force, 0
-        t -= self.hold
-        if t < self.ramp:
-            rate = (self.base - self.force) * 1000 // self.ramp
-            return "down", self.force + (self.base - self.force) * t // self.ramp, rate
-        return "rest", self.base, 0
+REGION = {"cervical": 1, "lumbar": 2}
+SEGMENT = {1: "up", 2: "hold", 3: "down", 4: "rest", 5: "step", 6: "release"}
+RUNNING = 3
+SESSION_MARGIN_PCT = 115  # the session ceiling above the hold force, as the SDK sets it
 
 
 class Stats:
@@ -75,6 +45,7 @@ class Stats:
         self.over_measured = 0.0  # worst force above the hold target, % of it, over ramps up and holds
         self.over_true = 0.0
         self.reach = []  # ms from the start of each hold until the measured force is within TOL_PCT
+        self.fault = 0  # a fault the application latched during the run (0: none)
 
     def start_hold(self, target):
         self.holds.append([0, 0, 0, target])
@@ -94,79 +65,85 @@ class Stats:
         return max((h[which] / h[2]) ** 0.5 * 100.0 / h[3] for h in self.holds)
 
 
-def calibration(cfg):
-    cal = cfg["provision"]["calibration"]
-    return cal["zero_counts"], cal["span_counts"], cal["span_dn"]
+def treating(region, seed, phase, force):
+    """A board booted on hal/sim, its load cell tared on the unloaded line, the phase started through
+    the protocol as a host would (session ceiling SESSION_MARGIN_PCT of the force, within the region's
+    maximum); the harness keeps the lease with heartbeats."""
+    import fw_harness as h
+
+    host = h.Host(region=region, seed=seed)
+    host.seconds(1)
+    host.ok("TARE")
+    region_max = host.cfg["limits"][region + "_max_dn"]
+    host.start([phase], region=REGION[region], session_max=min(region_max, force * SESSION_MARGIN_PCT // 100))
+    return host
 
 
-class Loop:
-    """The closed loop as the application runs it: wait_tick, read, convert with the calibration, update."""
-
-    def __init__(self, region, seed):
-        from traction_fw import hal
-        from traction_fw.control import Controller
-
-        cfg = board_config(region, seed)
-        self.board = hal.load(cfg)
-        self.zero, self.span_counts, self.span_dn = calibration(cfg)
-        self.ctl = Controller(cfg["control"][region], self.board.period_us)
-        self.period_ms = self.board.period_us // 1000
-        self.measured = 0
-        self.board.motor.enable()
-
-    def tick(self, target, rate):
-        b = self.board
-        b.clock.wait_tick()
-        if b.loadcell.ready():
-            self.measured = (b.loadcell.read() - self.zero) * self.span_dn // self.span_counts
-        b.motor.command(self.ctl.update(target, self.measured, rate))
-        return self.measured, b.sim.true_force_dn()
+def observe(host):
+    """(segment, target, measured, true) after one more tick of the application."""
+    host.step()
+    app = host.app
+    return SEGMENT.get(app.segment(), ""), app.target, app.safety.force, host.sim.true_force_dn()
 
 
 def run_session(spec, seed):
+    import fw_harness as h
+
     name, region, base, force, ramp, hold, rest, cycles = spec
-    loop = Loop(region, seed)
-    prof = Trapezoid(base, force, ramp, hold, rest, loop.period_ms)
+    host = treating(region, seed, h.phase(mode=2, force_dn=force, base_dn=base, hold_ms=hold, rest_ms=rest,
+                                          ramp_up_ms=ramp, ramp_down_ms=ramp,
+                                          duration_ms=cycles * (2 * ramp + hold + rest)), force)
+    period_ms = host.board.period_us // 1000
     st = Stats()
     reaching = False
     prev = None
-    for tick in range(cycles * (2 * ramp + hold + rest) // loop.period_ms):
-        ms = tick * loop.period_ms
-        seg, target, rate = prof.at(ms)
-        measured, true = loop.tick(target, rate)
+    ms = since = 0
+    while host.app.state == RUNNING:
+        seg, target, measured, true = observe(host)
+        ms += period_ms
         if seg == "hold" and prev != "hold":
             st.start_hold(force)
             reaching, since = True, ms
         if reaching and abs(measured - force) * 100 <= TOL_PCT * force:
             st.reach.append(ms - since)
             reaching = False
-        st.sample(seg, force, target, measured, true)
+        if st.holds:
+            st.sample(seg, force, target, measured, true)
         prev = seg
+    st.fault = host.app.fault
+    h.cleanup()
     return st
 
 
 def run_step(region, start, to, seed):
-    """Hold start, then the target jumps to `to` with no ramp (a force edit): overshoot and reach time."""
-    loop = Loop(region, seed)
+    """Hold start, then EDIT_FORCE to `to` (the application slews to it): overshoot and time to reach."""
+    import fw_harness as h
+
+    host = treating(region, seed, h.phase(mode=1, force_dn=start, ramp_up_ms=5000, duration_ms=600000),
+                    max(start, to))
+    host.seconds(20)  # take up slack and settle
     st = Stats(1 if to > start else -1)
-    for _ in range(20000 // loop.period_ms):  # take up slack and settle
-        loop.tick(start, 0)
     st.start_hold(to)
-    for tick in range(10000 // loop.period_ms):
-        measured, true = loop.tick(to, 0)
+    host.ok("EDIT_FORCE", force_dn=to)
+    period_ms = host.board.period_us // 1000
+    for tick in range(10000 // period_ms):
+        _, _, measured, true = observe(host)
         if not st.reach and abs(measured - to) * 100 <= TOL_PCT * to:
-            st.reach.append(tick * loop.period_ms)
+            st.reach.append(tick * period_ms)
         st.sample("step", to, to, measured, true)
+    st.fault = host.app.fault
+    h.cleanup()
     return st
 
 
 def tick_cost_us():
     import time
 
+    import fw_harness as h
     from traction_fw.control import Controller
 
-    cfg = board_config("lumbar", 1)
-    ctl = Controller(cfg["control"]["lumbar"], 10000)
+    ctl = Controller(h.config()["control"]["lumbar"], 10000)
+    h.cleanup()
     n = 20000
     t0 = time.ticks_us()
     for i in range(n):
@@ -176,10 +153,11 @@ def tick_cost_us():
 
 def main_micropython():
     seeds = (1, 2, 3)
-    print(f"Force control on the simulated plant, worst of seeds {seeds}; errors in % of the hold target.")
-    print("'true' is the plant's force; it also carries the load cell's zero drift (not tared here).")
+    print("Force control through the application on the simulated plant, worst of seeds %s; errors in %% of"
+          " the hold target." % (seeds,))
+    print("'true' is the plant's force; the load cell was tared before each session.")
     print()
-    print("intermittent session       RMS hold err       overshoot        reach hold")
+    print("intermittent session       RMS hold err       overshoot        reach hold  fault")
     print("                           measured  true     measured  true   (s, max)")
     for spec in SESSIONS:
         runs = [run_session(spec, seed) for seed in seeds]
@@ -188,19 +166,26 @@ def main_micropython():
         over_m = max(r.over_measured for r in runs)
         over_t = max(r.over_true for r in runs)
         reach = max(max(r.reach) for r in runs) / 1000.0
-        print(f"{spec[0]:<24}  {rms_m:6.2f}  {rms_t:6.2f}     {over_m:6.2f}  {over_t:6.2f}     {reach:5.2f}")
+        print("%-24s  %6.2f  %6.2f     %6.2f  %6.2f     %5.2f       %s" % (
+            spec[0], rms_m, rms_t, over_m, over_t, reach, faults(runs)))
     print()
-    print(f"step (force edit, no ramp)  overshoot          time to within {TOL_PCT}%")
+    print("force edit (EDIT_FORCE)     overshoot          time to within %d%%  fault" % TOL_PCT)
     print("                            measured  true     (s, max)")
     for region, a, b in STEPS:
         runs = [run_step(region, a, b, seed) for seed in seeds]
         over_m = max(r.over_measured for r in runs)
         over_t = max(r.over_true for r in runs)
-        reach = max(r.reach[0] for r in runs) / 1000.0
-        step = f"{region:<8} {a // 10:4d} N -> {b // 10:4d} N"
-        print(f"{step:<26}  {over_m:6.2f}  {over_t:6.2f}     {reach:5.2f}")
+        reach = max(r.reach[0] if r.reach else 10000 for r in runs) / 1000.0
+        step = "%-8s %4d N -> %4d N" % (region, a // 10, b // 10)
+        print("%-26s  %6.2f  %6.2f     %5.2f               %s" % (step, over_m, over_t, reach, faults(runs)))
     print()
-    print(f"controller update: {tick_cost_us():.1f} us per tick (unix port)")
+    print("controller update: %.1f us per tick (unix port)" % tick_cost_us())
+
+
+def faults(runs):
+    """'-' when no run latched a fault, else their codes."""
+    codes = sorted(set(r.fault for r in runs if r.fault))
+    return ",".join(str(c) for c in codes) or "-"
 
 
 def main_host():
@@ -211,9 +196,11 @@ def main_host():
     from traction.micropython import interpreter
 
     root = Path(__file__).resolve().parent.parent
-    env = dict(os.environ, MICROPYPATH=str(root / "firmware"))
+    path = os.pathsep.join(str(root / p) for p in ("firmware", "protocol", "firmware/tests"))
+    env = dict(os.environ, MICROPYPATH=path)
     here = Path(__file__).resolve()
-    sys.exit(subprocess.call([interpreter(), str(here)], env=env, cwd=str(here.parent)))
+    sys.exit(subprocess.call([interpreter(), str(here)], env=env, cwd=str(root / "firmware" / "tests"),
+                             stdin=subprocess.DEVNULL))
 
 
 if sys.implementation.name == "micropython":

@@ -54,7 +54,7 @@ def fields(dev, command):
     info = dev.info
     return {
         "HELLO": {"host_version": 1},
-        "HEARTBEAT": {"lease_ms": dev.lease_ms},
+        "HEARTBEAT": {"lease_ms": dev.lease_asked_ms},
         "SET_TIME": {"utc_s": int(time.time())},
         "SETUP": PLAN.setup_message(session_id=7, telemetry_div=0),
         "PHASE": PLAN.phase_messages()[0],
@@ -99,7 +99,7 @@ def send(dev, command):
     except NakError as e:
         return e.error, e.state
     if command == "HELLO":
-        dev.command("HEARTBEAT", lease_ms=dev.lease_ms)  # HELLO grants a short lease: take ours back
+        dev.command("HEARTBEAT", lease_ms=dev.lease_asked_ms)  # HELLO grants a short lease: take ours back
     state = reply.fields.get("state")  # RECORDS carries none
     return "A", STATE_NAME[state] if state is not None else dev.status().state
 

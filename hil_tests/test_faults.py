@@ -19,6 +19,9 @@ CASES = [
                  marks=pytest.mark.hazard("H-04")),
     pytest.param("loadcell_stale", {}, {"ADC_SILENT"}, True, id="loadcell_stale",
                  marks=pytest.mark.hazard("H-02")),
+    # Spikes come at random in device time, and when the injection lands in device time depends on the
+    # machine's load: spikes on consecutive samples read as a force above the ceiling (OVER_FORCE), or as
+    # one the motor current does not show (FORCE_DISAGREE).
     pytest.param("loadcell_spikes", {"per_s": 5}, {"ADC_IMPLAUSIBLE", "RATE", "FORCE_DISAGREE", "OVER_FORCE"},
                  True, id="loadcell_spikes", marks=pytest.mark.hazard("H-03")),
     pytest.param("motor_stalled", {}, {"MOTOR", "TRACKING", "SLACK"}, False, id="motor_stalled",

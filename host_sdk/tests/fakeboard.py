@@ -72,25 +72,29 @@ class FakeBoard:
                 self._conn.sendall(data)
 
     def _serve(self):
-        try:
-            self._conn, _ = self._server.accept()
-        except OSError:
-            return
-        self._connected.set()
-        decoder = FrameDecoder()
+        # One host at a time; after vanish() the next connection is taken, as a board plugged in again.
         while True:
-            conn = self._conn
-            if conn is None:
-                return
             try:
-                data = conn.recv(4096)
+                conn, _ = self._server.accept()
             except OSError:
                 return
-            if not data:
-                return
-            for frame in decoder.feed(data):
-                if not isinstance(frame, Exception):
-                    self._on_frame(frame)
+            self._conn = conn
+            self._connected.set()
+            decoder = FrameDecoder()
+            while self._conn is conn:
+                try:
+                    data = conn.recv(4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                for frame in decoder.feed(data):
+                    if not isinstance(frame, Exception):
+                        self._on_frame(frame)
+            self._connected.clear()
+            if self._conn is conn:
+                self._conn = None
+                conn.close()
 
     def _on_frame(self, frame):
         self.received += 1

@@ -191,7 +191,7 @@ def test_e2e_demo_writes_the_summary_the_plot_and_the_billing_files(tmp_path, ca
     import json
 
     out = tmp_path / "demo-out"
-    code, stdout, err = run(["demo", "--out", str(out), "--time-scale", "100"], capsys)
+    code, stdout, err = run(["demo", "--out", str(out)], capsys)  # the default time scale, x100
     assert code == 0, err
     summary = json.loads((out / "session.json").read_text())
     assert summary["end"]["reason"] == "COMPLETED" and summary["treatment_s"] == 900.0
@@ -200,6 +200,28 @@ def test_e2e_demo_writes_the_summary_the_plot_and_the_billing_files(tmp_path, ca
     for name in ("session.rec", "claim.fhir.json", "note.md", "summary.json"):
         assert (out / name).stat().st_size > 0
         assert name in stdout
+
+
+@pytest.mark.e2e
+def test_e2e_a_demo_whose_treatment_does_not_complete_fails_with_nothing_to_bill(tmp_path, capsys,
+                                                                               monkeypatch):
+    import traction.demo
+
+    real_follow = traction.demo.follow
+
+    def emergency_stop_first(session, console, unit):
+        session.estop()  # the treatment ends in FAULT (ESTOP): not COMPLETED or STOPPED
+        return real_follow(session, console, unit)
+
+    monkeypatch.setattr(traction.demo, "follow", emergency_stop_first)
+    out = tmp_path / "demo-out"
+    code, stdout, err = run(["demo", "--out", str(out)], capsys)
+    assert code == 3
+    assert err.startswith("traction: demo failed: the treatment ended FAULT (ESTOP), not COMPLETED or "
+                          "STOPPED")
+    assert "billing-ready" not in stdout and "Done" not in stdout
+    assert (out / "session.rec").stat().st_size > 0  # what happened is kept
+    assert not (out / "summary.json").exists() and not (out / "claim.837").exists()
 
 
 def test_force_plot_from_stored_rows(tmp_path):

@@ -42,9 +42,11 @@ def test_heartbeat_period_is_device_lease_over_time_scale(store):
     with open_fake(fast, store) as a, open_fake(slow, store) as b:
         assert a.lease_ms == 10000 and a.heartbeat_s == pytest.approx(10 / 4 / 100)
         assert b.heartbeat_s == pytest.approx(10 / 4)
-        time.sleep(0.5)
-    assert fast.executed.count("HEARTBEAT") >= 6  # the one at open, then every 25 ms
-    assert slow.executed.count("HEARTBEAT") == 1  # only the one at open: the next is due after 2.5 s
+        t0 = time.monotonic()
+        _wait_for(lambda: fast.executed.count("HEARTBEAT") >= 6)  # the one at open, then every 25 ms
+        elapsed = time.monotonic() - t0
+    # the one at open, then one every 2.5 s at most (a loaded machine only makes them later)
+    assert slow.executed.count("HEARTBEAT") <= 1 + int(elapsed / 2.5)
     fast.close()
     slow.close()
 
@@ -175,8 +177,9 @@ def test_a_session_runs_stores_what_arrives_and_ends_with_its_record(store):
             board.send("TELEMETRY", {"sample": 2000 + 10 * n, "period_us": 100000, "state": 6, "phase": 0,
                                      "segment": 6, "samples": [(0, 0)]})
         t0 = time.monotonic()
-        assert len(list(session.telemetry())) <= 20 and time.monotonic() - t0 < 1.0
+        assert len(list(session.telemetry())) <= 20 and time.monotonic() - t0 < 5.0  # not POLL_S per sample
     assert record is not None and record.session_id == session.session_id
+    assert session.succeeded  # COMPLETED
     assert [e.describe() for e in session.events] == ["state RELEASING", "record 3 sealed"]
     assert session.dropped_events == 2
     (row,) = store.sessions()
@@ -280,10 +283,11 @@ def test_e2e_a_host_that_vanishes_mid_session_gets_its_record_on_reconnect(sim, 
     _wait_for(lambda: dev.status().state == "RUNNING")
     dev.link.close()  # the host is gone: no STOP, no heartbeat; the board's lease lapses
     dev.close()
-    time.sleep(20 / E2E_SCALE + 0.5)  # longer than the 10 s lease and the release, in device time
-    with Device.open(sim.port, store=store, key=sim.key) as again:  # picks pending records up
-        assert again.status().state == "FAULT"
+    time.sleep(dev.lease_wall_s + 0.5)  # longer than the lease (opening again would renew it)
+    with Device.open(sim.port, store=store, key=sim.key) as again:
+        _wait_for(lambda: again.status().state == "FAULT" and not again.status().motor_enabled)
         assert again.status().fault == "LEASE_LOST"
+        again.fetch_records()  # sealed once the release is over
         assert again.clear_fault() == "IDLE"
     row = store.session(session.row)
     assert row["outcome"] == "FAULT" and row["record"] is not None

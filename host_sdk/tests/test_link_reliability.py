@@ -3,6 +3,7 @@
 import time
 
 import pytest
+import serial
 from fakeboard import FakeBoard, telemetry
 from traction.errors import BoardUnreachable, NakError, PortError, ProtocolVersionError
 from traction.link import Link
@@ -35,15 +36,14 @@ def test_lost_replies_are_retransmitted_and_executed_once(board, link):
     board.drop_replies = 3
     reply = link.request("SET_TIME", {"utc_s": 1})
     assert reply.name == "ACK"
-    assert board.executed == ["SET_TIME"]  # the board saw it 4 times and ran it once
-    assert board.received == 4
-    assert link.retransmissions == 3
+    assert board.executed == ["SET_TIME"]  # the board saw it 4 times (more on a loaded machine), ran it once
+    assert board.received == link.retransmissions + 1 >= 4
 
 
 def test_lost_commands_are_retransmitted(board, link):
     board.drop_commands = 2
     link.request("ESTOP")
-    assert board.executed == ["ESTOP"] and link.retransmissions == 2
+    assert board.executed == ["ESTOP"] and link.retransmissions >= 2
 
 
 def test_duplicate_replies_are_dropped_as_stale(board, link):
@@ -51,10 +51,12 @@ def test_duplicate_replies_are_dropped_as_stale(board, link):
     link.request("SET_TIME", {"utc_s": 1})
     status = link.request("GET_STATUS")  # must not take the duplicate ACK for its reply
     assert status.name == "STATUS"
-    deadline = time.monotonic() + 1
-    while link.stale_replies < 2 and time.monotonic() < deadline:
+    # Every frame the board received was answered twice, and one answer per command was taken: the
+    # rest are stale (2, or more when a loaded machine made the host retransmit).
+    deadline = time.monotonic() + 10
+    while link.stale_replies < 2 * board.received - 2 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert link.stale_replies == 2
+    assert link.stale_replies == 2 * board.received - 2 >= 2
     assert board.executed == ["SET_TIME", "GET_STATUS"]
 
 
@@ -89,7 +91,7 @@ def test_vanished_board_is_reported_at_once(board, link):
         for _ in range(50):
             link.request("GET_STATUS")
             time.sleep(0.01)
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 3.0  # not 50 requests' retransmission budgets
     assert link.lost
 
 
@@ -119,11 +121,15 @@ def test_telemetry_goes_to_listeners_not_to_replies(board, link):
     assert seen[0].name == "TELEMETRY" and seen[0]["samples"] == [(100, 120), (110, 120)]
 
 
-def test_a_board_of_another_version_is_named(board, link):
+def test_a_board_of_another_version_is_named(board):
     board.protocol = 2  # it answers our version-1 frames with a NAK in version 2 (SPEC section 12)
-    with pytest.raises(ProtocolVersionError, match="speaks protocol version 2"):
-        link.request("HELLO", {"host_version": 1})
-    assert link.retransmissions == 0
+    link = Link(open_port(board.url), rto_first=5.0, rto_max=5.0)  # no retransmission on a loaded machine
+    try:
+        with pytest.raises(ProtocolVersionError, match="speaks protocol version 2"):
+            link.request("HELLO", {"host_version": 1})
+        assert link.retransmissions == 0  # the NAK ends the request: it is not retried
+    finally:
+        link.close()
 
 
 def test_a_port_that_does_not_exist_is_one_clear_error():
@@ -131,3 +137,51 @@ def test_a_port_that_does_not_exist_is_one_clear_error():
         open_port("/dev/ttyNOPE9")
     with pytest.raises(PortError, match="cannot open port socket://127.0.0.1:1"):
         open_port("socket://127.0.0.1:1")
+
+
+class StolenReadsPort:
+    """A port whose reads another program keeps taking: pyserial's empty-read error, now and then or
+    always, while the device stays there."""
+
+    def __init__(self, always=False):
+        self.always = always
+        self.reads = 0
+
+    def read(self, n):
+        self.reads += 1
+        time.sleep(0.005)
+        if self.always or self.reads % 3 == 0:
+            raise serial.SerialException("device reports readiness to read but returned no data (device "
+                                         "disconnected or multiple access on port?)")
+        return b""
+
+    def write(self, data):
+        return len(data)
+
+    def close(self):
+        pass
+
+
+def test_reads_another_program_takes_are_retried_and_named_as_the_cause(tmp_path):
+    device = tmp_path / "ttyFAKE"
+    device.write_text("")
+    link = Link(StolenReadsPort(), device=str(device), **FAST)
+    try:
+        with pytest.raises(BoardUnreachable, match="another program is reading the port without locking it"):
+            link.request("GET_STATUS")
+        assert link.lost is None and link.stolen_reads > 0  # the link is still there: not "vanished"
+    finally:
+        link.close()
+
+
+def test_reads_that_keep_failing_end_the_link_naming_both_causes(tmp_path):
+    device = tmp_path / "ttyFAKE"
+    device.write_text("")
+    link = Link(StolenReadsPort(always=True), device=str(device), **FAST)
+    try:
+        deadline = time.monotonic() + 30
+        while link.lost is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "reads nothing for 2 s (unplugged, or another program is reading it" in link.lost
+    finally:
+        link.close()

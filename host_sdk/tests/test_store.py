@@ -76,10 +76,27 @@ def test_telemetry_survives_a_host_crash(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "written"
-        time.sleep(0.8)  # more than FLUSH_S, and nothing calls flush() or close()
+        # Nothing calls flush() or close(): the writer thread commits on its own (every FLUSH_S). Wait
+        # until another connection sees it, however loaded the machine, then kill the process.
+        deadline = time.monotonic() + 60
+        while _committed_samples(path) < 20:
+            assert time.monotonic() < deadline, "the writer thread never committed"
+            time.sleep(0.05)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     with Store(path) as store:
         (row,) = store.sessions()
         assert row["samples"] == 20 and row["events"] == 20
+
+
+def _committed_samples(path):
+    import sqlite3
+
+    db = sqlite3.connect(str(path), timeout=0.1)
+    try:
+        return db.execute("SELECT COUNT(*) FROM telemetry").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0  # not created yet, or locked for a moment
+    finally:
+        db.close()

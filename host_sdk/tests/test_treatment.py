@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from traction.device import Info
 from traction.errors import TreatmentFileError
-from traction.treatment import Treatment
+from traction.treatment import PHASE_KEYS, Treatment
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -158,3 +158,82 @@ def test_an_unprovisioned_board_is_named_as_such():
                 cal_date=None, lease_min_ms=500, lease_max_ms=10000, state="IDLE")
     with pytest.raises(TreatmentFileError, match="no lumbar maximum provisioned; provision the board"):
         load(LUMBAR).check_device(info)
+
+
+# ---- every number: finite, in range, whole where it must be; the file and the field named ----
+
+NUMBERS = 'unit = "N"\nregion = "lumbar"\nbody_weight = "80 kg"\n{top}[[phase]]\nmode = "{mode}"\n{body}'
+
+
+@pytest.mark.parametrize("top, mode, body, field, words", [
+    ("", "static", "force = nan\nduration = 600\n", "phase 1: force", "nan is not a force"),
+    ("", "static", "force = inf\nduration = 600\n", "phase 1: force", "inf is not a force"),
+    ("max_force = nan\n", "static", "force = 200\nduration = 600\n", "max_force", "nan is not a force"),
+    ("max_force = -5\n", "static", "force = 200\nduration = 600\n", "max_force", "-5 is not a force"),
+    ("", "intermittent", "force = 200\nrest_force = nan\nhold = 30\nrest = 10\nduration = 600\n",
+     "phase 1: rest_force", "nan is not a force"),
+    ("", "static", 'force = "0.01 N"\nduration = 600\n', "phase 1: force", "0.1 N resolution"),
+    ("", "static", 'force = "0.5 N"\nduration = 600\n', "max_force", "least session ceiling"),
+    ("", "progressive", "force = 200\nsteps = 2.5\nduration = 600\n", "phase 1: steps", "2.5 is not a whole"),
+    ("", "cyclic", "force = 200\nhold = 30\nrest = 10\nrepeats = 3.5\n", "phase 1: repeats",
+     "3.5 is not a whole"),
+    ("tolerance = nan\n", "static", "force = 200\nduration = 600\n", "tolerance", "nan is not a force"),
+    ("angle = nan\n", "static", "force = 200\nduration = 600\n", "angle", "nan is outside"),
+    ("", "static", "force = 200\nduration = nan\n", "phase 1: duration", "nan s is outside"),
+    ("", "static", "force = 200\nramp_up = inf\nduration = 600\n", "phase 1: ramp_up", "inf s is outside"),
+])
+def test_a_bad_number_is_refused_naming_the_file_and_the_field(top, mode, body, field, words):
+    with pytest.raises(TreatmentFileError) as e:
+        Treatment.from_toml(NUMBERS.format(top=top, mode=mode, body=body), file="plan.toml")
+    assert e.value.file == "plan.toml" and e.value.field == field
+    assert str(e.value).startswith(f"plan.toml: {field}: ") and words in str(e.value), str(e.value)
+
+
+def _any_number():
+    from hypothesis import strategies as st
+
+    return st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**6, 10**6),
+                     st.floats(min_value=-1, max_value=1000).map(lambda v: f"{v} N"))
+
+
+def _toml(value):
+    import math
+
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return repr(value)
+
+
+def test_any_number_anywhere_is_refused_or_becomes_messages_the_board_takes():
+    """Fuzz: whatever numbers a file holds, it is refused with a TreatmentFileError or every message it
+    becomes encodes (no NaN, EncodeError or silent truncation reaches the wire)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from traction_protocol import encode
+
+    keys = ("force", "rest_force", "hold", "rest", "ramp_up", "ramp_down", "duration", "steps", "repeats",
+            "start_force")
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.sampled_from(("intermittent", "cyclic", "progressive")), st.dictionaries(
+        st.sampled_from(keys), _any_number(), min_size=1), _any_number())
+    def check(mode, values, max_force):
+        fields = {"force": 200, "hold": 30, "rest": 10, "duration": 600, "steps": 4, "repeats": 5}
+        fields.update(values)
+        allowed = [k for k in PHASE_KEYS[mode] if not (mode == "cyclic" and k == "duration")]
+        body = "".join(f"{k} = {_toml(v)}\n" for k, v in fields.items() if k in allowed)
+        text = NUMBERS.format(top=f"max_force = {_toml(max_force)}\n", mode=mode, body=body)
+        try:
+            t = Treatment.from_toml(text, file="fuzz.toml")
+        except TreatmentFileError as e:
+            assert e.file == "fuzz.toml" and e.field
+            return
+        for p in t.phases:
+            assert p.steps == int(p.steps) and p.repeats == int(p.repeats)
+        encode("SETUP", 1, t.setup_message(1, 10))
+        for fields_ in t.phase_messages():
+            encode("PHASE", 1, fields_)
+
+    check()

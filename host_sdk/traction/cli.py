@@ -52,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", help=STORE_HELP)
     p.set_defaults(func=cmd_sessions)
 
-    p = sub.add_parser("demo", help="a full 15-minute lumbar treatment on a virtual board, in under a minute")
+    p = sub.add_parser("demo", help="a full 15-minute lumbar treatment on a virtual board, in about 15 s")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for session.json, force.png, ...")
-    p.add_argument("--time-scale", type=int, default=None, help="device seconds per wall second (25)")
+    p.add_argument("--time-scale", type=int, default=None, help="device seconds per wall second (100)")
     p.add_argument("--seed", type=int, default=1, help="seed of the simulated patient and sensors")
     p.set_defaults(func=cmd_demo)
 
@@ -164,7 +164,9 @@ def cmd_run(args, console):
 def exit_status(end) -> int:
     """0 for a treatment that completed or was stopped; EXIT_FAULT for any other end (a fault, a board
     reset, a reason this SDK does not know), or any end that names a fault."""
-    return 0 if end["reason"] in ("COMPLETED", "STOPPED") and not end["fault"] else EXIT_FAULT
+    from traction.session import completed_normally
+
+    return 0 if completed_normally(end) else EXIT_FAULT
 
 
 def cmd_sessions(args, console):
@@ -189,9 +191,13 @@ def cmd_sessions(args, console):
 
 
 def cmd_demo(args, console):
-    from traction.demo import TIME_SCALE, run_demo
+    from traction.demo import TIME_SCALE, DemoFailed, run_demo
 
-    run_demo(args.out, time_scale=args.time_scale or TIME_SCALE, seed=args.seed, console=console)
+    try:
+        run_demo(args.out, time_scale=args.time_scale or TIME_SCALE, seed=args.seed, console=console)
+    except DemoFailed as e:
+        print(f"traction: demo failed: {e}", file=sys.stderr)
+        return EXIT_FAULT
     return 0
 
 

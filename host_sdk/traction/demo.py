@@ -1,7 +1,8 @@
-"""`traction demo`: a full 15-minute lumbar intermittent treatment on a virtual board, in well under a minute.
+"""`traction demo`: a full 15-minute lumbar intermittent treatment on a virtual board, in about 15 s.
 
 It writes the verified session summary (session.json), the force plot (force.png), the signed record
-(session.rec), the host's store (traction.db) and the billing files (traction.billing.demo_outputs).
+(session.rec), the host's store (traction.db) and, for a treatment that completed or was stopped, the
+billing files (traction.billing.demo_outputs). Any other end is a failure (DemoFailed, exit 3).
 """
 
 import json
@@ -12,18 +13,27 @@ from rich.console import Console
 
 from traction.billing import demo_outputs
 from traction.device import Device
+from traction.errors import TractionError
 from traction.plot import plot_session
 from traction.progress import follow
-from traction.session import Session
+from traction.session import Session, completed_normally
 from traction.store import Store
 from traction.summary import summarize
 from traction.treatment import Treatment
 from traction.units import format_force
 
 TREATMENT = Path(__file__).resolve().parents[2] / "examples" / "lumbar_intermittent_15min.toml"
-# 900 s of device time in 36 s of wall time; the sim keeps up at this pace on a slow 2-core machine.
-TIME_SCALE = 25
-TELEMETRY_HZ = 5  # device-time samples per second: 125 per wall second at x25
+# 900 s of device time in 9 s of wall time (benchmarks/demo_bench.py measures the whole run).
+TIME_SCALE = 100
+TELEMETRY_HZ = 2  # device-time samples per second: 200 per wall second at x100, 1800 in the plot
+
+
+class DemoFailed(TractionError):
+    """The demo's treatment did not end COMPLETED or STOPPED; .reason and .fault say how it ended."""
+
+    def __init__(self, message, reason, fault):
+        super().__init__(message)
+        self.reason, self.fault = reason, fault
 
 
 def run_demo(out_dir, time_scale: int = TIME_SCALE, seed: int = 1, console: Console | None = None) -> dict:
@@ -60,12 +70,19 @@ def run_demo(out_dir, time_scale: int = TIME_SCALE, seed: int = 1, console: Cons
                 if record is None:
                     raise RuntimeError(f"the board's record of the session could not be verified: "
                                        f"{session.record_error or 'no record arrived'}")
-                files.update(_write_outputs(out, store, session, record, unit, treatment.name))
+                completed = completed_normally(record.end)
+                files.update(_write_outputs(out, store, session, record, unit, treatment.name, completed))
+    if not completed:
+        end = record.end
+        _list(console, files)
+        how = end["reason"] + (f" ({end['fault']})" if end["fault"] else "")
+        raise DemoFailed(f"the treatment ended {how}, not COMPLETED or STOPPED: nothing to bill; its record "
+                         f"and plot are in {out}", end["reason"], end["fault"])
     _report(console, record, files, unit)
     return files
 
 
-def _write_outputs(out, store, session, record, unit, title):
+def _write_outputs(out, store, session, record, unit, title, billing):
     files = {"session.json": out / "session.json", "force.png": out / "force.png",
              "session.rec": out / "session.rec", "traction.db": out / "traction.db"}
     files["session.json"].write_text(json.dumps(summarize(record), indent=2) + "\n")
@@ -73,8 +90,9 @@ def _write_outputs(out, store, session, record, unit, title):
     store.flush()
     plot_session(store.telemetry(session.row), store.events(session.row), files["force.png"], unit=unit,
                  title=f"{title}: record {record.record_id} from {record.serial}, {record.end['reason']}")
-    for path in demo_outputs(record, out):  # summary.json, claim.fhir.json, claim.837, claim.csv, note.md
-        files[Path(path).name] = Path(path)
+    if billing:
+        for path in demo_outputs(record, out):  # summary.json, claim.fhir.json, claim.837, claim.csv, note.md
+            files[Path(path).name] = Path(path)
     return files
 
 
@@ -89,6 +107,10 @@ def _report(console, record, files, unit):
     lines = ", ".join(f"{li['code']} x{li['units']} {' '.join(li['modifiers'])}" for li in billing["lines"])
     console.print(f"  billing, with an example clinic context: {lines}; "
                   + ("billing-ready" if billing["billing_ready"] else "not billing-ready: see summary.json"))
+    _list(console, files)
+
+
+def _list(console, files):
     console.print("Outputs:")
     for name, path in files.items():
         console.print(f"  {name:<16} {path.resolve()}")

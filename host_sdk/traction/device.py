@@ -25,11 +25,11 @@ from traction_protocol.constants import (
     STATE_NAME,
 )
 
-from traction.errors import BadReply, BoardUnreachable, NakError, ProtocolVersionError, TractionError
+from traction.errors import BadReply, NakError, ProtocolVersionError, TractionError
 from traction.link import Link
 from traction.record import Record, RecordError, verify
 from traction.store import Store
-from traction.transport import open_port
+from traction.transport import local_device, open_port
 from traction.units import from_dn
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 HEARTBEAT_MAX_MS = 10000  # HEARTBEAT.lease_ms range, SPEC section 4
 HEARTBEAT_MIN_MS = 200
 HEARTBEATS_PER_LEASE = 4
+LEASE_MIN_WALL_MS = 1000  # SPEC 6: the host asks for at least 1 s of wall time, whatever the time scale
+RECONNECT_S = 0.5  # wall seconds between attempts to open a port that went away
 RECORD_MAX_BYTES = 4 * 1024 * 1024  # a board claiming more is not believed
 CLEAR_BELOW_N = 5.0  # SPEC 7: CLEAR_FAULT needs the measured force below this
 ZERO_DRIFT_CLEAR_N = 20.0  # ... or, for ZERO_DRIFT, within the TARE window (20 N by default)
@@ -128,18 +130,22 @@ class Device:
     """Use Device.open(); the constructor takes an already open Link."""
 
     def __init__(self, link: Link, info: Info, store: Store, key: bytes | None, board=None, own_store=False,
-                 lease_ms: int | None = None):
+                 lease_ms: int | None = None, port: str | None = None):
         self.link = link
         self.info = info
         self.store = store
         self.key = key
         self.board = board  # the VirtualBoard this Device started, if any
+        self.port = port  # what to open again when the port goes away
         self.picked_up: list[Fetched] = []  # records found on the board at open
+        self.reconnects = 0
         self._own_store = own_store
-        self.lease_ms = _lease(info, lease_ms)
+        self.lease_asked_ms, self.lease_ms = _lease(info, lease_ms)
+        self.lease_wall_s = self.lease_ms / 1000 / info.time_scale
         # SPEC 6 asks for a heartbeat every third of the lease at least; a quarter leaves room for one
-        # lost heartbeat and its 100 ms retransmission when a fast virtual board makes the lease short.
-        self.heartbeat_s = self.lease_ms / HEARTBEATS_PER_LEASE / 1000 / info.time_scale
+        # lost heartbeat and its retransmissions, which fit_lease keeps inside the lease.
+        self.heartbeat_s = self.lease_wall_s / HEARTBEATS_PER_LEASE
+        link.fit_lease(self.lease_wall_s)
         self._closed = threading.Event()
         self._heartbeat = threading.Thread(target=self._heartbeat_loop, name="traction-heartbeat",
                                            daemon=True)
@@ -161,15 +167,16 @@ class Device:
         own_store = not isinstance(store, Store)
         link = None
         try:
-            link = Link(open_port(port), name=f"board on {port}")
+            link = _connect(port)
             info = handshake(link)
             store = store if isinstance(store, Store) else Store(store)
             if board is not None:
                 store.set_key(info.serial, board.key)
             key = key or store.key_for(info.serial)
-            device = cls(link, info, store, key, board=board, own_store=own_store, lease_ms=lease_ms)
+            device = cls(link, info, store, key, board=board, own_store=own_store, lease_ms=lease_ms,
+                         port=port)
             # HELLO's lease is only 2 s of device time: ask for ours before anything else.
-            device.command("HEARTBEAT", lease_ms=device.lease_ms)
+            device.command("HEARTBEAT", lease_ms=device.lease_asked_ms)
             device.set_time()
             device._heartbeat.start()
             if fetch:
@@ -232,6 +239,17 @@ class Device:
     def lost(self) -> str | None:
         return self.link.lost
 
+    def lease_left_s(self) -> float:
+        """Wall seconds, at most, before the board's lease runs out if nothing more reaches it: it renewed
+        the lease before its last reply."""
+        return max(0.0, self.lease_wall_s - (time.monotonic() - self.link.replied_at))
+
+    def outage(self, why) -> str:
+        """What a person needs to know when the board stops answering during a treatment."""
+        return (f"lost the board on {self.port} ({why}). If it is still pulling, it releases the force in a "
+                f"controlled way when its lease runs out, in at most {self.lease_left_s():.1f} s "
+                "(fault LEASE_LOST), and keeps the session's record; reconnecting to fetch it")
+
     # ---- records ----
     def fetch_records(self) -> list[Fetched]:
         """Read every record the board holds; store each; acknowledge those that verify with the key."""
@@ -269,11 +287,14 @@ class Device:
         return Fetched(row, record_id, record, error, acked)
 
     def read_record(self, record_id: int) -> bytes:
-        """A record's raw bytes, chunk by chunk (SPEC section 9.1), checking every chunk."""
+        """A record's raw bytes, chunk by chunk (SPEC section 9.1), checking every chunk. A read has no
+        side effect, so each chunk is retried patiently: a noisy line still delivers the record."""
         data = bytearray()
         total = None
         while total is None or len(data) < total:
-            chunk = self.command("RECORD_READ", record_id=record_id, offset=len(data))
+            self._check_open()
+            chunk = self.link.request("RECORD_READ", {"record_id": record_id, "offset": len(data)},
+                                      patient=True)
             if chunk["record_id"] != record_id or chunk["offset"] != len(data):
                 raise BadReply(f"board sent record {chunk['record_id']} at {chunk['offset']} "
                                f"for record {record_id} at {len(data)}")
@@ -298,13 +319,38 @@ class Device:
 
     # ---- lease ----
     def _heartbeat_loop(self):
-        while not self._closed.wait(self.heartbeat_s):
+        """Keep the lease while the device is open, whatever happens: a board that does not answer is
+        asked again, a port that went away is opened again (the board may be releasing meanwhile)."""
+        while not self._closed.wait(RECONNECT_S if self.link.lost else self.heartbeat_s):
             try:
-                self.link.request("HEARTBEAT", {"lease_ms": self.lease_ms})
-            except BoardUnreachable:
-                return  # link.lost says why; sessions and callers see it
+                if self.link.lost:
+                    self._reconnect()
+                self.link.request("HEARTBEAT", {"lease_ms": self.lease_asked_ms})
             except TractionError as e:
                 log.warning("heartbeat: %s", e)
+
+    def _reconnect(self):
+        """Open the port again and take the lease back; the listeners move to the new link. No HELLO: it
+        would cut a treating board's lease to 2 s of device time (SPEC 6), a few ms of wall time on a
+        fast virtual board; a HEARTBEAT renews it at once (a board that took another board's place is
+        caught by its records, which the device key does not verify)."""
+        old = self.link
+        link = _connect(self.port)
+        try:
+            link.fit_lease(self.lease_wall_s)
+            link.request("HEARTBEAT", {"lease_ms": self.lease_asked_ms})
+        except BaseException:
+            link.close()
+            raise
+        if self._closed.is_set():  # closed while this took: the new link has no owner
+            link.close()
+            return
+        for fn in list(old._listeners):
+            link.add_listener(fn)
+        old.close()
+        self.link = link
+        self.reconnects += 1
+        log.warning("reconnected to board %s on %s", self.info.serial, self.port)
 
     def _check_open(self):
         if self._closed.is_set():
@@ -370,10 +416,18 @@ def cause_present_fix(status: Status) -> str:
     return "; ".join(causes) + ", then clear"
 
 
-def _lease(info: Info, wanted: int | None) -> int:
-    lo = max(HEARTBEAT_MIN_MS, info.lease_min_ms)
-    hi = min(HEARTBEAT_MAX_MS, info.lease_max_ms)
-    return max(lo, min(hi, wanted or hi))
+def _connect(port) -> Link:
+    return Link(open_port(port), name=f"board on {port}", device=local_device(str(port)))
+
+
+def _lease(info: Info, wanted: int | None) -> tuple[int, int]:
+    """(asked, granted) in device ms: what HEARTBEAT asks for, within its wire range, and what the board
+    grants by clamping that to its [lease_min_ms, lease_max_ms] (SPEC 6). The host wants the longest
+    lease unless told otherwise, and never under LEASE_MIN_WALL_MS of wall time: a virtual board whose
+    clock runs fast raises its lease_min_ms so that a request within the wire range gets that."""
+    want = max(wanted or info.lease_max_ms, LEASE_MIN_WALL_MS * info.time_scale)
+    asked = max(HEARTBEAT_MIN_MS, min(HEARTBEAT_MAX_MS, want))
+    return asked, max(info.lease_min_ms, min(info.lease_max_ms, asked))
 
 
 def new_session_id() -> int:

@@ -1,7 +1,8 @@
 """Live progress of a running session on the terminal (rich): phase, force against target, time left.
 
 Ctrl-C once stops the treatment gently (the board releases and seals the record); twice is an
-emergency stop. Either way the record is still fetched and stored.
+emergency stop. Either way the record is still fetched and stored. While the board does not answer, the
+outage is shown (what the board does meanwhile) and Ctrl-C gives up waiting for it.
 """
 
 import time
@@ -24,25 +25,42 @@ def follow(session: Session, console: Console, unit: str):
     total_s = session.treatment.total_s
     interrupts = 0
     shown = 0
+    outage = None
     with Live(console=console, refresh_per_second=8, transient=True) as live:
         while not session.ended:
             try:
                 shown = _print_events(live.console, session.events, shown, unit)
-                status = session.device.status()
-                live.update(_render(session, status, total_s, unit))
-                if status.state not in ("READY", "RUNNING", "PAUSED", "RELEASING"):
-                    break
+                status = session.status()
+                outage = _print_outage(live.console, session, outage)
+                if status is not None:
+                    live.update(_render(session, status, total_s, unit))
                 time.sleep(REFRESH_S)
             except KeyboardInterrupt:
+                if session.outage:
+                    raise  # nothing reaches the board: give up waiting for it
                 interrupts += 1
                 _interrupt(session, console, interrupts)
     _print_events(console, session.events, shown, unit)
     while True:
         try:
-            return session.wait()
+            record = session.wait()
+            _print_outage(console, session, outage)
+            return record
         except KeyboardInterrupt:
+            if session.outage:
+                raise
             interrupts += 1
             _interrupt(session, console, interrupts)
+
+
+def _print_outage(console, session, shown):
+    """Say when the board stops answering (what it does meanwhile) and when it answers again."""
+    if session.outage and not shown:
+        console.print(f"[red]{session.outage}[/] (Ctrl-C gives up; `traction info --port PORT` fetches "
+                      "the record later)")
+    elif shown and not session.outage:
+        console.print("[green]The board answers again.[/]")
+    return session.outage
 
 
 def _print_events(console, events, shown, unit):

@@ -4,10 +4,15 @@ The interpreter runs on pty A; people and programs open pty B. A thread copies b
 masters, so the user's port stays open while the interpreter behind pty A stops and starts again, as a
 USB serial port stays put while a board reboots behind it. Both sides are raw: no echo, no line editing,
 no CR/LF translation; the link is a plain byte stream (SPEC.md section 2).
+
+noisy_line(port, p) puts the same relay in front of an existing port (a virtual board's, or a real one)
+and damages each byte passing either way with probability p: a bad cable, for QA and the tests.
 """
 
 import errno
+import fcntl
 import os
+import random
 import select
 import termios
 import threading
@@ -26,10 +31,14 @@ class PtyRelay:
     change or swallow (return b"") what passes through.
     """
 
-    def __init__(self, on_board_output=None, on_user_input=None):
+    def __init__(self, on_board_output=None, on_user_input=None, board_port=None):
+        """board_port: an existing port to relay to, instead of a new pty A (board_fd is then None)."""
         self._on_board_output = on_board_output or (lambda data: data)
         self._on_user_input = on_user_input or (lambda data: data)
-        self._board_master, self.board_fd = _raw_pty()
+        if board_port is None:
+            self._board_master, self.board_fd = _raw_pty()
+        else:
+            self._board_master, self.board_fd = _open_locked(board_port), None
         self._user_master, self._user_slave = _raw_pty()
         self.port = os.ttyname(self._user_slave)
         self._to_user = bytearray()
@@ -52,7 +61,8 @@ class PtyRelay:
             self._thread.join(timeout=2)
         for fd in (self._board_master, self.board_fd, self._user_master, self._user_slave,
                    self._wake_r, self._wake_w):
-            os.close(fd)
+            if fd is not None:
+                os.close(fd)
 
     def to_user(self, data):
         """Send bytes to the user as if the board wrote them (after what the board wrote so far)."""
@@ -99,6 +109,51 @@ class PtyRelay:
                 self._injected_board.clear()
                 _write_some(self._user_master, self._to_user)
                 _write_some(self._board_master, self._to_board)
+
+
+class Noise:
+    """Damages each byte with probability p: half of those are dropped, half replaced by another byte."""
+
+    def __init__(self, p, seed=1):
+        self.p = p
+        self.dropped = 0
+        self.corrupted = 0
+        self._rng = random.Random(seed)
+
+    def __call__(self, data):
+        out = bytearray()
+        for byte in data:
+            r = self._rng.random()
+            if r < self.p / 2:
+                self.dropped += 1
+            elif r < self.p:
+                self.corrupted += 1
+                out.append(byte ^ self._rng.randrange(1, 256))
+            else:
+                out.append(byte)
+        return bytes(out)
+
+
+def noisy_line(port, p, seed=1):
+    """A started PtyRelay in front of port whose bytes, both ways, are damaged with probability p; open
+    its .port instead of port. .noise counts the damage. Close it when done."""
+    noise = Noise(p, seed)
+    relay = PtyRelay(on_board_output=noise, on_user_input=noise, board_port=port)
+    relay.noise = noise
+    relay.start()
+    return relay
+
+
+def _open_locked(path):
+    """An existing port, raw and locked as the SDK locks it (transport.py): the relay is its one user."""
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        tty.setraw(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _raw_pty():

@@ -6,7 +6,9 @@
         print(sample.t_s, sample.force_n, sample.target_n)
     record = session.wait()                 # fetched, verified with the device key, stored, acknowledged
 
-Telemetry and events go to the store as they arrive (on the link's reader thread).
+Telemetry and events go to the store's queue as they arrive (on the link's reader thread). A board that
+stops answering does not end the session: the device keeps trying to reconnect, `outage` says what the
+board does meanwhile, and the record is fetched once the board answers again.
 """
 
 import logging
@@ -31,6 +33,12 @@ ACTIVE = ("READY", "RUNNING", "PAUSED", "RELEASING")
 DEFAULT_TELEMETRY_HZ = 10.0  # device-time rate; the board batches samples into frames
 POLL_S = 0.5  # wall seconds between status checks while waiting: events can be lost, status cannot
 RECORD_WAIT_S = 5.0  # wall seconds to wait for the sealed record once the motor is off
+
+
+def completed_normally(end: dict) -> bool:
+    """A record's end that counts as success: COMPLETED or STOPPED, with no fault. Anything else (a fault,
+    a lost lease, a reset, an end this SDK does not know) is a failure for every caller."""
+    return end.get("reason") in ("COMPLETED", "STOPPED") and not end.get("fault")
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,7 @@ class Session:
         self._next_event = None
         self._ended = threading.Event()
         self._record_id = None
+        self.outage: str | None = None  # while the board does not answer: what it does meanwhile
 
     # ---- control ----
     def start(self):
@@ -127,13 +136,28 @@ class Session:
                 raise TractionError(f"board latched fault {fault} at START instead of starting: the unloaded "
                                     "line does not read zero; clear the fault and tare the load cell "
                                     "(traction info --port PORT --clear-fault --tare)")
-        except TractionError:
+        except TractionError as e:
+            state = self._state_after()
+            if state in ("RUNNING", "PAUSED"):
+                # START reached the board but its reply never came back: the treatment runs, so the
+                # session is followed as any other (filing it NOT_STARTED would hide a running board).
+                log.warning("session %d: %s; the board is %s: following it", self.session_id, e, state)
+                return self
             dev.remove_listener(self._on_message)
             dev.store.end_session(self.row, "NOT_STARTED")
-            if not dev.lost and dev.status().state == "READY":
+            if state == "READY":
                 dev.stop()  # leave no half set-up session behind (STOP in READY cancels it)
             raise
         return self
+
+    def _state_after(self):
+        """The board's state after a failed start, or None when it cannot be asked."""
+        if self.device.lost:
+            return None
+        try:
+            return self.device.status().state
+        except TractionError:
+            return None
 
     def pause(self):
         return self._command("PAUSE")
@@ -200,8 +224,6 @@ class Session:
                 continue
             except queue.Empty:
                 pass
-            if self.device.lost:
-                raise BoardUnreachable(self.device.lost)
             if self._poll_ended():
                 continue
             if timeout is not None:
@@ -213,32 +235,59 @@ class Session:
     def ended(self) -> bool:
         return self._ended.is_set()
 
+    @property
+    def succeeded(self) -> bool:
+        """True only once the verified record says the treatment completed or was stopped."""
+        return self.record is not None and completed_normally(self.record.end)
+
     def wait(self, timeout: float | None = None) -> Record | None:
         """Block until the treatment ends; then fetch, verify, store and acknowledge its record."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._ended.wait(POLL_S):
-            if self.device.lost:
-                raise BoardUnreachable(self.device.lost)
             if self._poll_ended():
                 break
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError("the treatment is still running")
-        return self.finish()
+                raise TimeoutError("the treatment is still running" + (f"; {self.outage}" if self.outage
+                                                                      else ""))
+        return self.finish(deadline)
+
+    def status(self):
+        """The board's Status, or None while it does not answer (outage says what happens meanwhile)."""
+        status = self._board(self.device.status)
+        if status is not None and status.state not in ACTIVE:
+            self._ended.set()
+        return status
 
     def _poll_ended(self) -> bool:
-        if self.device.status().state not in ACTIVE:
-            self._ended.set()
+        """Ask the board whether the treatment is over; False while it does not answer."""
+        self.status()
         return self._ended.is_set()
 
-    def finish(self) -> Record | None:
+    def _board(self, ask):
+        """ask() the board; None while it does not answer, with outage saying what happens meanwhile."""
+        try:
+            answer = ask()
+        except BoardUnreachable as e:
+            if self.outage is None:
+                self.outage = self.device.outage(e)
+                log.warning("session %d: %s", self.session_id, self.outage)
+            return None
+        if self.outage is not None:
+            log.warning("session %d: the board answers again", self.session_id)
+            self.outage = None
+        return answer
+
+    def finish(self, deadline: float | None = None) -> Record | None:
         """Pick the record up and close the session in the store.
 
         The board lists a record once it is sealed, after its release (SPEC 9.1), which at a slow time
-        scale takes many seconds: keep asking while the motor is on, and RECORD_WAIT_S after.
+        scale takes many seconds: keep asking while the motor is on, and RECORD_WAIT_S after. While the
+        board does not answer, keep asking (until the deadline, a time.monotonic() value, if given).
         """
         quiet_since = None
         while self.record is None and self.record_error is None:
-            for fetched in self.device.fetch_records():
+            fetched_all = self._board(self.device.fetch_records)
+            for fetched in fetched_all or ():
                 if fetched.record is not None and fetched.record.session_id == self.session_id:
                     self.record = fetched.record
                 elif fetched.error and self._record_id == fetched.record_id:
@@ -246,7 +295,12 @@ class Session:
             if self.record is not None or self.record_error is not None:
                 break
             now = time.monotonic()
-            if self.device.status().motor_enabled:
+            status = None if fetched_all is None else self._board(self.device.status)
+            if status is None:
+                if deadline is not None and now > deadline:
+                    raise BoardUnreachable(self.outage or "the board does not answer")
+                quiet_since = None
+            elif status.motor_enabled:
                 quiet_since = None
             elif quiet_since is None:
                 quiet_since = now

@@ -10,6 +10,20 @@ from traction.errors import PortError
 BAUDRATE = 115200
 PORT_KINDS = "pass a device path (/dev/ttyACM0), a URL (socket://host:port) or 'sim'"
 READ_TIMEOUT_S = 0.05  # how long the reader thread blocks before checking whether it should stop
+# pyserial URLs that open a device on this machine (spy://PATH, alt://PATH): locked like a plain path.
+LOCAL_SCHEMES = ("spy", "alt")
+IN_USE = ("is in use by another program (another `traction`, mpremote, a terminal program): "
+          "close that one first")
+
+
+def local_device(port: str) -> str | None:
+    """The device path behind a port on this machine (a path, spy://PATH, alt://PATH), else None."""
+    if "://" not in port:
+        return port
+    scheme, rest = port.split("://", 1)
+    if scheme.lower() in LOCAL_SCHEMES:
+        return rest.split("?", 1)[0]
+    return None
 
 
 def open_port(port: str, timeout: float = READ_TIMEOUT_S) -> serial.SerialBase:
@@ -21,20 +35,20 @@ def open_port(port: str, timeout: float = READ_TIMEOUT_S) -> serial.SerialBase:
     if not isinstance(port, str):
         raise PortError(f"the port must be a path or URL string, not {port!r} ({type(port).__name__}): "
                         f"{PORT_KINDS}")
-    local = "://" not in port
-    if local and not os.path.exists(port):
-        raise PortError(f"port {port} does not exist: check the cable and the path "
+    device = local_device(port)
+    if device is not None and not os.path.exists(device):
+        raise PortError(f"port {device} does not exist: check the cable and the path "
                         "(ls /dev/ttyACM* /dev/ttyUSB*), or use 'sim'")
-    # A local port is locked (flock, as mpremote does): a second program that opens it too would steal
-    # the running treatment's bytes, and with them its replies and its lease. URLs have no such lock.
-    options = {"exclusive": True} if local else {}
+    # A device on this machine is locked (flock, as mpremote does), however it is named: a second
+    # program that opens it too would steal the running treatment's bytes, and with them its replies
+    # and its lease. Network URLs (socket://, rfc2217://) have no such lock.
+    options = {"exclusive": True} if device is not None else {}
     try:
         # Waits for bytes in the reader thread, so a short timeout keeps close() quick.
         return serial.serial_for_url(port, baudrate=BAUDRATE, timeout=timeout, write_timeout=2.0, **options)
     except (serial.SerialException, OSError, ValueError) as e:
-        if local and getattr(e, "errno", None) in (errno.EAGAIN, errno.EWOULDBLOCK):
-            raise PortError(f"port {port} is in use by another program (another `traction`, mpremote): "
-                            "close that one first") from e
+        if device is not None and getattr(e, "errno", None) in (errno.EAGAIN, errno.EWOULDBLOCK):
+            raise PortError(f"port {device} {IN_USE}") from e
         raise PortError(f"cannot open port {port}: {_reason(e)}") from e
 
 

@@ -5,6 +5,7 @@ TreatmentFileError naming the file, the field and the fix; departures from the c
 the domain brief (a clinician may have reasons) are kept in Treatment.warnings.
 """
 
+import math
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -29,6 +30,7 @@ MAX_RAMP_S = 600
 DEFAULT_RAMP_S = 5.0
 DEFAULT_TOLERANCE_N = 5.0
 SESSION_MAX_MARGIN = 1.15  # ceiling above the highest target, so ordinary overshoot is not a fault
+MIN_SESSION_MAX_DN = 10  # SETUP.session_max_dn range starts at 1 N
 
 TOP_KEYS = ("name", "region", "position", "angle", "body_weight", "unit", "tolerance", "max_force", "phase")
 PHASE_KEYS = {
@@ -192,6 +194,10 @@ class _Reader:
         if max_force < peak:
             self.fail("max_force", f"{format_force(max_force, self.unit)} is below the phases' "
                       f"{format_force(peak, self.unit)}", "raise it or lower the phase forces")
+        if to_dn(max_force) < MIN_SESSION_MAX_DN:
+            self.fail("max_force", f"{format_force(max_force, self.unit, 2)} is below the least session "
+                      f"ceiling a board takes ({MIN_SESSION_MAX_DN / 10:g} N)",
+                      "raise max_force (or the phase forces it follows)")
         max_force = min(max_force, region_max)
         t = Treatment(name=str(d.get("name", "")), region=region, position=str(d.get("position", "")),
                       angle_deg=angle, body_weight_kg=bw, unit=self.unit, tolerance_n=tolerance,
@@ -233,8 +239,9 @@ class _Reader:
                       f"use one of {', '.join(PHASE_KEYS)}")
         self.known(p, where, ("mode",) + PHASE_KEYS[mode])
         force = self.force(p, "force", where + "force")
-        if force <= 0:
-            self.fail(where + "force", "must be above zero", "give the traction force, e.g. \"30 lbf\"")
+        if to_dn(force) < 1:  # the wire carries 0.1 N steps: less would be a target of zero
+            self.fail(where + "force", f"{format_force(force, self.unit, 2)} is not above zero at the "
+                      "board's 0.1 N resolution", "give the traction force, e.g. \"30 lbf\"")
         ramp_up = self.time(p, "ramp_up", where, 0, MAX_RAMP_S, DEFAULT_RAMP_S)
         ramp_down = self.time(p, "ramp_down", where, 0, MAX_RAMP_S, DEFAULT_RAMP_S)
         base = hold = rest = 0.0
@@ -250,14 +257,14 @@ class _Reader:
             base = self.force(p, key, where + key, default=0.0)
             if base >= force:
                 self.fail(where + key, "is not below the force", f"make {key} lower than force")
-            steps = int(self.number(p, "steps", where + "steps", 1, 20, "steps"))
+            steps = self.count(p, "steps", where + "steps", 1, 20, "steps")
             step_s = self.time(p, "duration", where, 1, MAX_PHASE_S) / steps
             for key, ramp in (("ramp_up", ramp_up), ("ramp_down", ramp_down)):
                 if ramp >= step_s:  # SPEC 8: a step ramp must be shorter than the step
                     self.fail(where + key, f"{ramp:g} s is not shorter than a step ({step_s:g} s)",
                               "shorten the ramp, use fewer steps or a longer duration")
         if mode == "cyclic":
-            repeats = int(self.number(p, "repeats", where + "repeats", 1, 1000, "cycles"))
+            repeats = self.count(p, "repeats", where + "repeats", 1, 1000, "cycles")
             cycle = ramp_up + hold + ramp_down + rest
             duration = repeats * cycle
             if "duration" in p and abs(self.time(p, "duration", where, 1, MAX_PHASE_S) - duration) > 1e-3:
@@ -280,12 +287,16 @@ class _Reader:
             if isinstance(v, int | float) and not isinstance(v, bool):
                 if not self.unit_set:
                     raise ValueError
-                return to_newtons(v, self.unit)
-            return parse_force(v)
+                newtons = to_newtons(v, self.unit)
+            else:
+                newtons = parse_force(v)
         except ValueError:
             return self.fail(where, f"{v!r} is not a force",
                              'write it with its unit, e.g. "45 lbf", "200 N", "20 kgf" (or set unit = "lbf" '
                              "at the top of the file to use bare numbers)")
+        if not math.isfinite(newtons) or newtons < 0:
+            self.fail(where, f"{v!r} is not a force of zero or more", 'give a finite force, e.g. "45 lbf"')
+        return newtons
 
     def time(self, d, key, where, lo, hi, default=None):
         if key not in d:
@@ -314,6 +325,14 @@ class _Reader:
         if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
             self.fail(where, f"{v!r} is outside {lo}..{hi} {what}", f"give a number of {what} in {lo}..{hi}")
         return float(v)
+
+    def count(self, d, key, where, lo, hi, what):
+        """A whole number (steps, repeats): 2.5 steps is refused, not run as 2."""
+        v = self.number(d, key, where, lo, hi, what)
+        if v != int(v):
+            self.fail(where, f"{d[key]!r} is not a whole number of {what}",
+                      f"give a whole number of {what} in {lo}..{hi}")
+        return int(v)
 
     def norms(self, t: Treatment):
         """Warn (do not refuse) where the plan departs from the clinical norms in the domain brief."""

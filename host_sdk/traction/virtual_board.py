@@ -49,6 +49,7 @@ CRASH_LOOP_WINDOW_S = 10.0
 STDERR_LINES = 20
 OUTPUT_TAIL_BYTES = 2048  # of the board's output for the crash message: the unix port prints tracebacks there
 STOP_TIMEOUT_S = 3.0
+LAST_WORDS_S = 2.0  # how long a crash verdict waits for the interpreter's last output to arrive
 
 # machine.reset() is missing on the unix port; a board's mpremote `reset` needs it. This module shadows
 # the built-in one (which it re-exports) on the interpreter's path.
@@ -195,6 +196,26 @@ def _kind_mismatch(old, new):
     return None
 
 
+# The lease range a board in real time grants (the firmware's defaults), in device ms, and the most the
+# wire carries (INFO.lease_min_ms and lease_max_ms are u16, SPEC section 4).
+LEASE_RANGE_MS = (300, 10000)
+WIRE_MAX_MS = 0xFFFF
+
+
+def scaled_lease(config, time_scale):
+    """The board config's lease range for a clock running time_scale times faster than the wall. A host
+    can ask for at most 10000 ms (HEARTBEAT's range), which is 10 s on a real board but only 10/time_scale
+    s of wall time here; so the board grants every host the longest lease of a real board in wall time
+    (10 s), as far as the wire's 16 bits carry (65.535 s of device time: at least 1 s of wall time up to
+    x65), by raising lease_min_ms to it: its own clamp lifts any request (SPEC section 6). In real time
+    the firmware's own range holds."""
+    lo, hi = config.get("lease_min_ms", LEASE_RANGE_MS[0]), config.get("lease_max_ms", LEASE_RANGE_MS[1])
+    if time_scale == 1:
+        return {"lease_min_ms": lo, "lease_max_ms": hi}
+    longest = min(WIRE_MAX_MS, hi * time_scale)
+    return {"lease_min_ms": longest, "lease_max_ms": longest}
+
+
 class SideChannel:
     """The sim's file side channel (docs/virtual-plant.md): the board's physical world, not its link."""
 
@@ -258,6 +279,7 @@ class VirtualBoard:
             raise VirtualBoardError(f"time scale must be a whole number 1..1000, not {time_scale!r}")
         self.config = board_config(board, overrides)
         self.config["sim"].update(seed=seed, time_scale=time_scale, link="stdio")
+        self.config.update(scaled_lease(self.config, time_scale))
         self.store = Path(store_dir) if store_dir else default_store(self.config)
         self.port = None
         self.restarts = 0
@@ -273,6 +295,7 @@ class VirtualBoard:
         self._output_tail = b""
         self._last_output = b""
         self._proc = None
+        self._stderr_reader = None
         self._closing = False
         self._runtime = None
         self._relay = None
@@ -449,8 +472,9 @@ class VirtualBoard:
             self._cmd[kind], stdin=self._relay.board_fd, stdout=self._relay.board_fd, stderr=subprocess.PIPE,
             cwd=self.store, env=self._env, start_new_session=True,
         )
-        threading.Thread(target=self._read_stderr, args=(self._proc,), name="virtual-board-stderr",
-                         daemon=True).start()
+        self._stderr_reader = threading.Thread(target=self._read_stderr, args=(self._proc,),
+                                               name="virtual-board-stderr", daemon=True)
+        self._stderr_reader.start()
 
     def _supervise(self):
         while True:
@@ -458,6 +482,7 @@ class VirtualBoard:
             if self._closing:
                 return
             if code != 0 and self._crash_loop():
+                self._await_last_words()
                 self.failure_detail = self._crash_detail(code)
                 self.failure = self._crash_summary(code)
                 return
@@ -491,6 +516,16 @@ class VirtualBoard:
             self._in_raw_repl = False
             self._write_config(after_reset=code not in (0, EXIT_RESET))
             self._spawn("firmware")
+
+    def _await_last_words(self):
+        """The interpreter has exited, but its last output may still be on its way (the stderr pipe, the
+        relay): a loaded machine delays both. Wait for them a little, so the verdict quotes them."""
+        self._stderr_reader.join(LAST_WORDS_S)
+        deadline = time.monotonic() + LAST_WORDS_S
+        while time.monotonic() < deadline and not (
+                last_exception(self._last_output.decode("ascii", errors="replace").splitlines())
+                or last_exception(self._stderr_tail)):
+            time.sleep(0.05)
 
     def _crash_loop(self):
         now = time.monotonic()
