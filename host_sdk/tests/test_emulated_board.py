@@ -32,6 +32,9 @@ def test_main_py_runs_at_boot_and_answers_the_host(board, tmp_path):
 
 
 def test_the_store_is_writable_and_survives_machine_reset(board, tmp_path):
+    # the firmware answering means boot.py has finished: a break-in before that would interrupt it
+    with Device.open(board.port, store=tmp_path / "host.db", key=board.key) as dev:
+        assert dev.status().state == "IDLE"
     t = _repl(board)
     try:
         t.fs_writefile("/kept.txt", b"across a reset")
