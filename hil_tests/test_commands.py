@@ -53,7 +53,7 @@ def fields(dev, command):
     """Valid fields for each command: only the state decides the answer."""
     info = dev.info
     return {
-        "HELLO": {"host_version": 1},
+        "HELLO": {"host_version": 2},
         "HEARTBEAT": {"lease_ms": dev.lease_asked_ms},
         "SET_TIME": {"utc_s": int(time.time())},
         "SETUP": PLAN.setup_message(session_id=7, telemetry_div=0),

@@ -5,6 +5,7 @@ import time
 import pytest
 from hil_support import expected_targets, plan
 from traction import Session
+from traction_protocol import VERSION
 from traction_protocol.constants import MODE_NAME, REGION
 
 RELEASE_MAX_S = 10  # SPEC section 8: a release never takes longer
@@ -95,9 +96,10 @@ def test_a_session_runs_to_completion_and_its_record_matches_the_request(device,
 
 def test_info_reports_what_the_board_is(device, sim):
     info = device.info
-    assert info.protocol == 1
+    assert info.protocol == VERSION
     assert set(info.modes) == {"STATIC", "INTERMITTENT", "CYCLIC", "PROGRESSIVE", "REGRESSIVE"}
     assert info.lease_min_ms <= device.lease_ms <= info.lease_max_ms
+    assert device.lease_wall_s >= 1.0  # a lease a host can keep, at any time scale (SPEC section 6)
     assert info.hard_max_n >= max(info.cervical_max_n, info.lumbar_max_n) > 0
     if sim is not None:
         limits = sim.config["limits"]

@@ -38,7 +38,7 @@ def static_phase(**changes):
 
 
 def info(re, kind, time_scale, serial, **changes):
-    fields = dict(re=re, protocol=1, fw_major=1, fw_minor=0, fw_patch=0, serial=serial, kind=kind,
+    fields = dict(re=re, protocol=VERSION, fw_major=1, fw_minor=0, fw_patch=0, serial=serial, kind=kind,
                   time_scale=time_scale, control_hz=1000, hard_max_dn=3000, cervical_max_dn=1500,
                   lumbar_max_dn=3000, modes=0x1F, calibrated=1, cal_date_s=DAY - 86400,
                   lease_min_ms=200, lease_max_ms=10000, state=1)
@@ -64,7 +64,7 @@ def chunk(re, offset, data, total):
 
 def status(**changes):
     fields = dict(re=9, state=3, fault=0, phase=0, segment=2, target_dn=1000, force_dn=996,
-                  treatment_ms=125000, traction_ms=118000, remaining_ms=475000, flags=0x06)
+                  treatment_ms=125000, traction_ms=118000, remaining_ms=475000, flags=0x06, overruns=0)
     fields.update(changes)
     return fields
 
@@ -76,10 +76,11 @@ PROVISIONED = dict(serial="TU-2026-00042", hard_max_dn=3000, cervical_max_dn=150
 
 # (vector name, message type, seq, fields): realistic sessions, every type, every tail full and empty.
 MESSAGES = (
-    ("HELLO, the SPEC example", "HELLO", 1, dict(host_version=1)),
+    ("HELLO, the SPEC example", "HELLO", 1, dict(host_version=2)),
     ("HELLO from a host speaking up to version 3", "HELLO", 0, dict(host_version=3)),
     ("HEARTBEAT asking for a 2 s lease", "HEARTBEAT", 2, dict(lease_ms=2000)),
-    ("HEARTBEAT at the largest lease", "HEARTBEAT", 255, dict(lease_ms=10000)),
+    ("HEARTBEAT at a real board's longest lease (10 s)", "HEARTBEAT", 254, dict(lease_ms=10000)),
+    ("HEARTBEAT at the largest lease (an hour of device time)", "HEARTBEAT", 255, dict(lease_ms=3600000)),
     ("SET_TIME", "SET_TIME", 3, dict(utc_s=DAY + 9 * 3600 + 30 * 60)),
     ("SETUP cervical, one phase, telemetry every 10th sample", "SETUP", 4,
      SETUP_CERVICAL),
@@ -126,13 +127,15 @@ MESSAGES = (
     ("ACK of seq 255, IDLE", "ACK", 255, dict(re=255, state=1)),
     ("NAK OVER_LIMIT in READY", "NAK", 1, dict(re=5, error=3, state=2)),
     ("NAK UNKNOWN_TYPE in IDLE", "NAK", 2, dict(re=77, error=12, state=1)),
-    ("INFO from a virtual board", "INFO", 3, info(1, 1, 60, "SIM-0001")),
+    ("INFO from a virtual board at x60 (a 10 s wall-time lease)", "INFO", 3,
+     info(1, 1, 60, "SIM-0001", lease_min_ms=600000, lease_max_ms=600000)),
     ("INFO from an unprovisioned real board", "INFO", 4,
      info(0, 0, 1, "", hard_max_dn=0, cervical_max_dn=0, lumbar_max_dn=0, calibrated=0, cal_date_s=0,
           modes=0x07)),
     ("STATUS running, holding 100 N", "STATUS", 5, status()),
     ("STATUS fault latched, stop switch pressed, record pending", "STATUS", 6,
-     status(state=6, fault=9, segment=6, target_dn=0, force_dn=-15, remaining_ms=0, flags=0x0B)),
+     status(state=6, fault=9, segment=6, target_dn=0, force_dn=-15, remaining_ms=0, flags=0x0B, overruns=3)),
+    ("STATUS with the overrun count at its ceiling", "STATUS", 22, status(overruns=65535)),
     ("TELEMETRY full batch of 40 samples", "TELEMETRY", 7, telemetry(400, 40)),
     ("TELEMETRY one sample", "TELEMETRY", 8, telemetry(440, 1, segment=2)),
     ("TELEMETRY empty batch", "TELEMETRY", 9, telemetry(441, 0, state=4)),
@@ -211,7 +214,7 @@ def oversized_by_cobs():
 
 
 def error_vectors():
-    hello = encode("HELLO", 1, dict(host_version=1))
+    hello = encode("HELLO", 1, dict(host_version=2))
     hello_body = bytes((VERSION, 1, 1, 1))
     heartbeat = dict(lease_ms=2000)
     phase = static_phase()
@@ -221,7 +224,7 @@ def error_vectors():
         ("CRC low byte flipped", raw_frame(hello_body, 0x0001), "CRC_MISMATCH"),
         ("CRC bytes swapped (sent big-endian)",
          cobs.encode(hello_body + crc16(hello_body).to_bytes(2, "big")) + b"\x00", "CRC_MISMATCH"),
-        ("payload bit flipped in transit", flipped(hello, 4, 0x02), "CRC_MISMATCH"),
+        ("payload bit flipped in transit", flipped(hello, 4, 0x04), "CRC_MISMATCH"),
         ("CRC of another CRC variant (CRC-16/CCITT-FALSE)",
          cobs.encode(hello_body + ccitt_false(hello_body).to_bytes(2, "little")) + b"\x00", "CRC_MISMATCH"),
         ("bad CRC wins over an unknown type", raw_frame(bytes((VERSION, 1, 0x7E)), 0x8000), "CRC_MISMATCH"),
@@ -237,9 +240,10 @@ def error_vectors():
         ("valid 254-byte frame encoded with a needless trailing empty block (256 bytes)", oversized_by_cobs(),
          "OVERSIZED"),
         # message (steps 6-9): the board NAKs these with the frame's seq
-        ("version 2", with_type(0x01, b"\x01", version=2), "UNSUPPORTED_VERSION"),
+        ("version 1 (the first protocol)", with_type(0x01, b"\x01", version=1), "UNSUPPORTED_VERSION"),
+        ("version 4", with_type(0x01, b"\x01", version=4), "UNSUPPORTED_VERSION"),
         ("version 0", with_type(0x02, payload("HEARTBEAT", heartbeat), version=0), "UNSUPPORTED_VERSION"),
-        ("unsupported version wins over an unknown type", with_type(0x7E, version=2), "UNSUPPORTED_VERSION"),
+        ("unsupported version wins over an unknown type", with_type(0x7E, version=1), "UNSUPPORTED_VERSION"),
         ("type 0x00", with_type(0x00), "UNKNOWN_TYPE"),
         ("type 0x16, just past the host commands", with_type(0x16), "UNKNOWN_TYPE"),
         ("type 0x7F", with_type(0x7F, b"\x01\x02"), "UNKNOWN_TYPE"),
@@ -248,6 +252,7 @@ def error_vectors():
         ("HELLO without its payload", with_type(0x01), "BAD_LENGTH"),
         ("HEARTBEAT with 3 bytes", with_type(0x02, b"\xd0\x07\x00"), "BAD_LENGTH"),
         ("HEARTBEAT truncated to 1 byte", with_type(0x02, b"\xd0"), "BAD_LENGTH"),
+        ("HEARTBEAT in the version 1 layout (u16 lease)", with_type(0x02, b"\xd0\x07"), "BAD_LENGTH"),
         ("START with a payload byte", with_type(0x06, b"\x00"), "BAD_LENGTH"),
         ("TELEMETRY shorter than its fixed part", with_type(0x84, payload("TELEMETRY", telemetry(0, 0))[:10]),
          "BAD_LENGTH"),
@@ -265,7 +270,8 @@ def error_vectors():
         ("HELLO host_version 0", with_type(0x01, b"\x00"), "OUT_OF_RANGE"),
         ("HEARTBEAT lease below 200 ms", patched("HEARTBEAT", heartbeat, 0, (199).to_bytes(2, "little")),
          "OUT_OF_RANGE"),
-        ("HEARTBEAT lease above 10 s", patched("HEARTBEAT", heartbeat, 0, (10001).to_bytes(2, "little")),
+        ("HEARTBEAT lease above an hour",
+         patched("HEARTBEAT", heartbeat, 0, (3600001).to_bytes(4, "little")),
          "OUT_OF_RANGE"),
         ("SETUP region 3", patched("SETUP", SETUP_CERVICAL, 0, b"\x03"), "OUT_OF_RANGE"),
         ("SETUP angle 45.1 degrees", patched("SETUP", SETUP_CERVICAL, 1, (451).to_bytes(2, "little")),

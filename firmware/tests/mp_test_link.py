@@ -41,7 +41,7 @@ TABLE["PROVISION"][SERVICE] = A
 TABLE["CALIBRATE"][SERVICE] = A
 
 FIELDS = {
-    "HELLO": {"host_version": 1}, "HEARTBEAT": {"lease_ms": 5000}, "SET_TIME": {"utc_s": 1767225600},
+    "HELLO": {"host_version": 2}, "HEARTBEAT": {"lease_ms": 5000}, "SET_TIME": {"utc_s": 1767225600},
     "RECORD_READ": {"record_id": 999, "offset": 0}, "RECORD_ACK": {"record_id": 999},
     "SETUP": {"region": 2, "angle_dd": 0, "session_max_dn": 8000, "tolerance_dn": 50, "phase_count": 1,
               "telemetry_div": 0, "session_id": 1},
@@ -139,11 +139,11 @@ def test_limits_cannot_be_raised_over_the_link():
     assert host.cmd("PROVISION", **dict(p, hard_max_dn=9001))["error"] == ERROR["LIMIT_RAISE"]
     host.ok("PROVISION", **dict(p, lumbar_max_dn=8000, serial="SIM-0002"))
     assert host.cmd("PROVISION", **dict(p, lumbar_max_dn=8001))["error"] == ERROR["LIMIT_RAISE"]
-    info = host.ok("HELLO", host_version=1)
+    info = host.ok("HELLO", host_version=2)
     assert info["lumbar_max_dn"] == 8000 and info["serial"] == "SIM-0002"
     # ... and the lowered limit survives a restart
     again = h.Host(cfg=host.cfg)
-    assert again.ok("HELLO", host_version=1)["lumbar_max_dn"] == 8000
+    assert again.ok("HELLO", host_version=2)["lumbar_max_dn"] == 8000
     h.cleanup()
 
 
@@ -172,16 +172,16 @@ def test_a_retransmitted_command_runs_once():
     assert host.send_raw(encode("EDIT_FORCE", 43, {"force_dn": 3600}), re=43).name == "ACK"
     assert host.app.session.edits == 2
     # HELLO forgets the remembered command: the old START now runs, and is refused
-    host.ok("HELLO", host_version=1)
+    host.ok("HELLO", host_version=2)
     assert host.send_raw(start, re=42)["error"] == ERROR["BAD_STATE"]
     h.cleanup()
 
 
 def test_lease_lapse_releases_with_lease_lost():
     host = h.Host()
-    host.ok("HELLO", host_version=1)  # grants 2000 ms
+    host.ok("HELLO", host_version=2)  # grants 2000 ms
     host.setup([PHASE0])
-    host.ok("HELLO", host_version=1)
+    host.ok("HELLO", host_version=2)
     host.ok("START")
     host.seconds(1.9)
     assert host.app.state == RUNNING
@@ -206,9 +206,9 @@ def test_bad_frames_get_the_spec_naks_or_silence():
     assert r.name == "NAK" and r["error"] == ERROR["UNKNOWN_TYPE"]
     r = host.send_raw(encode_frame(10, 0x02, b"\x01"), re=10)
     assert r["error"] == ERROR["BAD_LENGTH"]
-    r = host.send_raw(encode_frame(11, 0x02, b"\x01\x00"), re=11)  # lease 1 ms < 200
+    r = host.send_raw(encode_frame(11, 0x02, b"\x01\x00\x00\x00"), re=11)  # lease 1 ms < 200
     assert r["error"] == ERROR["OUT_OF_RANGE"]
-    r = host.send_raw(encode_frame(12, 0x0D, b"", version=2), re=12)
+    r = host.send_raw(encode_frame(12, 0x0D, b"", version=1), re=12)
     assert r["error"] == ERROR["UNSUPPORTED_VERSION"]
     r = host.send_raw(encode("ACK", 14, {"re": 1, "state": 1}), re=14)  # a board message sent to the board
     assert r.name == "NAK" and r["error"] == ERROR["UNKNOWN_TYPE"]
@@ -216,6 +216,15 @@ def test_bad_frames_get_the_spec_naks_or_silence():
     bad[2] ^= 0x40
     assert host.send_raw(bytes(bad)) is None  # CRC: silent
     assert host.cmd("GET_STATUS").name == "STATUS"  # and the next frame is fine
+    h.cleanup()
+
+
+def test_status_reports_the_clocks_overruns_and_saturates():
+    host = host_in(IDLE)
+    host.app.board.clock.overruns = 7
+    assert host.cmd("GET_STATUS")["overruns"] == 7
+    host.app.board.clock.overruns = 70000
+    assert host.cmd("GET_STATUS")["overruns"] == 0xFFFF
     h.cleanup()
 
 

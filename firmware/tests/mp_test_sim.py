@@ -288,6 +288,15 @@ def test_paced_clock_runs_time_scale_times_faster_than_the_wall():
     assert 18 <= wall <= 500, wall  # 20 ms expected; a loaded host may be late, never early
 
 
+def test_a_paced_clock_counts_a_period_the_wall_overran():
+    b = hal.load(config(free_run=False, time_scale=1))
+    run(b, 2)
+    before = b.clock.overruns
+    time.sleep_ms(35)  # the loop takes three and a half periods of wall time
+    b.clock.wait_tick()
+    assert b.clock.overruns == before + 1
+
+
 def test_loadcell_disconnected_reads_a_rail_or_zero():
     b = hal.load(config())
     b.sim.inject("loadcell_disconnected")

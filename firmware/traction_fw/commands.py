@@ -1,13 +1,13 @@
 # What each command does in each state (SPEC section 7). A handler returns 0 (ACK), the name of the
 # error for a NAK, or (reply name, fields) for the commands answered with data. Runs in service().
 
+from traction_protocol import VERSION
 from traction_protocol.constants import ERROR, EVENT, FLAG_CALIBRATED, FLAG_MOTOR_ENABLED, \
     FLAG_RECORD_PENDING, FLAG_SERVICE_JUMPER, FLAG_STOP_SWITCH
 
 from . import safety
 from .states import FAULT, IDLE, PAUSED, READY, RUNNING, SERVICE
 
-PROTOCOL = 1
 MODES = 0x1F  # all five treatment modes
 CHUNK = 200  # RECORD_CHUNK data bytes
 RELEASED_DN = 50  # CLEAR_FAULT needs the measured force below 5 N
@@ -50,7 +50,7 @@ class Commands:
         st = app.settings
         b = app.board
         return ("INFO", {
-            "protocol": PROTOCOL, "fw_major": app.version()[0], "fw_minor": app.version()[1],
+            "protocol": VERSION, "fw_major": app.version()[0], "fw_minor": app.version()[1],
             "fw_patch": app.version()[2], "serial": st.serial, "kind": 1 if b.kind == "sim" else 0,
             "time_scale": b.time_scale, "control_hz": b.control_hz, "hard_max_dn": st.hard_max_dn,
             "cervical_max_dn": st.cervical_max_dn, "lumbar_max_dn": st.lumbar_max_dn, "modes": MODES,
@@ -89,7 +89,8 @@ class Commands:
             "state": app.state, "fault": app.fault, "phase": ses.index, "segment": app.segment(),
             "target_dn": max(0, min(65535, app.target)), "force_dn": force,
             "treatment_ms": ses.treatment_ms, "traction_ms": ses.traction_ms,
-            "remaining_ms": ses.remaining_ms() if treating else 0, "flags": flags})
+            "remaining_ms": ses.remaining_ms() if treating else 0, "flags": flags,
+            "overruns": min(0xFFFF, b.clock.overruns)})
 
     def record_list(self, f):
         return ("RECORDS", {"record_ids": self.app.recorder.ids()})

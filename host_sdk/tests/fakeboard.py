@@ -8,7 +8,7 @@ import socket
 import struct
 import threading
 
-from traction_protocol import BY_ID, FrameDecoder, decode, encode, encode_frame
+from traction_protocol import BY_ID, VERSION, FrameDecoder, decode, encode, encode_frame
 from traction_protocol.constants import ERROR, STATE
 
 KEY = bytes(range(32))
@@ -16,7 +16,7 @@ SERIAL = "FAKE-0001"
 
 
 class FakeBoard:
-    def __init__(self, protocol=1, time_scale=1):
+    def __init__(self, protocol=VERSION, time_scale=1):
         self.protocol = protocol
         self.time_scale = time_scale
         self.state = STATE["IDLE"]
@@ -133,7 +133,7 @@ class FakeBoard:
             return self._reply("STATUS", {
                 "re": re, "state": self.state, "fault": self.fault, "phase": 0, "segment": 0, "target_dn": 0,
                 "force_dn": 12, "treatment_ms": 0, "traction_ms": 0, "remaining_ms": 0,
-                "flags": 2 | (8 if self.records else 0)})
+                "flags": 2 | (8 if self.records else 0), "overruns": 0})
         if msg.name == "RECORD_LIST":
             return self._reply("RECORDS", {"re": re, "record_ids": sorted(self.records)})
         if msg.name == "RECORD_READ":

@@ -28,7 +28,7 @@ def link(board):
 
 
 def test_request_returns_the_named_reply(link):
-    info = link.request("HELLO", {"host_version": 1})
+    info = link.request("HELLO", {"host_version": 2})
     assert info.name == "INFO" and info["serial"] == "FAKE-0001"
 
 
@@ -122,11 +122,11 @@ def test_telemetry_goes_to_listeners_not_to_replies(board, link):
 
 
 def test_a_board_of_another_version_is_named(board):
-    board.protocol = 2  # it answers our version-1 frames with a NAK in version 2 (SPEC section 12)
+    board.protocol = 1  # a version-1 board answers our version-2 frames with a NAK in version 1 (SPEC 12)
     link = Link(open_port(board.url), rto_first=5.0, rto_max=5.0)  # no retransmission on a loaded machine
     try:
-        with pytest.raises(ProtocolVersionError, match="speaks protocol version 2"):
-            link.request("HELLO", {"host_version": 1})
+        with pytest.raises(ProtocolVersionError, match="speaks protocol version 1"):
+            link.request("HELLO", {"host_version": 2})
         assert link.retransmissions == 0  # the NAK ends the request: it is not retried
     finally:
         link.close()

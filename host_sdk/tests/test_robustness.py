@@ -211,30 +211,41 @@ def test_e2e_a_treatment_and_its_record_cross_a_line_that_damages_one_byte_in_a_
 
 # ---- virtual time a host can keep ----
 
-@pytest.mark.parametrize("scale, lease", [(1, (300, 10000)), (2, (20000, 20000)), (30, (65535, 65535)),
-                                          (100, (65535, 65535))])
-def test_a_virtual_board_scales_its_lease_range_with_its_clock(scale, lease):
+@pytest.mark.parametrize("scale, lease", [(1, (300, 10000)), (2, (20000, 20000)), (30, (300000, 300000)),
+                                          (100, (1000000, 1000000)), (1000, (10000000, 10000000))])
+def test_a_virtual_board_grants_a_real_boards_wall_time_lease_at_any_scale(scale, lease):
     from traction.virtual_board import board_config, scaled_lease
 
     got = scaled_lease(board_config(), scale)
     assert (got["lease_min_ms"], got["lease_max_ms"]) == lease
 
 
-def test_the_host_asks_within_the_wire_range_and_keeps_the_lease_the_board_grants(store):
-    class FastBoard(FakeBoard):
+@pytest.mark.parametrize("scale", [30, 100, 1000])
+def test_the_host_keeps_at_least_a_second_of_wall_time_at_any_scale(store, scale):
+    class FastBoard(FakeBoard):  # its longest lease is 1 s of wall time
         def info(self, re):
-            return dict(super().info(re), lease_min_ms=30000, lease_max_ms=65535)
+            return dict(super().info(re), lease_min_ms=200, lease_max_ms=1000 * scale)
 
-    board = FastBoard(time_scale=30)
+    board = FastBoard(time_scale=scale)
     try:
         with Device.open(board.url, store=store) as dev:
-            assert board.fields["HEARTBEAT"]["lease_ms"] == 10000  # the most HEARTBEAT carries
-            assert dev.lease_ms == 30000 and dev.lease_wall_s == pytest.approx(1.0)
+            asked = board.fields["HEARTBEAT"]["lease_ms"]
+            assert asked == 1000 * scale  # 1 s of wall time, in device ms (SPEC section 6)
+            assert dev.lease_ms == asked and dev.lease_wall_s == pytest.approx(1.0)
             assert dev.heartbeat_s == pytest.approx(0.25)
             assert dev.link.rto_max <= 0.25 and dev.link.rto_first <= 0.125  # retries fit in the lease
             assert dev.link.budget_s == pytest.approx(3.5)  # but a silent board is waited for as long
     finally:
         board.close()
+
+
+def test_the_virtual_board_at_x100_grants_ten_seconds_of_wall_time(tmp_path, store):
+    from traction.virtual_board import VirtualBoard
+
+    with VirtualBoard(time_scale=100, store_dir=tmp_path / "board") as sim, \
+            Device.open(sim.port, store=store, key=sim.key) as dev:
+        assert (dev.info.lease_min_ms, dev.info.lease_max_ms) == (1000000, 1000000)
+        assert dev.lease_ms == 1000000 and dev.lease_wall_s == pytest.approx(10.0)
 
 
 def test_a_start_whose_reply_is_lost_is_followed_not_filed_as_not_started(store):

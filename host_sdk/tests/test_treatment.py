@@ -141,7 +141,7 @@ def test_clinical_norm_warnings():
 
 
 def test_device_maxima_from_info_are_enforced():
-    info = Info(serial="X", firmware="0.1.0", protocol=1, sim=True, time_scale=1, control_hz=100,
+    info = Info(serial="X", firmware="0.1.0", protocol=2, sim=True, time_scale=1, control_hz=100,
                 hard_max_n=300.0, cervical_max_n=200.0, lumbar_max_n=800.0, modes=("STATIC", "INTERMITTENT"),
                 calibrated=True, cal_date=None, lease_min_ms=500, lease_max_ms=10000, state="IDLE")
     t = load(LUMBAR.replace('"60 lbf"', '"60 kgf"'))
@@ -153,7 +153,7 @@ def test_device_maxima_from_info_are_enforced():
 
 
 def test_an_unprovisioned_board_is_named_as_such():
-    info = Info(serial="NEW", firmware="0.1.0", protocol=1, sim=False, time_scale=1, control_hz=100,
+    info = Info(serial="NEW", firmware="0.1.0", protocol=2, sim=False, time_scale=1, control_hz=100,
                 hard_max_n=0.0, cervical_max_n=0.0, lumbar_max_n=0.0, modes=("STATIC",), calibrated=False,
                 cal_date=None, lease_min_ms=500, lease_max_ms=10000, state="IDLE")
     with pytest.raises(TreatmentFileError, match="no lumbar maximum provisioned; provision the board"):

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from traction_protocol import VERSION
+from traction_protocol import BY_NAME, VERSION
 from traction_protocol.constants import (
     FAULT_NAME,
     FLAG_CALIBRATED,
@@ -34,8 +34,7 @@ from traction.units import from_dn
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_MAX_MS = 10000  # HEARTBEAT.lease_ms range, SPEC section 4
-HEARTBEAT_MIN_MS = 200
+HEARTBEAT_MIN_MS, HEARTBEAT_MAX_MS = BY_NAME["HEARTBEAT"].fields[0][2:4]  # lease_ms range, SPEC section 4
 HEARTBEATS_PER_LEASE = 4
 LEASE_MIN_WALL_MS = 1000  # SPEC 6: the host asks for at least 1 s of wall time, whatever the time scale
 RECONNECT_S = 0.5  # wall seconds between attempts to open a port that went away
@@ -100,6 +99,7 @@ class Status:
     motor_enabled: bool
     record_pending: bool
     service_jumper: bool
+    overruns: int  # control loops since boot that ended after the next period began (65535 at most)
 
     @classmethod
     def from_message(cls, m):
@@ -112,7 +112,7 @@ class Status:
                    remaining_s=m["remaining_ms"] / 1000, stop_switch=bool(flags & FLAG_STOP_SWITCH),
                    calibrated=bool(flags & FLAG_CALIBRATED), motor_enabled=bool(flags & FLAG_MOTOR_ENABLED),
                    record_pending=bool(flags & FLAG_RECORD_PENDING),
-                   service_jumper=bool(flags & FLAG_SERVICE_JUMPER))
+                   service_jumper=bool(flags & FLAG_SERVICE_JUMPER), overruns=m["overruns"])
 
 
 @dataclass(frozen=True)

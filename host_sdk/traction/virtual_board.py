@@ -196,23 +196,20 @@ def _kind_mismatch(old, new):
     return None
 
 
-# The lease range a board in real time grants (the firmware's defaults), in device ms, and the most the
-# wire carries (INFO.lease_min_ms and lease_max_ms are u16, SPEC section 4).
+# The lease range a board in real time grants (the firmware's defaults), in device ms.
 LEASE_RANGE_MS = (300, 10000)
-WIRE_MAX_MS = 0xFFFF
 
 
 def scaled_lease(config, time_scale):
-    """The board config's lease range for a clock running time_scale times faster than the wall. A host
-    can ask for at most 10000 ms (HEARTBEAT's range), which is 10 s on a real board but only 10/time_scale
-    s of wall time here; so the board grants every host the longest lease of a real board in wall time
-    (10 s), as far as the wire's 16 bits carry (65.535 s of device time: at least 1 s of wall time up to
-    x65), by raising lease_min_ms to it: its own clamp lifts any request (SPEC section 6). In real time
-    the firmware's own range holds."""
+    """The board config's lease range for a clock running time_scale times faster than the wall. A real
+    board's longest lease is 10 s; here 10 s of device time is only 10/time_scale s of wall time, so the
+    board grants every host the longest lease of a real board in wall time (10 s = 10000 x time_scale ms
+    of device time, which INFO's u32 fields carry at any scale), by raising lease_min_ms to it: its own
+    clamp lifts any request (SPEC section 6). In real time the firmware's own range holds."""
     lo, hi = config.get("lease_min_ms", LEASE_RANGE_MS[0]), config.get("lease_max_ms", LEASE_RANGE_MS[1])
     if time_scale == 1:
         return {"lease_min_ms": lo, "lease_max_ms": hi}
-    longest = min(WIRE_MAX_MS, hi * time_scale)
+    longest = hi * time_scale
     return {"lease_min_ms": longest, "lease_max_ms": longest}
 
 

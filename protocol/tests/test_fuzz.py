@@ -9,6 +9,7 @@ from traction_protocol import (
     BY_NAME,
     CATALOGUE,
     MAX_PAYLOAD,
+    VERSION,
     EncodeError,
     Frame,
     FrameDecoder,
@@ -163,7 +164,7 @@ def test_largest_frames_without_zero_bytes():
     for fill in range(1, 256):
         wire = encode_frame(fill, 0x87, bytes([fill]) * MAX_PAYLOAD)
         assert len(wire) <= 256
-        assert feed([wire]) == [Frame(1, fill, 0x87, bytes([fill]) * MAX_PAYLOAD)]
+        assert feed([wire]) == [Frame(VERSION, fill, 0x87, bytes([fill]) * MAX_PAYLOAD)]
 
 
 def test_a_payload_over_the_maximum_is_refused():

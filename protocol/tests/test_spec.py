@@ -6,7 +6,7 @@ from pathlib import Path
 
 import crcmod.predefined
 import reference
-from traction_protocol import crc, encode
+from traction_protocol import VERSION, crc, encode
 
 PROTOCOL = Path(__file__).parents[1]
 
@@ -49,7 +49,7 @@ def test_worked_example_is_what_the_codec_sends(spec_text):
     example = spec_text[spec_text.index("## 13. Example"):]
     decoded = re.search(r"decoded frame: ((?:[0-9a-f]{2} )+)", example).group(1).split()
     wire = re.search(r"on the wire: +((?:[0-9a-f]{2} ?)+)", example).group(1).split()
-    sent = encode("HELLO", 1, {"host_version": 1})
+    sent = encode("HELLO", 1, {"host_version": VERSION})
     assert bytes.fromhex("".join(wire)) == sent
-    body = bytes((1, 1, 1, 1))
+    body = bytes((VERSION, 1, 1, VERSION))
     assert bytes.fromhex("".join(decoded)) == body + crc.crc16(body).to_bytes(2, "little")

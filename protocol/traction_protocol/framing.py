@@ -11,7 +11,7 @@ try:  # the host may use crcmod's C implementation; the board uses the table in 
 except ImportError:
     from .crc import crc16
 
-VERSION = 1
+VERSION = 2
 HEADER_SIZE = 3  # version, seq, type
 CRC_SIZE = 2
 MAX_FRAME = 254  # decoded bytes: header + payload + CRC

@@ -22,6 +22,7 @@ _RE = ("re", "B", 0, U8_MAX, "", "seq of the command this answers")
 _STATE = ("state", "B", 1, 7, "", "board state after the command (state table)")
 _DN = "0.1 N"
 MAX_PHASE_MS = 99 * 60 * 1000
+MAX_LEASE_MS = 3600 * 1000  # an hour of device time: 1 s of wall time on a virtual board at x1000 and more
 
 CATALOGUE = (
     # ---- host -> board: commands, each answered by exactly one reply ----
@@ -29,7 +30,7 @@ CATALOGUE = (
         ("host_version", "B", 1, U8_MAX, "", "highest protocol version the host speaks"),
     ), None),
     (0x02, "HEARTBEAT", HOST, "ACK", (
-        ("lease_ms", "H", 200, 10000, "ms", "lease the host asks for (board clamps to its range)"),
+        ("lease_ms", "I", 200, MAX_LEASE_MS, "ms", "lease the host asks for (board clamps to its range)"),
     ), None),
     (0x03, "SET_TIME", HOST, "ACK", (
         ("utc_s", "I", 0, U32_MAX, "s", "UTC seconds since 1970-01-01"),
@@ -112,8 +113,8 @@ CATALOGUE = (
         ("modes", "B", 0, U8_MAX, "", "bit n set: mode n+1 supported"),
         ("calibrated", "B", 0, 1, "", "1 when a calibration is stored"),
         ("cal_date_s", "I", 0, U32_MAX, "s", "calibration date, UTC seconds (0 if none)"),
-        ("lease_min_ms", "H", 1, U16_MAX, "ms", "shortest lease granted"),
-        ("lease_max_ms", "H", 1, U16_MAX, "ms", "longest lease granted"),
+        ("lease_min_ms", "I", 1, U32_MAX, "ms", "shortest lease granted"),
+        ("lease_max_ms", "I", 1, U32_MAX, "ms", "longest lease granted"),
         _STATE,
     ), None),
     (0x83, "STATUS", BOARD, None, (
@@ -129,6 +130,8 @@ CATALOGUE = (
         ("remaining_ms", "I", 0, U32_MAX, "ms", "treatment time left"),
         ("flags", "B", 0, U8_MAX, "", "bit0 stop switch pressed, bit1 calibrated, bit2 motor enabled, "
                                         "bit3 unacknowledged record stored, bit4 service jumper present"),
+        ("overruns", "H", 0, U16_MAX, "", "control loops since boot that ended after the next period "
+                                            "began (stays at 65535)"),
     ), None),
     (0x84, "TELEMETRY", BOARD, None, (
         ("sample", "I", 0, U32_MAX, "", "control sample of item 0; item i is sample + i x telemetry_div"),

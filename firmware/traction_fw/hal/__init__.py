@@ -14,6 +14,8 @@
 #                                      with time.ticks_diff / ticks_add
 # board.clock.wait_tick()              block until the next control period starts (the sim advances its
 #                                      plant here; it may allocate; it is never called inside app.tick)
+# board.clock.overruns                control loops that ended after the next period had begun (int,
+#                                      counted by the hal; STATUS reports it)
 #
 # board.loadcell.ready()   True when a sample arrived since the last read()
 # board.loadcell.read()    raw signed counts of the last sample (int)

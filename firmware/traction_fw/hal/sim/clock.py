@@ -1,7 +1,9 @@
 # Virtual device time. ticks_ms()/ticks_us() wrap exactly like this port's time.ticks_* (period
 # time.ticks_add(0, -1) + 1), so the application must compare them with time.ticks_diff. The first
 # reading is time.ticks_add(0, tick_offset_ms): a negative offset makes the ticks wrap that many ms
-# after boot. Time stands still inside a control period and jumps by one period in wait_tick().
+# after boot. Time stands still inside a control period and jumps by one period in wait_tick(), so device
+# time never overruns; `overruns` counts the periods whose wall-clock pacing found the wall a whole period
+# past its mark already (the machine running the board could not keep its time scale).
 import time
 
 MASK = time.ticks_add(0, -1)
@@ -20,6 +22,7 @@ class Clock:
         self._time_scale = time_scale
         self._wall_rem = 0  # device us not yet turned into whole wall us
         self._wall_next = time.ticks_us()
+        self.overruns = 0
 
     # -- the hal contract (called in the tick: stored ints only) --
     def ticks_ms(self):
@@ -52,6 +55,9 @@ class Clock:
         late = time.ticks_diff(time.ticks_us(), self._wall_next)
         if late < 0:
             time.sleep_us(-late)
-        elif late > 200000:
+            return
+        if late >= step:
+            self.overruns += 1
+        if late > 200000:
             # Far behind (a debugger, a loaded host): catch up from now rather than race.
             self._wall_next = time.ticks_us()
