@@ -279,11 +279,15 @@ def test_e2e_a_host_that_vanishes_mid_session_gets_its_record_on_reconnect(sim, 
     from traction.session import Session
 
     dev = Device.open(sim.port, store=store, key=sim.key)
-    session = Session(dev, _static(10), telemetry_hz=5).start()
+    # 30 min of device time: far longer than the lease (10 s of wall time, 600 s of device time at x60)
+    session = Session(dev, _static(30), telemetry_hz=5).start()
     _wait_for(lambda: dev.status().state == "RUNNING")
+    _wait_for(lambda: sim.plant().get("motor_enabled"))  # what the side channel publishes is this session
     dev.link.close()  # the host is gone: no STOP, no heartbeat; the board's lease lapses
     dev.close()
-    time.sleep(dev.lease_wall_s + 0.5)  # longer than the lease (opening again would renew it)
+    # Opening the port again would renew the lease, so watch the line, not the link: the board lets go
+    # once its lease lapses (10 s of wall time, more when a loaded machine slows the virtual clock).
+    _wait_for(lambda: not sim.plant().get("motor_enabled"), timeout=120.0)
     with Device.open(sim.port, store=store, key=sim.key) as again:
         _wait_for(lambda: again.status().state == "FAULT" and not again.status().motor_enabled)
         assert again.status().fault == "LEASE_LOST"
