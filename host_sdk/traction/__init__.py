@@ -9,6 +9,8 @@
 See docs/integrators.md.
 """
 
+from typing import TYPE_CHECKING
+
 from traction.device import Device, Info, Status
 from traction.errors import (
     BadReply,
@@ -24,6 +26,9 @@ from traction.record import Record, RecordError
 from traction.session import Event, Sample, Session
 from traction.store import Store
 from traction.treatment import Treatment
+
+if TYPE_CHECKING:  # imported on first use (below): type checkers see it all the same
+    from traction.virtual_board import VirtualBoard
 
 __all__ = [
     "BadReply", "BoardUnreachable", "Device", "Event", "ForceError", "Info", "NakError", "PortError",

@@ -32,6 +32,7 @@ STORE_HELP = "store file (default $TRACTION_STORE or ~/.local/share/traction/tra
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="traction", description="Mechanical traction unit: SDK and tools.")
+    parser.add_argument("--version", action="version", version=f"traction {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("info", help="connect to a board and show what it reports")
@@ -61,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     for name in EXTENSIONS:
         importlib.import_module(name).register(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("traction-unit")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def _port_args(p):

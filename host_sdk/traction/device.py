@@ -163,6 +163,7 @@ class Device:
             from traction.virtual_board import VirtualBoard
 
             board = VirtualBoard(**(sim_options or {})).start()
+            assert board.port is not None  # a started board has its pty
             port = board.port
         own_store = not isinstance(store, Store)
         link = None

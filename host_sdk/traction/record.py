@@ -228,7 +228,7 @@ def _parse_line(label: str, number: int, text: bytes) -> dict:
 
 def _check_keys(label: str, number: int, line: dict) -> None:
     kind = line["t"]
-    wanted = REQUIRED[kind] + (EVENT_REQUIRED.get(line.get("ev"), ()) if kind == "ev" else ())
+    wanted = REQUIRED[kind] + (EVENT_REQUIRED.get(line.get("ev", ""), ()) if kind == "ev" else ())
     missing = [k for k in wanted if k not in line]
     if missing:
         raise RecordError(f"{label}: line {number} ({kind}) lacks {', '.join(repr(k) for k in missing)}")

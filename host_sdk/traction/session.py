@@ -92,7 +92,7 @@ class Session:
             raise TractionError(f"telemetry_hz must be a number of samples per device second above zero, "
                                 f"not {telemetry_hz!r}")
         self.div = max(1, min(100, round(device.info.control_hz / telemetry_hz)))
-        self.row = None  # the session's id in the store
+        self.row = 0  # the session's id in the store, from start() on (SQLite's ids start at 1)
         self.record: Record | None = None
         self.record_error: str | None = None
         self.events: list[Event] = []
@@ -184,6 +184,7 @@ class Session:
             raise ForceError(f"{what}: {newtons!r} is not a number; {fix}")
         if not math.isfinite(newtons):
             raise ForceError(f"{what}: {newtons!r} is not a finite number; {fix}")
+        newtons = float(newtons)
         if newtons < 0:
             raise ForceError(f"{what}: {newtons:g} N is negative; {fix}")
         if to_dn(newtons) > to_dn(limit):
@@ -191,7 +192,7 @@ class Session:
             shown = f"{newtons:g} N" + (f" ({format_force(newtons, unit)})" if unit != "N" else "")
             raise ForceError(f"{what}: {shown} is above this session's limit of {limit:g} N (the treatment's "
                              f"max_force, the region and device maxima); {fix}")
-        return float(newtons)
+        return newtons
 
     def stop(self):
         """Gentle stop: the board releases gradually and seals the record."""

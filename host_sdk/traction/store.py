@@ -139,10 +139,12 @@ class Store:
     # ---- sessions ----
     def new_session(self, session_id: int, serial: str, treatment: dict, source: str = "",
                     unit: str = "N") -> int:
-        return self._write(
+        row = self._write(
             "INSERT INTO sessions (session_id, serial, started_utc, source, treatment, unit) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (session_id, serial, time.time(), source, json.dumps(treatment), unit)).lastrowid
+        assert row is not None  # an INSERT's cursor always has it
+        return row
 
     def end_session(self, session: int, outcome: str, record: int | None = None):
         self._write("UPDATE sessions SET ended_utc = ?, outcome = ?, record = COALESCE(?, record) "

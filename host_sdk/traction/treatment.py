@@ -289,7 +289,7 @@ class _Reader:
                     raise ValueError
                 newtons = to_newtons(v, self.unit)
             else:
-                newtons = parse_force(v)
+                newtons = parse_force(str(v))
         except ValueError:
             return self.fail(where, f"{v!r} is not a force",
                              'write it with its unit, e.g. "45 lbf", "200 N", "20 kgf" (or set unit = "lbf" '

@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "bill",
         help="billing summary, FHIR claim, X12 837P, CSV or note for CPT 97012",
-        description=__doc__.split("\n\n")[1],
+        description=(__doc__ or "").split("\n\n")[1],
     )
     p.add_argument(
         "sessions",
