@@ -1,8 +1,9 @@
 """Files the SDK needs at run time, found the same way in a checkout and in an installed wheel.
 
 They live under the package's data/ folder: data/firmware (the board's main.py and boot.py, the board
-configs boards/*.json, the traction_fw package the virtual board runs) and data/examples (the treatment
-files, the demo's among them). In a checkout those two are links to the repository's firmware/ and
+configs boards/*.json, the traction_fw package the virtual board runs), data/protocol (the
+traction_protocol package, for the virtual board's MicroPython) and data/examples (the treatment files,
+the demo's among them). In a checkout those are links to the repository's firmware/, protocol/ and
 examples/ folders, so there is one copy of each file; building a wheel copies the files in.
 """
 

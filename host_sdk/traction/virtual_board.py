@@ -92,9 +92,9 @@ def firmware_dir():
 
 
 def protocol_dir():
-    import traction_protocol
-
-    return Path(traction_protocol.__file__).resolve().parent.parent
+    """The folder holding the traction_protocol package, and nothing else MicroPython could import by mistake
+    (not site-packages, whose CPython packages, crcmod among them, would shadow the firmware's own)."""
+    return resource("protocol")
 
 
 def board_config(board="sim", overrides=None):
