@@ -5,10 +5,10 @@
 """
 
 import sys
+
 import traction
 from traction.resources import resource
 from traction.summary import summarize
-
 
 
 def main(port: str = "sim") -> None:
