@@ -17,7 +17,8 @@ async def main(port: str = "sim") -> int:
     treatment = Treatment.load(resource("examples/cervical_intermittent.toml"))  # shipped with the SDK
     async with await AsyncDevice.open(port) as device:
         session = device.session(treatment, telemetry_hz=1)
-        session.add_event_callback(lambda e: print("event:", e.describe(treatment.unit)))  # on the loop
+        # Callbacks run on the event loop, like the rest of this function.
+        session.add_event_callback(lambda e: print("event:", e.describe(treatment.unit, treatment)))
         await session.start()
         async for sample in session.telemetry():  # ends by itself when the treatment ends
             print(f"{sample.t_s:6.0f} s  {sample.state:<9} {sample.force_n:6.1f} N  "

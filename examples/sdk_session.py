@@ -19,7 +19,7 @@ def main(port: str = "sim") -> None:
     with traction.Device.open(port, sim_options=options) as device:
         print(f"board {device.info.serial}, firmware {device.info.firmware}, state {device.status().state}")
         session = traction.Session(device, treatment, telemetry_hz=2,
-                                   on_event=lambda e: print("event:", e.describe(treatment.unit)))
+                                   on_event=lambda e: print("event:", e.describe(treatment.unit, treatment)))
         session.start()
         edited_at = None
         for sample in session.telemetry():  # ends by itself when the treatment ends

@@ -93,6 +93,7 @@ def _write_outputs(out, store, session, record, unit, title, billing):
     files["session.rec"].write_bytes(record.raw)
     store.flush()
     plot_session(store.telemetry(session.row), store.events(session.row), files["force.png"], unit=unit,
+                 treatment=session.treatment,
                  title=f"{title}: record {record.record_id} from {record.serial}, {record.end['reason']}")
     if billing:
         for path in demo_outputs(record, out):  # summary.json, claim.fhir.json, claim.837, claim.csv, note.md

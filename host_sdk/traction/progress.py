@@ -79,7 +79,7 @@ class _Live:
         return self.live
 
     def events(self, events: list[Event], shown: int) -> int:
-        return _print_events(self.live.console, events, shown, self.unit)
+        return _print_events(self.live.console, events, shown, self.unit, self.session.treatment)
 
     def status(self, status: Status):
         self.live.update(_render(self.session, status, self.session.treatment.total_s, self.unit))
@@ -97,9 +97,10 @@ class _Lines:
 
     def events(self, events: list[Event], shown: int) -> int:
         if not self.json:
-            return _print_events(self.console, events, shown, self.unit)
+            return _print_events(self.console, events, shown, self.unit, self.session.treatment)
         for e in events[shown:]:
-            emit({"type": "event", "kind": e.kind, "at_s": e.ms / 1000, "text": e.describe(self.unit),
+            emit({"type": "event", "kind": e.kind, "at_s": e.ms / 1000,
+                  "text": e.describe(self.unit, self.session.treatment),
                   **{k: v for k, v in dataclasses.asdict(e).items() if k != "kind"}})
         return len(events)
 
@@ -135,14 +136,14 @@ def _print_outage(console, session, shown):
     return session.outage
 
 
-def _print_events(console, events, shown, unit):
+def _print_events(console, events, shown, unit, treatment=None):
     """Print events from index shown on; segment changes only show in the live line. Returns the new index."""
     for i in range(shown, len(events)):
         e = events[i]
         earlier = [p for p in events[:i] if p.kind == "PHASE"]
         if e.kind == "PHASE" and earlier and earlier[-1].code == e.code:
             continue
-        console.print(f"  event: {e.describe(unit)}")
+        console.print(f"  event: {e.describe(unit, treatment)}")
     return len(events)
 
 
