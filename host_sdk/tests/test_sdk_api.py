@@ -5,11 +5,11 @@ from traction.session import Event
 from traction.treatment import Treatment
 
 
-def test_an_edit_in_a_stepped_phase_says_the_steps_lead_to_the_new_force():
+def test_an_edit_in_a_stepped_phase_says_the_top_step_takes_the_new_force():
     treatment = Treatment.load(resource("examples/lumbar_progressive.toml"))
     stepped = next(i for i, p in enumerate(treatment.phases) if p.mode in ("progressive", "regressive"))
     edit = Event(number=3, ms=60000, kind="EDIT", code=stepped, value=2000)
-    assert edit.describe("N", treatment) == (f"phase {stepped + 1} edited: its steps now lead to 200.0 N, "
+    assert edit.describe("N", treatment) == (f"phase {stepped + 1} edited: its top step is now 200.0 N, "
                                              "the current step in proportion")
     assert edit.describe("N") == f"phase {stepped + 1} force edited to 200.0 N"  # no treatment: no guess
 

@@ -30,7 +30,7 @@ from traction.units import format_force, from_dn, to_dn
 log = logging.getLogger(__name__)
 
 ACTIVE = ("READY", "RUNNING", "PAUSED", "RELEASING")
-STEPPED = ("progressive", "regressive")  # phase modes whose EDIT_FORCE sets the force the steps lead to
+STEPPED = ("progressive", "regressive")  # phase modes whose EDIT_FORCE sets the top step's force
 DEFAULT_TELEMETRY_HZ = 10.0  # device-time rate; the board batches samples into frames
 POLL_S = 0.5  # wall seconds between status checks while waiting: events can be lost, status cannot
 RECORD_WAIT_S = 5.0  # wall seconds to wait for the sealed record once the motor is off
@@ -67,12 +67,13 @@ class Event:
 
     def describe(self, unit: str = "N", treatment: Treatment | None = None) -> str:
         """The event in words, forces in unit. With the session's treatment, an edit in a progressive or
-        regressive phase says what the board does with it: the new force is the one the steps lead to,
-        and the current step moves in proportion (SPEC section 7), not the current step's force."""
+        regressive phase says what the board does with it: the new force is the top step's (the last of a
+        progressive phase, the first of a regressive one), and the current step moves in proportion (SPEC
+        section 7), not the current step's force."""
         f = format_force(from_dn(self.value), unit)
         if self.kind == "EDIT" and treatment is not None and 0 <= self.code < len(treatment.phases) \
                 and treatment.phases[self.code].mode in STEPPED:
-            return f"phase {self.code + 1} edited: its steps now lead to {f}, the current step in proportion"
+            return f"phase {self.code + 1} edited: its top step is now {f}, the current step in proportion"
         return {
             "STATE": f"state {STATE_NAME.get(self.code, self.code)}",
             "PHASE": f"phase {self.code + 1}: {SEGMENT_NAME.get(self.value, self.value)}",
