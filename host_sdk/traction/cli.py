@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from traction.errors import TractionError
@@ -238,9 +238,9 @@ def cmd_sessions(args, console):
     from traction.store import Store
 
     with Store(args.store, create=False) as store:  # a listing never creates a store
-        rows = store.sessions()
+        rows = store.list_sessions()
     if args.json:
-        _print_json([{k: r[k] for k in SESSION_FIELDS} for r in rows])
+        _print_json([_jsonable(r) for r in rows])
         return EXIT_OK
     if not rows:
         print(f"no sessions in {store.path}")
@@ -249,17 +249,12 @@ def cmd_sessions(args, console):
     print(f"{'id':>4}  {'started (UTC)':<16}  {'board':<12} {'outcome':<18} {'record':<14} {'samples':>7} "
           f"{'events':>6}  protocol")
     for r in rows:
-        started = datetime.fromtimestamp(r["started_utc"], UTC).strftime("%Y-%m-%d %H:%M")
-        rec = "-" if r["record_id"] is None else (
-            f"{r['record_id']} " + ("verified" if r["verified"] else "UNVERIFIED"))
-        outcome = r["outcome"] or "no end seen"
-        print(f"{r['id']:>4}  {started:<16}  {r['serial'] or '':<12} {outcome:<18} {rec:<14} "
-              f"{r['samples']:>7} {r['events']:>6}  {Path(r['source'] or '').name}")
+        started = r.started_utc.strftime("%Y-%m-%d %H:%M")
+        rec = "-" if r.record_id is None else f"{r.record_id} " + ("verified" if r.verified else "UNVERIFIED")
+        outcome = r.outcome or "no end seen"
+        print(f"{r.id:>4}  {started:<16}  {r.serial:<12} {outcome:<18} {rec:<14} "
+              f"{r.samples:>7} {r.events:>6}  {Path(r.source).name}")
     return 0
-
-
-SESSION_FIELDS = ("id", "session_id", "serial", "started_utc", "ended_utc", "outcome", "source", "unit",
-                  "record_id", "verified", "acked", "samples", "events")
 
 
 def cmd_ports(args, console):
@@ -285,7 +280,7 @@ def cmd_completion(args, console):
 
 
 def _jsonable(obj) -> dict:
-    """A dataclass as JSON-ready fields (dates ISO 8601, tuples as lists)."""
+    """A dataclass as JSON-ready fields (dates ISO 8601 UTC, tuples as lists)."""
     import dataclasses
 
     return {k: v.isoformat() if isinstance(v, datetime) else list(v) if isinstance(v, tuple) else v

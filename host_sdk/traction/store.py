@@ -5,6 +5,12 @@ writer thread commits them every FLUSH_S, so a host crash loses at most that muc
 keys are committed at once. Another program may hold the store's write lock for a while (a second
 `traction run`, a sqlite3 shell): every write is a short transaction, retried until the lock is free
 (up to LOCKED_MAX_S), and queued rows wait in memory meanwhile, so nothing is lost and nothing stalls.
+
+For programs that read the store: list_sessions(), get_session(), samples(), session_events(),
+get_record() and load_record() return typed objects (StoredSession, StoredSample, traction.session.Event,
+StoredRecord, a verified traction.record.Record). The other readers (sessions(), session(), telemetry(),
+events(), record(), records()) return the raw rows as SQLite holds them (forces in 0.1 N, times in ms,
+the treatment as JSON text), for the SDK's own plots and exports.
 """
 
 import hashlib
@@ -14,9 +20,18 @@ import os
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from traction_protocol.constants import SEGMENT_NAME, STATE_NAME
 
 from traction.errors import TractionError
+
+if TYPE_CHECKING:
+    from traction.record import Record
+    from traction.session import Event
 
 FLUSH_S = 0.25
 BUSY_TIMEOUT_S = 0.1  # SQLite's own wait for a lock, per attempt: short, so no caller holds _lock long
@@ -43,7 +58,61 @@ log = logging.getLogger(__name__)
 
 
 class StoreError(TractionError):
-    pass
+    """The store cannot be opened or written (a bad path, another program holding its lock too long)."""
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """A session as the store holds it (Store.list_sessions, Store.get_session)."""
+
+    id: int  # the store's number for it: `traction sessions`, `traction bill N`
+    session_id: int  # the number the host gave the board (the record's session_id)
+    serial: str  # the board's
+    started_utc: datetime
+    ended_utc: datetime | None
+    # COMPLETED, STOPPED, FAULT, RESET (the record's end), NOT_STARTED, NO_RECORD, RECORD_UNVERIFIED;
+    # None while it runs, or when the host never saw its end
+    outcome: str | None
+    source: str  # the treatment file it came from
+    unit: str  # the unit the treatment file showed forces in
+    treatment: dict[str, Any]  # the treatment as sent (Treatment.to_dict())
+    record_row: int | None  # its record in the store (get_record, load_record), None when none arrived
+    record_id: int | None  # the record's number on the board
+    verified: bool  # the record verified with the device key
+    samples: int  # telemetry samples stored
+    events: int  # events stored
+
+
+@dataclass(frozen=True)
+class StoredSample:
+    """One telemetry sample as stored (Store.samples), in SI units."""
+
+    sample: int  # the board's running sample number
+    device_s: float  # the board's clock, seconds (subtract the first RUNNING sample's for Sample.t_s)
+    state: str
+    phase: int  # from 0
+    segment: str
+    force_n: float
+    target_n: float
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A session record as received from a board (Store.get_record); load_record verifies it."""
+
+    id: int  # its row in the store
+    serial: str
+    record_id: int  # its number on the board
+    session_id: int | None  # the session it claims (trusted once verified)
+    verified: bool
+    error: str | None  # why it did not verify
+    received_utc: datetime
+    acked: bool  # the board was told it may delete it
+    data: bytes  # the signed record, as the board wrote it
+
+
+def _utc(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
 def _locked(e: sqlite3.OperationalError) -> bool:
@@ -173,6 +242,59 @@ class Store:
             "(SELECT COUNT(*) FROM events e WHERE e.session = s.id) AS events "
             "FROM sessions s LEFT JOIN records r ON r.id = s.record ORDER BY s.id DESC")
         return [dict(r) for r in rows]
+
+    # ---- typed readers ----
+    def list_sessions(self) -> list[StoredSession]:
+        """Every session, newest first."""
+        return [self._stored_session(r) for r in self.sessions()]
+
+    def get_session(self, session: int) -> StoredSession | None:
+        """The session numbered session in the store (StoredSession.id), or None."""
+        return next((s for s in self.list_sessions() if s.id == session), None)
+
+    def samples(self, session: int) -> list[StoredSample]:
+        """A session's telemetry, oldest first."""
+        return [StoredSample(r["sample"], r["t_ms"] / 1000, STATE_NAME.get(r["state"], str(r["state"])),
+                             r["phase"], SEGMENT_NAME.get(r["segment"], str(r["segment"])),
+                             r["force_dn"] / 10, r["target_dn"] / 10) for r in self.telemetry(session)]
+
+    def session_events(self, session: int) -> "list[Event]":
+        """A session's events as the board sent them, oldest first (Event.describe reads them out)."""
+        from traction.session import Event
+
+        return [Event.from_fields(r) for r in self.events(session)]
+
+    def get_record(self, row: int) -> StoredRecord | None:
+        """A record as received (StoredSession.record_row), verified or not; None if there is none."""
+        r = self.record(row)
+        if r is None:
+            return None
+        return StoredRecord(r["id"], r["serial"], r["record_id"], r["session_id"], bool(r["verified"]),
+                            r["error"], datetime.fromtimestamp(r["received_utc"], UTC), bool(r["acked"]),
+                            bytes(r["data"]))
+
+    def load_record(self, row: int, key: bytes | None = None) -> "Record":
+        """The record verified with key (default: the key the store holds for its board), ready for
+        traction.summary.summarize or traction.billing.bill. RecordError when it cannot be verified."""
+        from traction.record import RecordError, verify
+
+        stored = self.get_record(row)
+        if stored is None:
+            raise RecordError(f"no record {row} in the store {self.path}")
+        key = key or self.key_for(stored.serial)
+        if key is None:
+            raise RecordError(f"record {row}: no key for device {stored.serial} in the store {self.path}; "
+                              "give the device key")
+        return verify(stored.data, key)
+
+    @staticmethod
+    def _stored_session(r: dict) -> StoredSession:
+        started = _utc(r["started_utc"])
+        assert started is not None  # every session row has its start
+        return StoredSession(r["id"], r["session_id"], r["serial"] or "", started, _utc(r["ended_utc"]),
+                             r["outcome"], r["source"] or "", r["unit"] or "N",
+                             json.loads(r["treatment"]) if r["treatment"] else {}, r["record"],
+                             r["record_id"], bool(r["verified"]), r["samples"], r["events"])
 
     # ---- telemetry and events: queued, written by the flush thread ----
     def add_telemetry(self, session: int, rows):
