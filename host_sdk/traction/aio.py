@@ -54,9 +54,11 @@ class AsyncDevice:
 
     @property
     def store(self) -> Store:
+        """The device's local store (traction.Store)."""
         return self.device.store
 
     async def status(self) -> Status:
+        """The board's Status (GET_STATUS)."""
         return await asyncio.to_thread(self.device.status)
 
     async def command(self, name: str, **fields: Any):
@@ -64,15 +66,19 @@ class AsyncDevice:
         return await asyncio.to_thread(self.device.command, name, **fields)
 
     async def clear_fault(self) -> str:
+        """Device.clear_fault: clears a latched fault whose cause is gone; the new state."""
         return await asyncio.to_thread(self.device.clear_fault)
 
     async def tare(self) -> str:
+        """Device.tare: zeroes the load cell (no force on the line); the new state."""
         return await asyncio.to_thread(self.device.tare)
 
     async def stop(self) -> str:
+        """Device.stop: a gentle stop of whatever runs; the new state."""
         return await asyncio.to_thread(self.device.stop)
 
     async def estop(self) -> str:
+        """Device.estop: an emergency stop (latches fault ESTOP); the new state."""
         return await asyncio.to_thread(self.device.estop)
 
     def session(self, treatment: Treatment, telemetry_hz: float = DEFAULT_TELEMETRY_HZ,
@@ -82,6 +88,7 @@ class AsyncDevice:
         return AsyncSession(self, treatment, telemetry_hz=telemetry_hz, source=source)
 
     async def close(self):
+        """Stop keeping the lease, close the link (and a virtual board this device started)."""
         await asyncio.to_thread(self.device.close)
 
     async def __aenter__(self) -> "AsyncDevice":
@@ -113,9 +120,11 @@ class AsyncSession:
         return self
 
     async def pause(self) -> str:
+        """Hold the force measured now and freeze the treatment timer; the new state."""
         return await asyncio.to_thread(self.session.pause)
 
     async def resume(self) -> str:
+        """Continue the profile where it paused; the new state."""
         return await asyncio.to_thread(self.session.resume)
 
     async def edit_force(self, newtons: float) -> str:
@@ -124,9 +133,11 @@ class AsyncSession:
         return await asyncio.to_thread(self.session.edit_force, newtons)
 
     async def stop(self) -> str:
+        """Gentle stop: the board releases gradually and seals the record; the new state."""
         return await asyncio.to_thread(self.session.stop)
 
     async def estop(self) -> str:
+        """Emergency stop: latches fault ESTOP, the board releases in its controlled way."""
         return await asyncio.to_thread(self.session.estop)
 
     async def status(self) -> Status | None:
@@ -140,6 +151,7 @@ class AsyncSession:
 
     @property
     def ended(self) -> bool:
+        """True once the treatment is over (its record may still be on its way: wait())."""
         return self.session.ended
 
     # ---- what comes back ----

@@ -36,6 +36,7 @@ STORE_HELP = "store file (default $TRACTION_STORE or ~/.local/share/traction/tra
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The traction command's argument parser, with every extension's subcommands."""
     parser = argparse.ArgumentParser(prog="traction", description="Mechanical traction unit: SDK and tools.")
     parser.add_argument("--version", action=_Version, help="show the version and exit")
     parser.add_argument("-v", "--verbose", action="count", default=0,
@@ -149,6 +150,7 @@ def _positive(text):
 
 
 def cmd_info(args, console):
+    """`traction info`: what the board reports, and the records it held."""
     from rich.table import Table
 
     with _open(args) as dev:
@@ -186,6 +188,7 @@ def cmd_info(args, console):
 
 
 def cmd_run(args, console):
+    """`traction run`: run a treatment file, follow it, store its verified record."""
     from traction.progress import follow
     from traction.session import Session
     from traction.treatment import Treatment
@@ -235,6 +238,7 @@ def exit_status(end) -> int:
 
 
 def cmd_sessions(args, console):
+    """`traction sessions`: the sessions in the store, newest first."""
     from traction.store import Store
 
     with Store(args.store, create=False) as store:  # a listing never creates a store
@@ -258,6 +262,7 @@ def cmd_sessions(args, console):
 
 
 def cmd_ports(args, console):
+    """`traction ports`: the serial ports pyserial finds."""
     from serial.tools.list_ports import comports
 
     ports = sorted(comports(), key=lambda p: p.device)
@@ -273,6 +278,7 @@ def cmd_ports(args, console):
 
 
 def cmd_completion(args, console):
+    """`traction completion SHELL`: a static completion script (shtab)."""
     import shtab
 
     print(shtab.complete(build_parser(), shell=args.shell))
@@ -292,6 +298,7 @@ def _print_json(obj):
 
 
 def cmd_demo(args, console):
+    """`traction demo`: a full treatment on a virtual board, with its summary, plot and billing files."""
     from traction.demo import TIME_SCALE, DemoFailed, run_demo
 
     try:
@@ -303,6 +310,7 @@ def cmd_demo(args, console):
 
 
 def main(argv=None) -> int:
+    """Run the traction command; returns its exit status (the table in docs/integrators.md)."""
     try:
         args = build_parser().parse_args(argv)
         _logging(args.verbose)

@@ -66,6 +66,7 @@ class Info:
 
     @classmethod
     def from_message(cls, m):
+        """From a HELLO reply's fields; BadReply for an impossible lease range."""
         if m["lease_min_ms"] > m["lease_max_ms"]:
             raise BadReply(f"board reports an empty lease range {m['lease_min_ms']}..{m['lease_max_ms']} ms")
         return cls(serial=m["serial"], firmware=f"{m['fw_major']}.{m['fw_minor']}.{m['fw_patch']}",
@@ -86,6 +87,8 @@ class Info:
 
 @dataclass(frozen=True)
 class Status:
+    """The board's state and its running session's progress (GET_STATUS), in SI units; segment is one of
+    the names in docs/integrators.md."""
     state: str
     fault: str | None
     phase: int
@@ -103,6 +106,7 @@ class Status:
 
     @classmethod
     def from_message(cls, m):
+        """From a STATUS reply's fields."""
         flags = m["flags"]
         fault = FAULT_NAME.get(m["fault"], str(m["fault"])) if m["fault"] else None
         return cls(state=STATE_NAME[m["state"]], fault=fault,
@@ -202,9 +206,11 @@ class Device:
         return self.link.request(name, fields)
 
     def status(self) -> Status:
+        """The board's Status now (GET_STATUS)."""
         return Status.from_message(self.command("GET_STATUS"))
 
     def set_time(self, utc_s: int | None = None):
+        """Set the board's UTC clock (default: this host's), which dates its records."""
         self.command("SET_TIME", utc_s=int(time.time()) if utc_s is None else utc_s)
 
     def clear_fault(self) -> str:
@@ -221,12 +227,15 @@ class Device:
             raise NakError(e.command, e.error, e.state, fix=cause_present_fix(status)) from None
 
     def tare(self) -> str:
+        """Zero the load cell (TARE; no force on the line); the new state."""
         return STATE_NAME[self.command("TARE")["state"]]
 
     def stop(self) -> str:
+        """A gentle stop (STOP): the board releases gradually and seals the record; the new state."""
         return STATE_NAME[self.command("STOP")["state"]]
 
     def estop(self) -> str:
+        """An emergency stop (ESTOP): latches fault ESTOP; the new state."""
         return STATE_NAME[self.command("ESTOP")["state"]]
 
     def add_listener(self, fn):
@@ -234,10 +243,12 @@ class Device:
         self.link.add_listener(fn)
 
     def remove_listener(self, fn):
+        """Stop calling fn (added with add_listener)."""
         self.link.remove_listener(fn)
 
     @property
     def lost(self) -> str | None:
+        """Why the link is down (the port went away), or None while it is up."""
         return self.link.lost
 
     def lease_left_s(self) -> float:
@@ -258,6 +269,7 @@ class Device:
         return [self.fetch_record(record_id) for record_id in ids]
 
     def fetch_record(self, record_id: int) -> Fetched:
+        """Read one record, store it, and acknowledge it when it verifies with the key."""
         data = self.read_record(record_id)
         record, error = None, None
         if self.key is None:
@@ -359,6 +371,7 @@ class Device:
 
     # ---- lifetime ----
     def close(self):
+        """Stop keeping the lease, close the link, the store it opened and the virtual board it started."""
         if self._closed.is_set():
             return
         self._closed.set()
@@ -432,4 +445,5 @@ def _lease(info: Info, wanted: int | None) -> tuple[int, int]:
 
 
 def new_session_id() -> int:
+    """A random 32-bit session number, as the host gives each session."""
     return random.getrandbits(32)

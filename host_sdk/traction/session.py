@@ -44,6 +44,8 @@ def completed_normally(end: dict) -> bool:
 
 @dataclass(frozen=True)
 class Sample:
+    """One telemetry sample: t_s is device seconds since the treatment started, pauses included; forces in
+    N."""
     t_s: float  # device seconds since the treatment started (pauses included)
     force_n: float
     target_n: float
@@ -54,6 +56,7 @@ class Sample:
 
 @dataclass(frozen=True)
 class Event:
+    """One event the board sent (EVENT message): ms is device time since START, pauses included."""
     number: int
     ms: int  # device ms since the session started
     kind: str
@@ -89,6 +92,7 @@ class Event:
 
 
 class Session:
+    """One treatment on a board: start() it, steer it, read its telemetry, wait() for its verified record."""
     def __init__(self, device: Device, treatment: Treatment, telemetry_hz: float = DEFAULT_TELEMETRY_HZ,
                  on_telemetry=None, on_event=None, source: str = ""):
         self.device = device
@@ -168,9 +172,11 @@ class Session:
             return None
 
     def pause(self):
+        """Hold the force measured now and freeze the treatment timer; the board's new state."""
         return self._command("PAUSE")
 
     def resume(self):
+        """Continue the profile where it paused; the board's new state."""
         return self._command("RESUME")
 
     def edit_force(self, newtons: float):
@@ -215,9 +221,13 @@ class Session:
 
     # ---- what comes back ----
     def add_telemetry_callback(self, fn):
+        """fn(sample) for every sample, on the link's reader thread (traction.aio runs callbacks on an
+        event loop instead)."""
         self._on_telemetry.append(fn)
 
     def add_event_callback(self, fn):
+        """fn(event) for every event, on the link's reader thread (traction.aio runs callbacks on an event
+        loop instead)."""
         self._on_event.append(fn)
 
     def telemetry(self, timeout: float | None = None):
@@ -242,6 +252,7 @@ class Session:
 
     @property
     def ended(self) -> bool:
+        """True once the treatment is over (its record may still be on its way: wait())."""
         return self._ended.is_set()
 
     @property

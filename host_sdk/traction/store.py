@@ -121,6 +121,7 @@ def _locked(e: sqlite3.OperationalError) -> bool:
 
 
 def default_path() -> Path:
+    """The default store: $TRACTION_STORE, else $XDG_DATA_HOME (or ~/.local/share)/traction/traction.db."""
     env = os.environ.get("TRACTION_STORE")
     if env:
         return Path(env)
@@ -129,6 +130,8 @@ def default_path() -> Path:
 
 
 class Store:
+    """The host's SQLite store of sessions, telemetry, events, records and device keys (see the module's
+    doc)."""
     def __init__(self, path=None, create: bool = True):
         """path: the store file (default: default_path()). create=False for readers: a store that does
         not exist is a StoreError ("no store at PATH"), not a new empty file and its folders."""
@@ -195,6 +198,7 @@ class Store:
 
     # ---- device keys ----
     def set_key(self, serial: str, key: bytes, info: dict | None = None):
+        """Remember a board's device key (and what it reported), by serial."""
         self._write(
             "INSERT INTO devices (serial, key, info, seen_utc) VALUES (?, ?, ?, ?) ON CONFLICT(serial) "
             "DO UPDATE SET key = excluded.key, info = COALESCE(excluded.info, info), "
@@ -202,12 +206,14 @@ class Store:
             (serial, bytes(key), json.dumps(info) if info else None, time.time()))
 
     def key_for(self, serial: str) -> bytes | None:
+        """The device key the store holds for a board, or None."""
         row = next(iter(self._read("SELECT key FROM devices WHERE serial = ?", (serial,))), None)
         return bytes(row["key"]) if row and row["key"] is not None else None
 
     # ---- sessions ----
     def new_session(self, session_id: int, serial: str, treatment: dict, source: str = "",
                     unit: str = "N") -> int:
+        """File a new session; its row id (StoredSession.id)."""
         row = self._write(
             "INSERT INTO sessions (session_id, serial, started_utc, source, treatment, unit) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -216,6 +222,7 @@ class Store:
         return row
 
     def end_session(self, session: int, outcome: str, record: int | None = None):
+        """Record how a session ended, and its record's row when there is one."""
         self._write("UPDATE sessions SET ended_utc = ?, outcome = ?, record = COALESCE(?, record) "
                     "WHERE id = ?", (time.time(), outcome, record, session))
 
@@ -226,11 +233,13 @@ class Store:
                     "outcome = COALESCE(outcome, 'RECORD_UNVERIFIED') WHERE id = ?", (record, session))
 
     def session_for(self, serial: str, session_id: int) -> int | None:
+        """The row of the newest session of this board with this session number, or None."""
         row = next(iter(self._read("SELECT id FROM sessions WHERE serial = ? AND session_id = ? "
                                    "ORDER BY id DESC", (serial, session_id))), None)
         return row["id"] if row else None
 
     def session(self, session: int) -> dict | None:
+        """A session's raw row, or None (get_session gives a StoredSession)."""
         row = next(iter(self._read("SELECT * FROM sessions WHERE id = ?", (session,))), None)
         return dict(row) if row else None
 
@@ -303,6 +312,7 @@ class Store:
                     [(session, *row) for row in rows])
 
     def add_event(self, session: int, fields: dict):
+        """Queue one EVENT message's fields for the writer thread."""
         self._queue("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(session, fields["event"], fields["ms"], fields["kind"], fields["code"], fields["value"],
                       time.time())])
@@ -312,10 +322,12 @@ class Store:
             self._pending.append((sql, rows))
 
     def telemetry(self, session: int) -> list[dict]:
+        """A session's raw telemetry rows (samples() gives StoredSamples)."""
         rows = self._read("SELECT * FROM telemetry WHERE session = ? ORDER BY sample", (session,))
         return [dict(r) for r in rows]
 
     def events(self, session: int) -> list[dict]:
+        """A session's raw event rows (session_events() gives Events)."""
         rows = self._read("SELECT * FROM events WHERE session = ? ORDER BY rowid", (session,))
         return [dict(r) for r in rows]
 
@@ -337,13 +349,16 @@ class Store:
         return self._retry(run)
 
     def mark_acked(self, row: int):
+        """Note that the board was told it may delete the record."""
         self._write("UPDATE records SET acked = 1 WHERE id = ?", (row,))
 
     def record(self, row: int) -> dict | None:
+        """A record's raw row, or None (get_record gives a StoredRecord)."""
         found = next(iter(self._read("SELECT * FROM records WHERE id = ?", (row,))), None)
         return dict(found) if found else None
 
     def records(self) -> list[dict]:
+        """Every record's raw row without its data, oldest first."""
         rows = self._read("SELECT id, serial, record_id, session_id, verified, error, acked, "
                           "received_utc FROM records ORDER BY id")
         return [dict(r) for r in rows]
@@ -373,6 +388,7 @@ class Store:
                 log.warning("%s", e)
 
     def close(self):
+        """Write what is queued and close the database."""
         if self._closed.is_set():
             return
         self._closed.set()
