@@ -16,7 +16,8 @@ def undocumented(tree: ast.Module) -> list[str]:
 
     def walk(node, prefix=""):
         for n in node.body:
-            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and not n.name.startswith("_"):
+            named = isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            if named and not n.name.startswith("_"):
                 if ast.get_docstring(n) is None:
                     missing.append(prefix + n.name)
                 if isinstance(n, ast.ClassDef):
