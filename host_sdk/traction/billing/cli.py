@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 from traction.errors import TractionError
-from traction.record import RecordError
 
 # The billing modules are imported by the functions that use them: `traction --help` loads this module to
 # list `bill`, and should not pay for them (benchmarks/cli_startup_bench.py).
@@ -112,7 +111,7 @@ def _key_argument(args) -> bytes | None:
 
 
 def _record(session: str, key: bytes | None, store_path):
-    from traction.record import verify
+    from traction.record import RecordError, verify
 
     path = Path(session)
     if path.exists():
@@ -125,6 +124,8 @@ def _record(session: str, key: bytes | None, store_path):
 
 def _serial_of(data: bytes, name: str) -> str:
     """The serial named in the record's first line, only to look its key up; verify() checks it all."""
+    from traction.record import RecordError
+
     try:
         return json.loads(data.split(b"\n", 1)[0])["serial"]
     except (ValueError, KeyError, TypeError):
@@ -142,6 +143,7 @@ def _ledger_path(store_path):
 
 def _open_store(store_path, why: str):
     """The store, only when one is named or already exists: looking a key up must not create one."""
+    from traction.record import RecordError
     from traction.store import Store, default_path
 
     if store_path is None and not default_path().exists():
@@ -150,6 +152,8 @@ def _open_store(store_path, why: str):
 
 
 def _stored_key(serial: str, store_path, name: str) -> bytes:
+    from traction.record import RecordError
+
     with _open_store(store_path, name) as store:
         key = store.key_for(serial)
     if key is None:
@@ -158,7 +162,7 @@ def _stored_key(serial: str, store_path, name: str) -> bytes:
 
 
 def _stored_record(number: int, key: bytes | None, store_path):
-    from traction.record import verify
+    from traction.record import RecordError, verify
 
     with _open_store(store_path, f"session {number}") as store:
         session = store.session(number)
