@@ -104,3 +104,14 @@ def test_e2e_run_into_a_pipe_prints_plain_progress_lines(tmp_path, capsys, monke
     assert code == 0, err
     assert len(progress) >= 2 and "force" in progress[0] and "left" in progress[0]
     assert "Ended: COMPLETED" in out and "Running" in err and "Running" not in out
+
+
+@pytest.mark.e2e
+def test_e2e_info_json_is_one_object_with_the_boards_info_and_status(tmp_path, capsys):
+    code, out, err = run(["info", "--port", "sim", "--store", str(tmp_path / "s.db"), "--json"], capsys)
+    info = json.loads(out)
+    assert code == 0, err
+    assert info["info"]["serial"] == "SIM-0001" and info["info"]["sim"] is True
+    assert info["info"]["hard_max_n"] > 0 and isinstance(info["info"]["modes"], list)
+    assert info["status"]["state"] == "IDLE" and info["key_known"] is True
+    assert info["store"] == str(tmp_path / "s.db")
