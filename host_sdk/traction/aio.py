@@ -21,6 +21,7 @@ unless added with on_reader_thread=True (then they must be quick and must not to
 """
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -41,8 +42,8 @@ class AsyncDevice:
         self.device = device
 
     @classmethod
-    async def open(cls, port: str, store: Store | str | None = None, key: bytes | None = None,
-                   sim_options: dict | None = None) -> "AsyncDevice":
+    async def open(cls, port: str, store: "Store | str | os.PathLike[str] | None" = None,
+                   key: bytes | None = None, sim_options: dict | None = None) -> "AsyncDevice":
         """Device.open in a worker thread (handshake, clock, lease, records left on the board)."""
         device = await asyncio.to_thread(Device.open, port, store=store, key=key, sim_options=sim_options)
         return cls(device)

@@ -6,6 +6,7 @@
 
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -155,8 +156,8 @@ class Device:
                                            daemon=True)
 
     @classmethod
-    def open(cls, port: str, store=None, key: bytes | None = None, lease_ms: int | None = None,
-             fetch: bool = True, sim_options: dict | None = None) -> "Device":
+    def open(cls, port: str, store: "Store | str | os.PathLike[str] | None" = None, key: bytes | None = None,
+             lease_ms: int | None = None, fetch: bool = True, sim_options: dict | None = None) -> "Device":
         """Connect, handshake, set the board's clock, keep the lease, and pick up records left on the board.
 
         port: a device path, a pyserial URL, or "sim" to start a VirtualBoard (sim_options go to it).

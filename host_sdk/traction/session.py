@@ -17,7 +17,9 @@ import numbers
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from traction_protocol.constants import EVENT_NAME, FAULT_NAME, SEGMENT_NAME, STATE, STATE_NAME
 
@@ -94,7 +96,8 @@ class Event:
 class Session:
     """One treatment on a board: start() it, steer it, read its telemetry, wait() for its verified record."""
     def __init__(self, device: Device, treatment: Treatment, telemetry_hz: float = DEFAULT_TELEMETRY_HZ,
-                 on_telemetry=None, on_event=None, source: str = ""):
+                 on_telemetry: "Callable[[Sample], Any] | None" = None,
+                 on_event: "Callable[[Event], Any] | None" = None, source: str = ""):
         self.device = device
         self.treatment = treatment
         self.source = source or treatment.file
@@ -220,17 +223,17 @@ class Session:
         return STATE_NAME[self.device.command(name, **fields)["state"]]
 
     # ---- what comes back ----
-    def add_telemetry_callback(self, fn):
+    def add_telemetry_callback(self, fn: Callable[[Sample], Any]):
         """fn(sample) for every sample, on the link's reader thread (traction.aio runs callbacks on an
         event loop instead)."""
         self._on_telemetry.append(fn)
 
-    def add_event_callback(self, fn):
+    def add_event_callback(self, fn: Callable[[Event], Any]):
         """fn(event) for every event, on the link's reader thread (traction.aio runs callbacks on an event
         loop instead)."""
         self._on_event.append(fn)
 
-    def telemetry(self, timeout: float | None = None):
+    def telemetry(self, timeout: float | None = None) -> Iterator[Sample]:
         """Samples as they arrive, until the treatment ends (or timeout wall seconds without one)."""
         while True:
             if self._ended.is_set():
