@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="traction", description="Mechanical traction unit: SDK and tools.")
     parser.add_argument("--version", action=_Version, help="show the version and exit")
     parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="the SDK's log on stderr: -v what it does, -vv the link's detail")
+                        help="show the SDK's log on stderr (its warnings: unverified records, outages, "
+                        "callback errors; -vv: debug messages too)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("info", help="connect to a board and show what it reports")
