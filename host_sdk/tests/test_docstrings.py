@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "traction"
-DOCUMENTED = ("aio", "cli", "device", "errors", "record", "resources", "session", "store", "summary",
-              "treatment", "units")
+DOCUMENTED = ("aio", "cli", "demo", "device", "errors", "plot", "progress", "record", "resources", "session",
+              "store", "summary", "transport", "treatment", "units")
 
 
 def undocumented(tree: ast.Module) -> list[str]:
