@@ -5,23 +5,21 @@
 """
 
 import sys
-from pathlib import Path
 
 import traction
+from traction.resources import resource
 from traction.summary import summarize
 
-HERE = Path(__file__).parent
 
-
-def main(port="sim"):
-    treatment = traction.Treatment.load(HERE / "lumbar_progressive.toml")
+def main(port: str = "sim") -> None:
+    treatment = traction.Treatment.load(resource("examples/lumbar_progressive.toml"))  # shipped with the SDK
     for warning in treatment.warnings:
         print("warning:", warning)
     options = {"time_scale": 60} if port == "sim" else None
     with traction.Device.open(port, sim_options=options) as device:
         print(f"board {device.info.serial}, firmware {device.info.firmware}, state {device.status().state}")
         session = traction.Session(device, treatment, telemetry_hz=2,
-                                   on_event=lambda e: print("event:", e.describe(treatment.unit)))
+                                   on_event=lambda e: print("event:", e.describe(treatment.unit, treatment)))
         session.start()
         edited_at = None
         for sample in session.telemetry():  # ends by itself when the treatment ends
@@ -32,6 +30,8 @@ def main(port="sim"):
                 session.stop()  # enough for today: released gently, and the record is still sealed
                 break
         record = session.wait()  # fetched, verified with the device key, stored, acknowledged
+    if record is None:  # the board sent none, or it did not verify: the raw data is in the store
+        sys.exit(f"no verified record: {session.record_error or 'the board sent none'}")
     summary = summarize(record)
     print(f"record {record.record_id}: {record.end['reason']}; treatment {summary['treatment_s']:.0f} s, "
           f"peak {summary['peak_n']:.1f} N, {len(summary['edits'])} edit(s); stored in {device.store.path}")

@@ -1,4 +1,4 @@
-"""`traction bill`: record files and store sessions in, each format out; bad input is one line, exit 2."""
+"""`traction bill`: record files and store sessions in, each format out; bad input is one line, exit 1."""
 
 import json
 
@@ -66,17 +66,17 @@ def test_tampered_record_is_refused_with_one_line(capsys, tmp_path):
     code, out, err = run(
         capsys, path, "--context", CONTEXT, "--key", factory.KEY.hex(), "--format", "837", "--out", out_file
     )
-    assert code == 2 and out == ""
-    assert err == "traction bill: error: record 12: line 3 does not chain to line 2: the record was altered\n"
+    assert code == 1 and out == ""
+    assert err == "traction: error: record 12: line 3 does not chain to line 2: the record was altered\n"
     assert not out_file.exists()
 
 
 def test_wrong_key_and_bad_key_text(capsys, rec):
     code, _, err = run(capsys, rec, "--context", CONTEXT, "--key", factory.OTHER_KEY.hex())
-    assert code == 2 and "does not match the device key" in err
+    assert code == 1 and "does not match the device key" in err
     code, _, err = run(capsys, rec, "--context", CONTEXT, "--key", "abc")
     assert (
-        code == 2 and err == "traction bill: error: --key: the device key must be 64 hex digits (32 bytes)\n"
+        code == 1 and err == "traction: error: --key: the device key must be 64 hex digits (32 bytes)\n"
     )
 
 
@@ -91,7 +91,7 @@ def test_key_file_raw_or_hex(capsys, tmp_path, rec):
 
 def test_no_key_and_no_store_is_one_clear_line(capsys, rec):
     code, _, err = run(capsys, rec, "--context", CONTEXT)
-    assert code == 2 and "give --key, --key-file or --store" in err
+    assert code == 1 and "give --key, --key-file or --store" in err
 
 
 def test_session_number_from_the_store_with_its_key(capsys, tmp_path):
@@ -104,7 +104,7 @@ def test_session_number_from_the_store_with_its_key(capsys, tmp_path):
     code, out, _ = run(capsys, row, "--context", CONTEXT, "--store", db, "--format", "837")
     assert code == 0 and "SV1*HC:97012:GP*45*UN*1***1:2~" in out
     code, _, err = run(capsys, row + 1, "--context", CONTEXT, "--store", db)
-    assert code == 2 and f"session {row + 1} is not in the store" in err
+    assert code == 1 and f"session {row + 1} is not in the store" in err
 
 
 def test_record_file_key_from_the_store(capsys, tmp_path, rec):
@@ -131,7 +131,7 @@ def test_not_billing_ready_exits_1_with_the_output(capsys, tmp_path):
     context.write_text(json.dumps(factory.context(drop=["signature"]).data))
     code, out, _ = run(capsys, path, "--context", context, "--key", factory.KEY.hex())
     result = json.loads(out)
-    assert code == 1 and result["lines"][0]["code"] == "97110"
+    assert code == 3 and result["lines"][0]["code"] == "97110"
     assert result["not_billed"][0]["rule"] == "NO-THERAPEUTIC-FORCE"
     assert result["blocking"] == ["documentation missing: clinician signature"]
 
@@ -141,7 +141,7 @@ def test_837_of_a_not_ready_summary_is_bad_input(capsys, tmp_path, rec):
     data = factory.context(drop=["signature"]).data
     context.write_text(json.dumps(data))
     code, out, err = run(capsys, rec, "--context", context, "--key", factory.KEY.hex(), "--format", "837")
-    assert code == 2 and out == "" and "not billing-ready" in err
+    assert code == 1 and out == "" and "not billing-ready" in err
 
 
 @pytest.mark.parametrize(
@@ -155,7 +155,7 @@ def test_bad_context_is_one_line(capsys, tmp_path, rec, text, message):
     context = tmp_path / "context.toml"
     context.write_text(text)
     code, _, err = run(capsys, rec, "--context", context, "--key", factory.KEY.hex())
-    assert code == 2 and message in err and err.count("\n") == 1
+    assert code == 1 and message in err and err.count("\n") == 1
 
 
 def test_bad_npi_in_context(capsys, tmp_path, rec):
@@ -164,9 +164,9 @@ def test_bad_npi_in_context(capsys, tmp_path, rec):
         factory.EXAMPLE_CONTEXT.read_text().replace('npi = "1234567893"', 'npi = "1234567890"')
     )
     code, _, err = run(capsys, rec, "--context", context, "--key", factory.KEY.hex())
-    assert code == 2 and "rendering.npi: 1234567890 fails the NPI check digit" in err
+    assert code == 1 and "rendering.npi: 1234567890 fails the NPI check digit" in err
 
 
 def test_missing_session_file(capsys, tmp_path):
     code, _, err = run(capsys, tmp_path / "nope.rec", "--context", CONTEXT, "--key", factory.KEY.hex())
-    assert code == 2 and "no such record file" in err
+    assert code == 1 and "no such record file" in err

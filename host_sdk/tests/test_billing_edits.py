@@ -299,7 +299,7 @@ def test_the_store_remembers_billed_claims_across_runs(capsys, tmp_path, monkeyp
     # the same claim again (another format): still billing-ready
     assert run(capsys, first, "--context", context, "--key", key, "--store", db, "--format", "csv")[0] == 0
     code, out, _ = run(capsys, second, "--context", context, "--key", key, "--store", db)
-    assert code == 1 and "97012 was already billed for this patient on 2026-07-08" in out
+    assert code == 3 and "97012 was already billed for this patient on 2026-07-08" in out
 
 
 def test_a_summary_printed_for_review_is_not_entered_as_billed(capsys, tmp_path):

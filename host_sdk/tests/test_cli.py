@@ -171,7 +171,7 @@ def test_e2e_ctrl_c_stops_gently_and_still_saves_the_record(tmp_path):
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ),
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        for line in proc.stdout:
+        for line in proc.stderr:  # status goes to stderr
             if line.startswith("Running"):
                 break
         time.sleep(0.5)
@@ -180,7 +180,7 @@ def test_e2e_ctrl_c_stops_gently_and_still_saves_the_record(tmp_path):
     finally:
         proc.kill()
     assert proc.returncode == 0, err
-    assert "stopping gently" in out and "Ended: STOPPED" in out
+    assert "stopping gently" in err and "Ended: STOPPED" in out
     with Store(db) as store:
         (row,) = store.sessions()
     assert row["outcome"] == "STOPPED" and row["verified"] == 1
@@ -217,7 +217,7 @@ def test_e2e_a_demo_whose_treatment_does_not_complete_fails_with_nothing_to_bill
     out = tmp_path / "demo-out"
     code, stdout, err = run(["demo", "--out", str(out)], capsys)
     assert code == 3
-    assert err.startswith("traction: demo failed: the treatment ended FAULT (ESTOP), not COMPLETED or "
+    assert err.startswith("traction: error: demo failed: the treatment ended FAULT (ESTOP), not COMPLETED or "
                           "STOPPED")
     assert "billing-ready" not in stdout and "Done" not in stdout
     assert (out / "session.rec").stat().st_size > 0  # what happened is kept
@@ -248,7 +248,7 @@ def test_e2e_a_treatment_ended_by_a_board_reset_exits_3(tmp_path):
         proc = subprocess.Popen([sys.executable, "-m", "traction.cli", *argv], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=dict(os.environ))
         try:
-            for line in proc.stdout:
+            for line in proc.stderr:  # status goes to stderr
                 if line.startswith("Running"):
                     break
             time.sleep(0.5)

@@ -6,24 +6,40 @@
         session.start()
         record = session.wait()
 
-See docs/integrators.md.
+See docs/integrators.md. The names below are imported on first use, so `import traction` (and the
+`traction` command) start quickly; type checkers see them all the same.
 """
 
-from traction.device import Device, Info, Status
-from traction.errors import (
-    BadReply,
-    BoardUnreachable,
-    ForceError,
-    NakError,
-    PortError,
-    ProtocolVersionError,
-    TractionError,
-    TreatmentFileError,
-)
-from traction.record import Record, RecordError
-from traction.session import Event, Sample, Session
-from traction.store import Store
-from traction.treatment import Treatment
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from traction.device import Device, Info, Status
+    from traction.errors import (
+        BadReply,
+        BoardUnreachable,
+        ForceError,
+        NakError,
+        PortError,
+        ProtocolVersionError,
+        TractionError,
+        TreatmentFileError,
+    )
+    from traction.record import Record, RecordError
+    from traction.session import Event, Sample, Session
+    from traction.store import Store
+    from traction.treatment import Treatment
+    from traction.virtual_board import VirtualBoard
+
+_WHERE = {
+    "Device": "device", "Info": "device", "Status": "device",
+    "BadReply": "errors", "BoardUnreachable": "errors", "ForceError": "errors", "NakError": "errors",
+    "PortError": "errors", "ProtocolVersionError": "errors", "TractionError": "errors",
+    "TreatmentFileError": "errors",
+    "Record": "record", "RecordError": "record",
+    "Event": "session", "Sample": "session", "Session": "session",
+    "Store": "store", "Treatment": "treatment", "VirtualBoard": "virtual_board",
+}
 
 __all__ = [
     "BadReply", "BoardUnreachable", "Device", "Event", "ForceError", "Info", "NakError", "PortError",
@@ -32,10 +48,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    # The virtual board pulls in the launcher machinery; load it only when asked for.
-    if name == "VirtualBoard":
-        from traction.virtual_board import VirtualBoard
-
-        return VirtualBoard
-    raise AttributeError(f"module 'traction' has no attribute {name!r}")
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'traction' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"traction.{module}"), name)

@@ -146,7 +146,7 @@ def _make(cmd, log, env=None):
 
 def register(subparsers):
     p = subparsers.add_parser("build", help="build a board image with the firmware frozen in",
-                              description=__doc__.split("\n\n", 1)[1],
+                              description=(__doc__ or "").split("\n\n", 1)[1],
                               formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     p.add_argument("--target", choices=["qemu", "pico"], default="qemu", help="the image to build (default "
                    "qemu: the emulated MPS2-AN385 board; pico: the product UF2 for a Raspberry Pi Pico, "

@@ -16,13 +16,14 @@ from traction.device import Device
 from traction.errors import TractionError
 from traction.plot import plot_session
 from traction.progress import follow
+from traction.resources import resource
 from traction.session import Session, completed_normally
 from traction.store import Store
 from traction.summary import summarize
 from traction.treatment import Treatment
 from traction.units import format_force
 
-TREATMENT = Path(__file__).resolve().parents[2] / "examples" / "lumbar_intermittent_15min.toml"
+TREATMENT = "examples/lumbar_intermittent_15min.toml"  # a traction.resources name
 # 900 s of device time in 9 s of wall time (benchmarks/demo_bench.py measures the whole run).
 TIME_SCALE = 100
 TELEMETRY_HZ = 2  # device-time samples per second: 200 per wall second at x100, 1800 in the plot
@@ -43,9 +44,10 @@ def run_demo(out_dir, time_scale: int = TIME_SCALE, seed: int = 1, console: Cons
     console = console or Console()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    treatment = Treatment.load(TREATMENT)
+    treatment_file = resource(TREATMENT)
+    treatment = Treatment.load(treatment_file)
     unit = treatment.unit
-    console.print(f"[bold]Traction demo[/]: {treatment.name} ({TREATMENT.name})")
+    console.print(f"[bold]Traction demo[/]: {treatment.name} ({treatment_file.name})")
     for p in treatment.phases:
         console.print(f"  {p.mode}: hold {format_force(p.force_n, unit)} for {p.hold_s:g} s, rest at "
                       f"{format_force(p.base_n, unit)} for {p.rest_s:g} s, {p.duration_s / 60:g} min; "
@@ -57,12 +59,14 @@ def run_demo(out_dir, time_scale: int = TIME_SCALE, seed: int = 1, console: Cons
                       f"load cell and patient, its clock running x{time_scale} ...")
         with VirtualBoard(seed=seed, time_scale=time_scale, store_dir=board_dir) as board:
             store.set_key(board.serial, board.key)  # the sim's key, as provisioning would record it
+            assert board.port is not None  # a started board has its pty
             with Device.open(board.port, store=store) as dev:
                 info = dev.info
                 console.print(f"Connected on {board.port}: board {info.serial}, firmware {info.firmware}, "
                               f"control loop {info.control_hz} Hz, "
                               f"{'calibrated' if info.calibrated else 'NOT calibrated'}")
-                session = Session(dev, treatment, telemetry_hz=TELEMETRY_HZ, source=str(TREATMENT)).start()
+                session = Session(dev, treatment, telemetry_hz=TELEMETRY_HZ,
+                                  source=str(treatment_file)).start()
                 console.print(f"Treatment started (session {session.session_id}); "
                               f"{treatment.total_s / 60:g} min of treatment take about "
                               f"{treatment.total_s / time_scale:.0f} s here. Ctrl-C stops it gently.")
@@ -89,6 +93,7 @@ def _write_outputs(out, store, session, record, unit, title, billing):
     files["session.rec"].write_bytes(record.raw)
     store.flush()
     plot_session(store.telemetry(session.row), store.events(session.row), files["force.png"], unit=unit,
+                 treatment=session.treatment,
                  title=f"{title}: record {record.record_id} from {record.serial}, {record.end['reason']}")
     if billing:
         for path in demo_outputs(record, out):  # summary.json, claim.fhir.json, claim.837, claim.csv, note.md

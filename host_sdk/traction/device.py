@@ -6,6 +6,7 @@
 
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -65,6 +66,7 @@ class Info:
 
     @classmethod
     def from_message(cls, m):
+        """From a HELLO reply's fields; BadReply for an impossible lease range."""
         if m["lease_min_ms"] > m["lease_max_ms"]:
             raise BadReply(f"board reports an empty lease range {m['lease_min_ms']}..{m['lease_max_ms']} ms")
         return cls(serial=m["serial"], firmware=f"{m['fw_major']}.{m['fw_minor']}.{m['fw_patch']}",
@@ -85,6 +87,8 @@ class Info:
 
 @dataclass(frozen=True)
 class Status:
+    """The board's state and its running session's progress (GET_STATUS), in SI units; segment is one of
+    the names in docs/integrators.md."""
     state: str
     fault: str | None
     phase: int
@@ -103,6 +107,7 @@ class Status:
 
     @classmethod
     def from_message(cls, m):
+        """From a STATUS reply's fields."""
         flags = m["flags"]
         fault = FAULT_NAME.get(m["fault"], str(m["fault"])) if m["fault"] else None
         return cls(state=STATE_NAME[m["state"]], fault=fault,
@@ -151,8 +156,8 @@ class Device:
                                            daemon=True)
 
     @classmethod
-    def open(cls, port: str, store=None, key: bytes | None = None, lease_ms: int | None = None,
-             fetch: bool = True, sim_options: dict | None = None) -> "Device":
+    def open(cls, port: str, store: "Store | str | os.PathLike[str] | None" = None, key: bytes | None = None,
+             lease_ms: int | None = None, fetch: bool = True, sim_options: dict | None = None) -> "Device":
         """Connect, handshake, set the board's clock, keep the lease, and pick up records left on the board.
 
         port: a device path, a pyserial URL, or "sim" to start a VirtualBoard (sim_options go to it).
@@ -163,6 +168,7 @@ class Device:
             from traction.virtual_board import VirtualBoard
 
             board = VirtualBoard(**(sim_options or {})).start()
+            assert board.port is not None  # a started board has its pty
             port = board.port
         own_store = not isinstance(store, Store)
         link = None
@@ -201,9 +207,11 @@ class Device:
         return self.link.request(name, fields)
 
     def status(self) -> Status:
+        """The board's Status now (GET_STATUS)."""
         return Status.from_message(self.command("GET_STATUS"))
 
     def set_time(self, utc_s: int | None = None):
+        """Set the board's UTC clock (default: this host's), which dates its records."""
         self.command("SET_TIME", utc_s=int(time.time()) if utc_s is None else utc_s)
 
     def clear_fault(self) -> str:
@@ -220,12 +228,15 @@ class Device:
             raise NakError(e.command, e.error, e.state, fix=cause_present_fix(status)) from None
 
     def tare(self) -> str:
+        """Zero the load cell (TARE; no force on the line); the new state."""
         return STATE_NAME[self.command("TARE")["state"]]
 
     def stop(self) -> str:
+        """A gentle stop (STOP): the board releases gradually and seals the record; the new state."""
         return STATE_NAME[self.command("STOP")["state"]]
 
     def estop(self) -> str:
+        """An emergency stop (ESTOP): latches fault ESTOP; the new state."""
         return STATE_NAME[self.command("ESTOP")["state"]]
 
     def add_listener(self, fn):
@@ -233,10 +244,12 @@ class Device:
         self.link.add_listener(fn)
 
     def remove_listener(self, fn):
+        """Stop calling fn (added with add_listener)."""
         self.link.remove_listener(fn)
 
     @property
     def lost(self) -> str | None:
+        """Why the link is down (the port went away), or None while it is up."""
         return self.link.lost
 
     def lease_left_s(self) -> float:
@@ -257,6 +270,7 @@ class Device:
         return [self.fetch_record(record_id) for record_id in ids]
 
     def fetch_record(self, record_id: int) -> Fetched:
+        """Read one record, store it, and acknowledge it when it verifies with the key."""
         data = self.read_record(record_id)
         record, error = None, None
         if self.key is None:
@@ -358,6 +372,7 @@ class Device:
 
     # ---- lifetime ----
     def close(self):
+        """Stop keeping the lease, close the link, the store it opened and the virtual board it started."""
         if self._closed.is_set():
             return
         self._closed.set()
@@ -431,4 +446,5 @@ def _lease(info: Info, wanted: int | None) -> tuple[int, int]:
 
 
 def new_session_id() -> int:
+    """A random 32-bit session number, as the host gives each session."""
     return random.getrandbits(32)

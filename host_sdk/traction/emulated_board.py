@@ -13,6 +13,10 @@ the same files as a virtual board's (inject.jsonl, plant.json), so SideChannel a
 See docs/firmware.md.
 """
 
+# The board's process, relay and side channel are None until start() and set for as long as it runs; the
+# methods that use them are for a started board, so pyright's None checks are off for them here.
+# pyright: reportOptionalMemberAccess=false, reportOptionalOperand=false, reportOptionalSubscript=false
+
 import json
 import os
 import shutil
@@ -104,8 +108,8 @@ class EmulatedBoard:
             self.port = self._relay.port
             self._relay.start()
             sock_path = self._runtime / "uart1.sock"
-            cmd = qemu_command(self.image, os.ttyname(self._relay.board_fd),
-                               f"unix:{sock_path},server=on,wait=off", self.icount)
+            tty = os.ttyname(self._relay.board_fd)  # type: ignore[arg-type]  (a started relay has it)
+            cmd = qemu_command(self.image, tty, f"unix:{sock_path},server=on,wait=off", self.icount)
             self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.PIPE)
             self._sock = _connect(sock_path, self._proc)

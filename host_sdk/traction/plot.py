@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 from traction_protocol.constants import STATE, STATE_NAME  # noqa: E402
 
 from traction.session import Event  # noqa: E402
+from traction.treatment import Treatment  # noqa: E402
 from traction.units import from_newtons, unit_name  # noqa: E402
 
 MARKED = ("PAUSE", "RESUME", "EDIT", "FAULT", "STOP_SWITCH")
@@ -14,8 +15,11 @@ COLOURS = {"FAULT": "tab:red", "STOP_SWITCH": "tab:red", "PAUSE": "tab:purple", 
            "EDIT": "tab:green", "RELEASING": "tab:gray"}
 
 
-def plot_session(telemetry: list[dict], events: list[dict], path, unit: str = "N", title: str = ""):
-    """telemetry and events as the store returns them; writes path (PNG) and returns it."""
+def plot_session(telemetry: list[dict], events: list[dict], path, unit: str = "N", title: str = "",
+                 treatment: Treatment | None = None):
+    """telemetry and events as the store returns them; writes path (PNG) and returns it. The time axis is
+    the device clock since the treatment started, pauses included (as Sample.t_s and the events' ms);
+    treatment, when given, lets an edit in a stepped phase say what the board did (Event.describe)."""
     unit = unit_name(unit)
     running = [r for r in telemetry if r["state"] == STATE["RUNNING"]]
     t0 = (running or telemetry or [{"t_ms": 0}])[0]["t_ms"]
@@ -29,8 +33,9 @@ def plot_session(telemetry: list[dict], events: list[dict], path, unit: str = "N
     ax.plot(x, [from_newtons(r["force_dn"] / 10, unit) for r in telemetry], color="tab:blue", lw=1.0,
             label="measured force")
     _shade_phases(ax, telemetry, x)
-    _mark_events(ax, events, scale, unit)
-    ax.set_xlabel("treatment time (device) [min]" if minutes else "treatment time (device) [s]")
+    _mark_events(ax, events, scale, unit, treatment)
+    since = "time since the start, pauses included (device clock)"
+    ax.set_xlabel(f"{since} [min]" if minutes else f"{since} [s]")
     ax.set_ylabel(f"force [{unit}]")
     ax.set_title(title or "Traction session", loc="left")
     ax.set_ylim(bottom=0)
@@ -59,7 +64,7 @@ def _shade_phases(ax, telemetry, x):
                     textcoords="offset points", fontsize=8, color="dimgray")
 
 
-def _mark_events(ax, events, scale, unit):
+def _mark_events(ax, events, scale, unit, treatment):
     started = False
     for row in events:
         e = Event.from_fields(row)
@@ -74,5 +79,6 @@ def _mark_events(ax, events, scale, unit):
             continue
         xe = e.ms / 1000 / scale
         ax.axvline(xe, color=COLOURS.get(key, "black"), lw=0.8, ls=":")
-        ax.annotate(e.describe(unit), xy=(xe, 0.02), xycoords=("data", "axes fraction"), rotation=90,
-                    fontsize=7, xytext=(2, 0), textcoords="offset points", color=COLOURS.get(key, "black"))
+        ax.annotate(e.describe(unit, treatment), xy=(xe, 0.02), xycoords=("data", "axes fraction"),
+                    rotation=90, fontsize=7, xytext=(2, 0), textcoords="offset points",
+                    color=COLOURS.get(key, "black"))

@@ -1,11 +1,19 @@
-"""Live progress of a running session on the terminal (rich): phase, force against target, time left.
+"""Progress of a running session: phase, force against target, time left, and the board's events.
+
+On a terminal, a live display (rich). Into a pipe or a file, a plain line every PLAIN_EVERY_S wall seconds
+and a line per event; with json_lines, one JSON object a line (docs/integrators.md, `run --json`).
+Status notes (Ctrl-C, outages) go to the status console (stderr for `traction run`).
 
 Ctrl-C once stops the treatment gently (the board releases and seals the record); twice is an
 emergency stop. Either way the record is still fetched and stored. While the board does not answer, the
 outage is shown (what the board does meanwhile) and Ctrl-C gives up waiting for it.
 """
 
+import dataclasses
+import json
+import sys
 import time
+from contextlib import nullcontext
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -13,44 +21,109 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from traction.device import Status
 from traction.errors import TractionError
-from traction.session import Session
+from traction.record import Record
+from traction.session import Event, Session
 from traction.units import format_force
 
 REFRESH_S = 0.25
+PLAIN_EVERY_S = 5.0  # wall seconds between progress lines when not on a terminal
 
 
-def follow(session: Session, console: Console, unit: str):
-    """Show progress until the treatment ends, then return session.wait()'s record."""
-    total_s = session.treatment.total_s
+def follow(session: Session, console: Console, unit: str, json_lines: bool = False,
+           status_console: Console | None = None) -> Record | None:
+    """Show progress until the treatment ends, then return session.wait()'s record. console: where
+    progress goes; status_console: where Ctrl-C and outage notes go (default: console)."""
+    notes = status_console or console
+    live = console.is_terminal and not json_lines
+    view = _Live(session, console, unit) if live else _Lines(session, console, unit, json_lines)
     interrupts = 0
     shown = 0
     outage = None
-    with Live(console=console, refresh_per_second=8, transient=True) as live:
+    with view.context():
         while not session.ended:
             try:
-                shown = _print_events(live.console, session.events, shown, unit)
+                shown = view.events(session.events, shown)
                 status = session.status()
-                outage = _print_outage(live.console, session, outage)
+                outage = _print_outage(notes, session, outage)
                 if status is not None:
-                    live.update(_render(session, status, total_s, unit))
+                    view.status(status)
                 time.sleep(REFRESH_S)
             except KeyboardInterrupt:
                 if session.outage:
                     raise  # nothing reaches the board: give up waiting for it
                 interrupts += 1
-                _interrupt(session, console, interrupts)
-    _print_events(console, session.events, shown, unit)
+                _interrupt(session, notes, interrupts)
+    view.events(session.events, shown)
     while True:
         try:
             record = session.wait()
-            _print_outage(console, session, outage)
+            _print_outage(notes, session, outage)
             return record
         except KeyboardInterrupt:
             if session.outage:
                 raise
             interrupts += 1
-            _interrupt(session, console, interrupts)
+            _interrupt(session, notes, interrupts)
+
+
+class _Live:
+    """The terminal's live display: one block redrawn, events printed above it."""
+
+    def __init__(self, session: Session, console: Console, unit: str):
+        self.session, self.unit = session, unit
+        self.live = Live(console=console, refresh_per_second=8, transient=True)
+
+    def context(self):
+        return self.live
+
+    def events(self, events: list[Event], shown: int) -> int:
+        return _print_events(self.live.console, events, shown, self.unit, self.session.treatment)
+
+    def status(self, status: Status):
+        self.live.update(_render(self.session, status, self.session.treatment.total_s, self.unit))
+
+
+class _Lines:
+    """Into a pipe or a file: a line per event and a progress line every PLAIN_EVERY_S, as text or JSON."""
+
+    def __init__(self, session: Session, console: Console, unit: str, json_lines: bool):
+        self.session, self.console, self.unit, self.json = session, console, unit, json_lines
+        self.last = 0.0
+
+    def context(self):
+        return nullcontext()
+
+    def events(self, events: list[Event], shown: int) -> int:
+        if not self.json:
+            return _print_events(self.console, events, shown, self.unit, self.session.treatment)
+        for e in events[shown:]:
+            emit({"type": "event", "kind": e.kind, "at_s": e.ms / 1000,
+                  "text": e.describe(self.unit, self.session.treatment),
+                  **{k: v for k, v in dataclasses.asdict(e).items() if k != "kind"}})
+        return len(events)
+
+    def status(self, status: Status):
+        now = time.monotonic()
+        if now - self.last < PLAIN_EVERY_S:
+            return
+        self.last = now
+        if self.json:
+            emit({"type": "progress", **dataclasses.asdict(status)})
+            return
+        total_s = self.session.treatment.total_s
+        self.console.print(f"{status.state} phase {status.phase + 1}/{len(self.session.treatment.phases)} "
+                           f"{status.segment.lower()}: force {format_force(status.force_n, self.unit)}, "
+                           f"target {format_force(status.target_n, self.unit)}; "
+                           f"{_mmss(min(status.treatment_s, total_s))} / {_mmss(total_s)}, "
+                           f"{_mmss(status.remaining_s)} left", highlight=False)
+
+
+def emit(obj: dict):
+    """One JSON object on its own line of stdout, flushed (a reader sees it at once)."""
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
 
 
 def _print_outage(console, session, shown):
@@ -63,14 +136,14 @@ def _print_outage(console, session, shown):
     return session.outage
 
 
-def _print_events(console, events, shown, unit):
+def _print_events(console, events, shown, unit, treatment=None):
     """Print events from index shown on; segment changes only show in the live line. Returns the new index."""
     for i in range(shown, len(events)):
         e = events[i]
         earlier = [p for p in events[:i] if p.kind == "PHASE"]
         if e.kind == "PHASE" and earlier and earlier[-1].code == e.code:
             continue
-        console.print(f"  event: {e.describe(unit)}")
+        console.print(f"  event: {e.describe(unit, treatment)}")
     return len(events)
 
 

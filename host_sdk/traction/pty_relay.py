@@ -139,7 +139,7 @@ def noisy_line(port, p, seed=1):
     its .port instead of port. .noise counts the damage. Close it when done."""
     noise = Noise(p, seed)
     relay = PtyRelay(on_board_output=noise, on_user_input=noise, board_port=port)
-    relay.noise = noise
+    relay.noise = noise  # type: ignore[attr-defined]  (only relays made here have it)
     relay.start()
     return relay
 

@@ -53,22 +53,27 @@ class Record:
 
     @property
     def raw(self) -> bytes:
+        """The record's bytes exactly as the board wrote and sealed them."""
         return self._raw
 
     @property
     def lines(self) -> tuple:
+        """Every line of the record, parsed (frozen mappings), head first, seal last."""
         return self._lines
 
     @property
     def head(self):
+        """The head line: board, firmware, calibration, limits, the planned phases (SPEC 9.2)."""
         return self._lines[0]
 
     @property
     def end(self):
+        """The end line: reason, fault, treatment_ms, traction_ms, peak_dn, pauses, edits, end_ms."""
         return self._lines[-2]
 
     @property
     def seal(self):
+        """The seal line: the HMAC over the record and the chain to the board's previous record."""
         return self._lines[-1]
 
     @property
@@ -78,14 +83,18 @@ class Record:
 
     @property
     def checkpoints(self) -> tuple:
+        """The CHECKPOINT lines: running totals the board wrote during the session."""
         return tuple(line for line in self._of_type("ev") if line["ev"] == "CHECKPOINT")
 
     @property
     def holds(self) -> tuple:
+        """One line per hold or step segment (and per edit during one): target, mean, peak, time in
+        tolerance."""
         return self._of_type("hold")
 
     @property
     def phases(self) -> tuple:
+        """One line per phase done: its time, cycles, mean and peak force, hold time."""
         return self._of_type("phase")
 
     def _of_type(self, t: str) -> tuple:
@@ -93,14 +102,17 @@ class Record:
 
     @property
     def record_id(self) -> int:
+        """The record's number on the board."""
         return self.head["record"]
 
     @property
     def session_id(self) -> int:
+        """The session number the host gave at SETUP."""
         return self.head["session_id"]
 
     @property
     def serial(self) -> str:
+        """The serial of the board that sealed it."""
         return self.head["serial"]
 
     @property
@@ -228,7 +240,7 @@ def _parse_line(label: str, number: int, text: bytes) -> dict:
 
 def _check_keys(label: str, number: int, line: dict) -> None:
     kind = line["t"]
-    wanted = REQUIRED[kind] + (EVENT_REQUIRED.get(line.get("ev"), ()) if kind == "ev" else ())
+    wanted = REQUIRED[kind] + (EVENT_REQUIRED.get(line.get("ev", ""), ()) if kind == "ev" else ())
     missing = [k for k in wanted if k not in line]
     if missing:
         raise RecordError(f"{label}: line {number} ({kind}) lacks {', '.join(repr(k) for k in missing)}")

@@ -17,7 +17,9 @@ import numbers
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from traction_protocol.constants import EVENT_NAME, FAULT_NAME, SEGMENT_NAME, STATE, STATE_NAME
 
@@ -30,6 +32,7 @@ from traction.units import format_force, from_dn, to_dn
 log = logging.getLogger(__name__)
 
 ACTIVE = ("READY", "RUNNING", "PAUSED", "RELEASING")
+STEPPED = ("progressive", "regressive")  # phase modes whose EDIT_FORCE sets the top step's force
 DEFAULT_TELEMETRY_HZ = 10.0  # device-time rate; the board batches samples into frames
 POLL_S = 0.5  # wall seconds between status checks while waiting: events can be lost, status cannot
 RECORD_WAIT_S = 5.0  # wall seconds to wait for the sealed record once the motor is off
@@ -43,6 +46,8 @@ def completed_normally(end: dict) -> bool:
 
 @dataclass(frozen=True)
 class Sample:
+    """One telemetry sample: t_s is device seconds since the treatment started, pauses included; forces in
+    N."""
     t_s: float  # device seconds since the treatment started (pauses included)
     force_n: float
     target_n: float
@@ -53,6 +58,7 @@ class Sample:
 
 @dataclass(frozen=True)
 class Event:
+    """One event the board sent (EVENT message): ms is device time since START, pauses included."""
     number: int
     ms: int  # device ms since the session started
     kind: str
@@ -64,8 +70,15 @@ class Event:
         """From an EVENT message's fields or a stored events row."""
         return cls(f["event"], f["ms"], EVENT_NAME.get(f["kind"], str(f["kind"])), f["code"], f["value"])
 
-    def describe(self, unit: str = "N") -> str:
+    def describe(self, unit: str = "N", treatment: Treatment | None = None) -> str:
+        """The event in words, forces in unit. With the session's treatment, an edit in a progressive or
+        regressive phase says what the board does with it: the new force is the top step's (the last of a
+        progressive phase, the first of a regressive one), and the current step moves in proportion (SPEC
+        section 7), not the current step's force."""
         f = format_force(from_dn(self.value), unit)
+        if self.kind == "EDIT" and treatment is not None and 0 <= self.code < len(treatment.phases) \
+                and treatment.phases[self.code].mode in STEPPED:
+            return f"phase {self.code + 1} edited: its top step is now {f}, the current step in proportion"
         return {
             "STATE": f"state {STATE_NAME.get(self.code, self.code)}",
             "PHASE": f"phase {self.code + 1}: {SEGMENT_NAME.get(self.value, self.value)}",
@@ -81,8 +94,10 @@ class Event:
 
 
 class Session:
+    """One treatment on a board: start() it, steer it, read its telemetry, wait() for its verified record."""
     def __init__(self, device: Device, treatment: Treatment, telemetry_hz: float = DEFAULT_TELEMETRY_HZ,
-                 on_telemetry=None, on_event=None, source: str = ""):
+                 on_telemetry: "Callable[[Sample], Any] | None" = None,
+                 on_event: "Callable[[Event], Any] | None" = None, source: str = ""):
         self.device = device
         self.treatment = treatment
         self.source = source or treatment.file
@@ -92,7 +107,7 @@ class Session:
             raise TractionError(f"telemetry_hz must be a number of samples per device second above zero, "
                                 f"not {telemetry_hz!r}")
         self.div = max(1, min(100, round(device.info.control_hz / telemetry_hz)))
-        self.row = None  # the session's id in the store
+        self.row = 0  # the session's id in the store, from start() on (SQLite's ids start at 1)
         self.record: Record | None = None
         self.record_error: str | None = None
         self.events: list[Event] = []
@@ -160,9 +175,11 @@ class Session:
             return None
 
     def pause(self):
+        """Hold the force measured now and freeze the treatment timer; the board's new state."""
         return self._command("PAUSE")
 
     def resume(self):
+        """Continue the profile where it paused; the board's new state."""
         return self._command("RESUME")
 
     def edit_force(self, newtons: float):
@@ -184,6 +201,7 @@ class Session:
             raise ForceError(f"{what}: {newtons!r} is not a number; {fix}")
         if not math.isfinite(newtons):
             raise ForceError(f"{what}: {newtons!r} is not a finite number; {fix}")
+        newtons = float(newtons)
         if newtons < 0:
             raise ForceError(f"{what}: {newtons:g} N is negative; {fix}")
         if to_dn(newtons) > to_dn(limit):
@@ -191,7 +209,7 @@ class Session:
             shown = f"{newtons:g} N" + (f" ({format_force(newtons, unit)})" if unit != "N" else "")
             raise ForceError(f"{what}: {shown} is above this session's limit of {limit:g} N (the treatment's "
                              f"max_force, the region and device maxima); {fix}")
-        return float(newtons)
+        return newtons
 
     def stop(self):
         """Gentle stop: the board releases gradually and seals the record."""
@@ -205,13 +223,17 @@ class Session:
         return STATE_NAME[self.device.command(name, **fields)["state"]]
 
     # ---- what comes back ----
-    def add_telemetry_callback(self, fn):
+    def add_telemetry_callback(self, fn: Callable[[Sample], Any]):
+        """fn(sample) for every sample, on the link's reader thread (traction.aio runs callbacks on an
+        event loop instead)."""
         self._on_telemetry.append(fn)
 
-    def add_event_callback(self, fn):
+    def add_event_callback(self, fn: Callable[[Event], Any]):
+        """fn(event) for every event, on the link's reader thread (traction.aio runs callbacks on an event
+        loop instead)."""
         self._on_event.append(fn)
 
-    def telemetry(self, timeout: float | None = None):
+    def telemetry(self, timeout: float | None = None) -> Iterator[Sample]:
         """Samples as they arrive, until the treatment ends (or timeout wall seconds without one)."""
         while True:
             if self._ended.is_set():
@@ -233,6 +255,7 @@ class Session:
 
     @property
     def ended(self) -> bool:
+        """True once the treatment is over (its record may still be on its way: wait())."""
         return self._ended.is_set()
 
     @property

@@ -5,6 +5,12 @@ writer thread commits them every FLUSH_S, so a host crash loses at most that muc
 keys are committed at once. Another program may hold the store's write lock for a while (a second
 `traction run`, a sqlite3 shell): every write is a short transaction, retried until the lock is free
 (up to LOCKED_MAX_S), and queued rows wait in memory meanwhile, so nothing is lost and nothing stalls.
+
+For programs that read the store: list_sessions(), get_session(), samples(), session_events(),
+get_record() and load_record() return typed objects (StoredSession, StoredSample, traction.session.Event,
+StoredRecord, a verified traction.record.Record). The other readers (sessions(), session(), telemetry(),
+events(), record(), records()) return the raw rows as SQLite holds them (forces in 0.1 N, times in ms,
+the treatment as JSON text), for the SDK's own plots and exports.
 """
 
 import hashlib
@@ -14,9 +20,18 @@ import os
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from traction_protocol.constants import SEGMENT_NAME, STATE_NAME
 
 from traction.errors import TractionError
+
+if TYPE_CHECKING:
+    from traction.record import Record
+    from traction.session import Event
 
 FLUSH_S = 0.25
 BUSY_TIMEOUT_S = 0.1  # SQLite's own wait for a lock, per attempt: short, so no caller holds _lock long
@@ -43,7 +58,61 @@ log = logging.getLogger(__name__)
 
 
 class StoreError(TractionError):
-    pass
+    """The store cannot be opened or written (a bad path, another program holding its lock too long)."""
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """A session as the store holds it (Store.list_sessions, Store.get_session)."""
+
+    id: int  # the store's number for it: `traction sessions`, `traction bill N`
+    session_id: int  # the number the host gave the board (the record's session_id)
+    serial: str  # the board's
+    started_utc: datetime
+    ended_utc: datetime | None
+    # COMPLETED, STOPPED, FAULT, RESET (the record's end), NOT_STARTED, NO_RECORD, RECORD_UNVERIFIED;
+    # None while it runs, or when the host never saw its end
+    outcome: str | None
+    source: str  # the treatment file it came from
+    unit: str  # the unit the treatment file showed forces in
+    treatment: dict[str, Any]  # the treatment as sent (Treatment.to_dict())
+    record_row: int | None  # its record in the store (get_record, load_record), None when none arrived
+    record_id: int | None  # the record's number on the board
+    verified: bool  # the record verified with the device key
+    samples: int  # telemetry samples stored
+    events: int  # events stored
+
+
+@dataclass(frozen=True)
+class StoredSample:
+    """One telemetry sample as stored (Store.samples), in SI units."""
+
+    sample: int  # the board's running sample number
+    device_s: float  # the board's clock, seconds (subtract the first RUNNING sample's for Sample.t_s)
+    state: str
+    phase: int  # from 0
+    segment: str
+    force_n: float
+    target_n: float
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A session record as received from a board (Store.get_record); load_record verifies it."""
+
+    id: int  # its row in the store
+    serial: str
+    record_id: int  # its number on the board
+    session_id: int | None  # the session it claims (trusted once verified)
+    verified: bool
+    error: str | None  # why it did not verify
+    received_utc: datetime
+    acked: bool  # the board was told it may delete it
+    data: bytes  # the signed record, as the board wrote it
+
+
+def _utc(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
 def _locked(e: sqlite3.OperationalError) -> bool:
@@ -52,6 +121,7 @@ def _locked(e: sqlite3.OperationalError) -> bool:
 
 
 def default_path() -> Path:
+    """The default store: $TRACTION_STORE, else $XDG_DATA_HOME (or ~/.local/share)/traction/traction.db."""
     env = os.environ.get("TRACTION_STORE")
     if env:
         return Path(env)
@@ -60,6 +130,8 @@ def default_path() -> Path:
 
 
 class Store:
+    """The host's SQLite store of sessions, telemetry, events, records and device keys (see the module's
+    doc)."""
     def __init__(self, path=None, create: bool = True):
         """path: the store file (default: default_path()). create=False for readers: a store that does
         not exist is a StoreError ("no store at PATH"), not a new empty file and its folders."""
@@ -126,6 +198,7 @@ class Store:
 
     # ---- device keys ----
     def set_key(self, serial: str, key: bytes, info: dict | None = None):
+        """Remember a board's device key (and what it reported), by serial."""
         self._write(
             "INSERT INTO devices (serial, key, info, seen_utc) VALUES (?, ?, ?, ?) ON CONFLICT(serial) "
             "DO UPDATE SET key = excluded.key, info = COALESCE(excluded.info, info), "
@@ -133,18 +206,23 @@ class Store:
             (serial, bytes(key), json.dumps(info) if info else None, time.time()))
 
     def key_for(self, serial: str) -> bytes | None:
+        """The device key the store holds for a board, or None."""
         row = next(iter(self._read("SELECT key FROM devices WHERE serial = ?", (serial,))), None)
         return bytes(row["key"]) if row and row["key"] is not None else None
 
     # ---- sessions ----
     def new_session(self, session_id: int, serial: str, treatment: dict, source: str = "",
                     unit: str = "N") -> int:
-        return self._write(
+        """File a new session; its row id (StoredSession.id)."""
+        row = self._write(
             "INSERT INTO sessions (session_id, serial, started_utc, source, treatment, unit) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (session_id, serial, time.time(), source, json.dumps(treatment), unit)).lastrowid
+        assert row is not None  # an INSERT's cursor always has it
+        return row
 
     def end_session(self, session: int, outcome: str, record: int | None = None):
+        """Record how a session ended, and its record's row when there is one."""
         self._write("UPDATE sessions SET ended_utc = ?, outcome = ?, record = COALESCE(?, record) "
                     "WHERE id = ?", (time.time(), outcome, record, session))
 
@@ -155,11 +233,13 @@ class Store:
                     "outcome = COALESCE(outcome, 'RECORD_UNVERIFIED') WHERE id = ?", (record, session))
 
     def session_for(self, serial: str, session_id: int) -> int | None:
+        """The row of the newest session of this board with this session number, or None."""
         row = next(iter(self._read("SELECT id FROM sessions WHERE serial = ? AND session_id = ? "
                                    "ORDER BY id DESC", (serial, session_id))), None)
         return row["id"] if row else None
 
     def session(self, session: int) -> dict | None:
+        """A session's raw row, or None (get_session gives a StoredSession)."""
         row = next(iter(self._read("SELECT * FROM sessions WHERE id = ?", (session,))), None)
         return dict(row) if row else None
 
@@ -172,6 +252,59 @@ class Store:
             "FROM sessions s LEFT JOIN records r ON r.id = s.record ORDER BY s.id DESC")
         return [dict(r) for r in rows]
 
+    # ---- typed readers ----
+    def list_sessions(self) -> list[StoredSession]:
+        """Every session, newest first."""
+        return [self._stored_session(r) for r in self.sessions()]
+
+    def get_session(self, session: int) -> StoredSession | None:
+        """The session numbered session in the store (StoredSession.id), or None."""
+        return next((s for s in self.list_sessions() if s.id == session), None)
+
+    def samples(self, session: int) -> list[StoredSample]:
+        """A session's telemetry, oldest first."""
+        return [StoredSample(r["sample"], r["t_ms"] / 1000, STATE_NAME.get(r["state"], str(r["state"])),
+                             r["phase"], SEGMENT_NAME.get(r["segment"], str(r["segment"])),
+                             r["force_dn"] / 10, r["target_dn"] / 10) for r in self.telemetry(session)]
+
+    def session_events(self, session: int) -> "list[Event]":
+        """A session's events as the board sent them, oldest first (Event.describe reads them out)."""
+        from traction.session import Event
+
+        return [Event.from_fields(r) for r in self.events(session)]
+
+    def get_record(self, row: int) -> StoredRecord | None:
+        """A record as received (StoredSession.record_row), verified or not; None if there is none."""
+        r = self.record(row)
+        if r is None:
+            return None
+        return StoredRecord(r["id"], r["serial"], r["record_id"], r["session_id"], bool(r["verified"]),
+                            r["error"], datetime.fromtimestamp(r["received_utc"], UTC), bool(r["acked"]),
+                            bytes(r["data"]))
+
+    def load_record(self, row: int, key: bytes | None = None) -> "Record":
+        """The record verified with key (default: the key the store holds for its board), ready for
+        traction.summary.summarize or traction.billing.bill. RecordError when it cannot be verified."""
+        from traction.record import RecordError, verify
+
+        stored = self.get_record(row)
+        if stored is None:
+            raise RecordError(f"no record {row} in the store {self.path}")
+        key = key or self.key_for(stored.serial)
+        if key is None:
+            raise RecordError(f"record {row}: no key for device {stored.serial} in the store {self.path}; "
+                              "give the device key")
+        return verify(stored.data, key)
+
+    @staticmethod
+    def _stored_session(r: dict) -> StoredSession:
+        started = _utc(r["started_utc"])
+        assert started is not None  # every session row has its start
+        return StoredSession(r["id"], r["session_id"], r["serial"] or "", started, _utc(r["ended_utc"]),
+                             r["outcome"], r["source"] or "", r["unit"] or "N",
+                             json.loads(r["treatment"]) if r["treatment"] else {}, r["record"],
+                             r["record_id"], bool(r["verified"]), r["samples"], r["events"])
+
     # ---- telemetry and events: queued, written by the flush thread ----
     def add_telemetry(self, session: int, rows):
         """Samples as (sample, t_ms, state, phase, segment, force_dn, target_dn); t_ms is device time."""
@@ -179,6 +312,7 @@ class Store:
                     [(session, *row) for row in rows])
 
     def add_event(self, session: int, fields: dict):
+        """Queue one EVENT message's fields for the writer thread."""
         self._queue("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(session, fields["event"], fields["ms"], fields["kind"], fields["code"], fields["value"],
                       time.time())])
@@ -188,10 +322,12 @@ class Store:
             self._pending.append((sql, rows))
 
     def telemetry(self, session: int) -> list[dict]:
+        """A session's raw telemetry rows (samples() gives StoredSamples)."""
         rows = self._read("SELECT * FROM telemetry WHERE session = ? ORDER BY sample", (session,))
         return [dict(r) for r in rows]
 
     def events(self, session: int) -> list[dict]:
+        """A session's raw event rows (session_events() gives Events)."""
         rows = self._read("SELECT * FROM events WHERE session = ? ORDER BY rowid", (session,))
         return [dict(r) for r in rows]
 
@@ -213,13 +349,16 @@ class Store:
         return self._retry(run)
 
     def mark_acked(self, row: int):
+        """Note that the board was told it may delete the record."""
         self._write("UPDATE records SET acked = 1 WHERE id = ?", (row,))
 
     def record(self, row: int) -> dict | None:
+        """A record's raw row, or None (get_record gives a StoredRecord)."""
         found = next(iter(self._read("SELECT * FROM records WHERE id = ?", (row,))), None)
         return dict(found) if found else None
 
     def records(self) -> list[dict]:
+        """Every record's raw row without its data, oldest first."""
         rows = self._read("SELECT id, serial, record_id, session_id, verified, error, acked, "
                           "received_utc FROM records ORDER BY id")
         return [dict(r) for r in rows]
@@ -249,6 +388,7 @@ class Store:
                 log.warning("%s", e)
 
     def close(self):
+        """Write what is queued and close the database."""
         if self._closed.is_set():
             return
         self._closed.set()

@@ -14,6 +14,7 @@ STOP_EVENTS = ("STOP", "ESTOP", "STOP_SWITCH")
 
 
 def summarize(record: Record) -> dict:
+    """The session summary (schema traction.session/1) of a verified record: SI units, ISO 8601 UTC dates."""
     head = record.head
     end = record.end
     return {

@@ -2,6 +2,7 @@
 
 import errno
 import os
+from typing import Any
 
 import serial
 
@@ -42,7 +43,7 @@ def open_port(port: str, timeout: float = READ_TIMEOUT_S) -> serial.SerialBase:
     # A device on this machine is locked (flock, as mpremote does), however it is named: a second
     # program that opens it too would steal the running treatment's bytes, and with them its replies
     # and its lease. Network URLs (socket://, rfc2217://) have no such lock.
-    options = {"exclusive": True} if device is not None else {}
+    options: dict[str, Any] = {"exclusive": True} if device is not None else {}
     try:
         # Waits for bytes in the reader thread, so a short timeout keeps close() quick.
         return serial.serial_for_url(port, baudrate=BAUDRATE, timeout=timeout, write_timeout=2.0, **options)

@@ -46,6 +46,7 @@ _MASS = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(kg|lb|lbs)\s*$")
 
 @dataclass(frozen=True)
 class Phase:
+    """One phase of a treatment, in SI units (a file's forces converted to N, times to s)."""
     mode: str
     force_n: float
     base_n: float
@@ -67,6 +68,8 @@ class Phase:
 
 @dataclass(frozen=True)
 class Treatment:
+    """A treatment protocol read from a TOML file (docs/integrators.md, "Treatment files"), checked as
+    read."""
     name: str
     region: str
     position: str
@@ -81,6 +84,7 @@ class Treatment:
 
     @classmethod
     def load(cls, path) -> "Treatment":
+        """Read and check a treatment file; TreatmentFileError names the file, the field and the fix."""
         try:
             with open(path, "rb") as f:
                 text = f.read().decode("utf-8")
@@ -92,6 +96,7 @@ class Treatment:
 
     @classmethod
     def from_toml(cls, text: str, file: str = "<treatment>") -> "Treatment":
+        """A treatment from TOML text (file: the name used in error messages)."""
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
@@ -100,10 +105,12 @@ class Treatment:
 
     @property
     def total_s(self) -> float:
+        """The planned treatment time, seconds (all phases)."""
         return sum(p.duration_s for p in self.phases)
 
     @property
     def peak_n(self) -> float:
+        """The highest force any phase asks for, N."""
         return max(p.force_n for p in self.phases)
 
     def check_device(self, info):
@@ -131,12 +138,15 @@ class Treatment:
                 "phase_count": len(self.phases), "telemetry_div": telemetry_div, "session_id": session_id}
 
     def phase_messages(self) -> list[dict]:
+        """The PHASE message fields, one per phase."""
         return [p.message(i) for i, p in enumerate(self.phases)]
 
     def show(self, newtons: float) -> str:
+        """A force in N shown in the treatment's unit."""
         return format_force(newtons, self.unit)
 
     def to_dict(self) -> dict:
+        """The treatment as plain data (what the store keeps)."""
         d = asdict(self)
         d["phases"] = [asdict(p) for p in self.phases]
         d["warnings"] = list(self.warnings)
@@ -289,7 +299,7 @@ class _Reader:
                     raise ValueError
                 newtons = to_newtons(v, self.unit)
             else:
-                newtons = parse_force(v)
+                newtons = parse_force(str(v))
         except ValueError:
             return self.fail(where, f"{v!r} is not a force",
                              'write it with its unit, e.g. "45 lbf", "200 N", "20 kgf" (or set unit = "lbf" '

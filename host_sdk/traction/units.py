@@ -18,10 +18,12 @@ def unit_name(text: str) -> str:
 
 
 def to_newtons(value: float, unit: str) -> float:
+    """A force in unit (N, kgf, lbf) in newtons."""
     return float(value) * NEWTONS_PER[unit_name(unit)]
 
 
 def from_newtons(newtons: float, unit: str) -> float:
+    """A force in newtons in unit (N, kgf, lbf)."""
     return float(newtons) / NEWTONS_PER[unit_name(unit)]
 
 
@@ -34,6 +36,7 @@ def parse_force(text: str) -> float:
 
 
 def format_force(newtons: float, unit: str = "N", digits: int = 1) -> str:
+    """A force in newtons written in unit, e.g. "45.0 lbf"."""
     name = unit_name(unit)
     return f"{from_newtons(newtons, name):.{digits}f} {name}"
 
@@ -44,4 +47,5 @@ def to_dn(newtons: float) -> int:
 
 
 def from_dn(dn: int) -> float:
+    """Wire decinewtons in newtons."""
     return dn / 10.0

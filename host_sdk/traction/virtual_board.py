@@ -11,6 +11,10 @@ again as a board reboots. A soft reset from mpremote's raw REPL brings the board
 without main.py, as on a real board. See docs/virtual-board.md.
 """
 
+# The board's process, relay and side channel are None until start() and set for as long as it runs; the
+# methods that use them are for a started board, so pyright's None checks are off for them here.
+# pyright: reportOptionalMemberAccess=false, reportOptionalOperand=false, reportOptionalSubscript=false
+
 import argparse
 import collections
 import fcntl
@@ -30,6 +34,7 @@ from traction_fw.hal.sim import faults as sim_faults
 from .errors import TractionError
 from .micropython import InterpreterNotFound, interpreter
 from .pty_relay import PtyRelay
+from .resources import resource
 
 RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
@@ -82,16 +87,14 @@ def default_store(config):
 
 
 def firmware_dir():
-    """<repo>/firmware: the folder holding main.py, boards/ and the traction_fw package."""
-    import traction_fw
-
-    return Path(traction_fw.__file__).resolve().parent.parent
+    """The folder holding main.py, boards/ and the traction_fw package (package data, traction.resources)."""
+    return resource("firmware")
 
 
 def protocol_dir():
-    import traction_protocol
-
-    return Path(traction_protocol.__file__).resolve().parent.parent
+    """The folder holding the traction_protocol package, and nothing else MicroPython could import by mistake
+    (not site-packages, whose CPython packages, crcmod among them, would shadow the firmware's own)."""
+    return resource("protocol")
 
 
 def board_config(board="sim", overrides=None):
@@ -697,7 +700,7 @@ def fault_usage():
     kinds = {"number": "N", "int": "N", "bool": "true|false"}
     parts = []
     for name, specs in sim_faults.FAULTS:
-        params = [f"[{key}={'|'.join(limits) if kind == 'text' else kinds[kind]}]"
+        params = [f"[{key}={'|'.join(map(str, limits or ())) if kind == 'text' else kinds[kind]}]"
                   for key, kind, limits in specs]
         parts.append(" ".join([name, *params]))
     return ", ".join(parts)

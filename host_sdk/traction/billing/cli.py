@@ -2,32 +2,30 @@
 
 SESSION is a record file (.rec) or a session number from the local store (`traction sessions`); the
 record is always verified with the device key (--key HEX, --key-file, or the key the store holds for the
-record's serial). Exit status: 0 billing-ready, 1 written but not billing-ready, 2 bad input (one line
-on stderr, nothing written).
+record's serial). Exit status (the `traction` command's table, docs/integrators.md): 0 billing-ready,
+3 written but not billing-ready, 1 bad input (one line on stderr, nothing written).
 """
 
 import json
 import sys
 from pathlib import Path
 
-from traction.billing import csv_line, fhir, ledger, note, x12
-from traction.billing.claim import bill
-from traction.billing.context import load as load_context
-from traction.billing.rules import load as load_rules
 from traction.errors import TractionError
-from traction.record import RecordError, load_key, parse_key, verify
+
+# The billing modules are imported by the functions that use them: `traction --help` loads this module to
+# list `bill`, and should not pay for them (benchmarks/cli_startup_bench.py).
 
 FORMATS = ("json", "fhir", "837", "csv", "note")
 BILLED_FORMATS = ("fhir", "837", "csv")  # what goes to a payer or a practice-management system
-EXIT_NOT_READY = 1
-EXIT_BAD_INPUT = 2
+EXIT_NOT_READY = 3  # traction.cli.EXIT_OUTCOME: done, but not the outcome asked for
+EXIT_BAD_INPUT = 1  # traction.cli.EXIT_ERROR
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "bill",
         help="billing summary, FHIR claim, X12 837P, CSV or note for CPT 97012",
-        description=__doc__.split("\n\n")[1],
+        description=(__doc__ or "").split("\n\n")[1],
     )
     p.add_argument(
         "sessions",
@@ -62,6 +60,11 @@ def register(subparsers) -> None:
 
 
 def cmd_bill(args, console=None) -> int:
+    from traction.billing import ledger
+    from traction.billing.claim import bill
+    from traction.billing.context import load as load_context
+    from traction.billing.rules import load as load_rules
+
     try:
         key = _key_argument(args)
         records = [_record(session, key, args.store) for session in args.sessions]
@@ -78,12 +81,14 @@ def cmd_bill(args, console=None) -> int:
             ledger.add(claims_at, summary, records)
     except (TractionError, OSError) as e:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"traction bill: error: {message}", file=sys.stderr)
+        print(f"traction: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0 if summary["billing_ready"] else EXIT_NOT_READY
 
 
 def render(summary: dict, fmt: str, chart_path=None, production: bool = False) -> str:
+    from traction.billing import csv_line, fhir, note, x12
+
     if fmt == "json":
         return json.dumps(summary, indent=2) + "\n"
     if fmt == "fhir":
@@ -96,6 +101,8 @@ def render(summary: dict, fmt: str, chart_path=None, production: bool = False) -
 
 
 def _key_argument(args) -> bytes | None:
+    from traction.record import load_key, parse_key
+
     if args.key:
         return parse_key(args.key, "--key")
     if args.key_file:
@@ -104,6 +111,8 @@ def _key_argument(args) -> bytes | None:
 
 
 def _record(session: str, key: bytes | None, store_path):
+    from traction.record import RecordError, verify
+
     path = Path(session)
     if path.exists():
         data = path.read_bytes()
@@ -115,6 +124,8 @@ def _record(session: str, key: bytes | None, store_path):
 
 def _serial_of(data: bytes, name: str) -> str:
     """The serial named in the record's first line, only to look its key up; verify() checks it all."""
+    from traction.record import RecordError
+
     try:
         return json.loads(data.split(b"\n", 1)[0])["serial"]
     except (ValueError, KeyError, TypeError):
@@ -132,6 +143,7 @@ def _ledger_path(store_path):
 
 def _open_store(store_path, why: str):
     """The store, only when one is named or already exists: looking a key up must not create one."""
+    from traction.record import RecordError
     from traction.store import Store, default_path
 
     if store_path is None and not default_path().exists():
@@ -140,6 +152,8 @@ def _open_store(store_path, why: str):
 
 
 def _stored_key(serial: str, store_path, name: str) -> bytes:
+    from traction.record import RecordError
+
     with _open_store(store_path, name) as store:
         key = store.key_for(serial)
     if key is None:
@@ -148,6 +162,8 @@ def _stored_key(serial: str, store_path, name: str) -> bytes:
 
 
 def _stored_record(number: int, key: bytes | None, store_path):
+    from traction.record import RecordError, verify
+
     with _open_store(store_path, f"session {number}") as store:
         session = store.session(number)
         if session is None:

@@ -11,6 +11,7 @@ import math
 import tomllib
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from traction.billing.npi import npi_problem
@@ -74,7 +75,7 @@ class Context:
         self.data = data
         self._check()
 
-    def get(self, dotted: str, default=None):
+    def get(self, dotted: str, default: Any = None) -> Any:
         node = self.data
         for part in dotted.split("."):
             if not isinstance(node, dict) or part not in node:
@@ -296,7 +297,7 @@ class Context:
         self._text("signature.signed_by", required=True)
         text = self._text("signature.signed_at", required=True)
         try:
-            datetime.fromisoformat(text)
+            datetime.fromisoformat(text or "")  # a missing one has failed already
         except ValueError:
             self._fail("signature.signed_at", f"{text!r} is not a time such as 2026-07-08T10:42:00-05:00")
 

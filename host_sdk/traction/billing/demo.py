@@ -8,8 +8,9 @@ from traction.billing import csv_line, fhir, note, x12
 from traction.billing.claim import bill
 from traction.billing.context import Context
 from traction.billing.context import load as load_context
+from traction.resources import resource
 
-EXAMPLE_CONTEXT = Path(__file__).resolve().parents[3] / "examples" / "context_example.toml"
+EXAMPLE_CONTEXT = "examples/context_example.toml"  # a traction.resources name
 
 
 def demo_outputs(record, out_dir, chart_path=None) -> list:
@@ -17,7 +18,7 @@ def demo_outputs(record, out_dir, chart_path=None) -> list:
     out = Path(out_dir)
     if chart_path is None and (out / "force.png").exists():
         chart_path = "force.png"
-    context = same_day(load_context(EXAMPLE_CONTEXT), record)
+    context = same_day(load_context(resource(EXAMPLE_CONTEXT)), record)
     summary = bill([record], context)
     written = {
         "summary.json": json.dumps(summary, indent=2) + "\n",

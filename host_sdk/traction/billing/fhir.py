@@ -58,13 +58,23 @@ def bundle(summary: dict) -> dict:
     entries.append(_device_provenance(ids, summary, measured))
     if context.get("signature"):
         entries.append(_clinician_provenance(ids, summary, context, measured))
-    return {
+    result = {
         "resourceType": "Bundle",
         "id": ids.plain("bundle"),
         "type": "collection",
         "timestamp": _instant(summary),
         "entry": entries,
     }
+    _validate(result)
+    return result
+
+
+def _validate(result: dict) -> None:
+    """Check the Bundle against the FHIR R4B models (fhir.resources) before anyone writes it: a structural
+    mistake here is a bug, raised as ValueError with the fields pydantic names."""
+    from fhir.resources.R4B.bundle import Bundle  # pydantic models: slow to import, only when billing
+
+    Bundle.model_validate(result)
 
 
 class _Ids:
@@ -289,7 +299,7 @@ def _observations(ids: _Ids, index: int, session: dict) -> list:
         ),
     ]
     measured = {"device": ids.ref("device")}
-    out = [_observation(ids, index, session, *m, measured) for m in measures]
+    out = [_observation(ids, index, session, *m, how=measured) for m in measures]
     if session["angle_deg"] is not None:
         # The angle is a setting the clinician entered, sealed in the record: the device did not measure it.
         setting = {"method": {"text": "setting entered by the clinician in the treatment file, sealed in the "

@@ -116,6 +116,6 @@ def _check_date(name: str, index: int, field: str, value) -> None:
     if value is None and field == "until":
         return
     try:
-        date.fromisoformat(value)
+        date.fromisoformat(value)  # type: ignore[arg-type]  (None, a number: TypeError, caught)
     except (TypeError, ValueError) as e:
         raise RulesError(f"{name}: version {index} {field!r} is not an ISO date: {value!r}") from e
