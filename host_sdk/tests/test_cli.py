@@ -209,9 +209,9 @@ def test_e2e_a_demo_whose_treatment_does_not_complete_fails_with_nothing_to_bill
 
     real_follow = traction.demo.follow
 
-    def emergency_stop_first(session, console, unit):
+    def emergency_stop_first(session, console, unit, **kw):
         session.estop()  # the treatment ends in FAULT (ESTOP): not COMPLETED or STOPPED
-        return real_follow(session, console, unit)
+        return real_follow(session, console, unit, **kw)
 
     monkeypatch.setattr(traction.demo, "follow", emergency_stop_first)
     out = tmp_path / "demo-out"

@@ -190,7 +190,7 @@ def cmd_info(args, console):
 
 def cmd_run(args, console):
     """`traction run`: run a treatment file, follow it, store its verified record."""
-    from traction.progress import follow
+    from traction.progress import CtrlC, follow
     from traction.session import Session
     from traction.treatment import Treatment
 
@@ -201,17 +201,14 @@ def cmd_run(args, console):
         err.print(f"[yellow]warning:[/] {warning}")
     with _open(args) as dev:
         session = Session(dev, treatment, telemetry_hz=args.telemetry_hz, source=args.protocol)
-        try:
+        with CtrlC(session) as keys:  # a press during START is acted on once it runs: a gentle stop
             session.start()
-        except KeyboardInterrupt:
-            dev.stop()
-            raise
-        err.print(f"Running {treatment.name or args.protocol} on {dev.info.serial}: "
-                  f"{treatment.total_s / 60:g} min. Ctrl-C stops it gently.")
-        if args.json:
-            _print_json({"type": "started", "session_id": session.session_id, "serial": dev.info.serial,
-                         "treatment": treatment.name or args.protocol, "total_s": treatment.total_s})
-        record = follow(session, console, unit, json_lines=args.json, status_console=err)
+            err.print(f"Running {treatment.name or args.protocol} on {dev.info.serial}: "
+                      f"{treatment.total_s / 60:g} min. Ctrl-C stops it gently.")
+            if args.json:
+                _print_json({"type": "started", "session_id": session.session_id, "serial": dev.info.serial,
+                             "treatment": treatment.name or args.protocol, "total_s": treatment.total_s})
+            record = follow(session, console, unit, json_lines=args.json, status_console=err, ctrl_c=keys)
         if record is None:
             raise TractionError(f"session {session.session_id}: no verified record "
                                 f"({session.record_error or 'the board sent none'}); the raw data is in "

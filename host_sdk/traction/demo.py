@@ -15,7 +15,7 @@ from traction.billing import demo_outputs
 from traction.device import Device
 from traction.errors import TractionError
 from traction.plot import plot_session
-from traction.progress import follow
+from traction.progress import CtrlC, follow
 from traction.resources import resource
 from traction.session import Session, completed_normally
 from traction.store import Store
@@ -65,12 +65,13 @@ def run_demo(out_dir, time_scale: int = TIME_SCALE, seed: int = 1, console: Cons
                 console.print(f"Connected on {board.port}: board {info.serial}, firmware {info.firmware}, "
                               f"control loop {info.control_hz} Hz, "
                               f"{'calibrated' if info.calibrated else 'NOT calibrated'}")
-                session = Session(dev, treatment, telemetry_hz=TELEMETRY_HZ,
-                                  source=str(treatment_file)).start()
-                console.print(f"Treatment started (session {session.session_id}); "
-                              f"{treatment.total_s / 60:g} min of treatment take about "
-                              f"{treatment.total_s / time_scale:.0f} s here. Ctrl-C stops it gently.")
-                record = follow(session, console, unit)
+                session = Session(dev, treatment, telemetry_hz=TELEMETRY_HZ, source=str(treatment_file))
+                with CtrlC(session) as keys:  # a press during START is acted on once it runs
+                    session.start()
+                    console.print(f"Treatment started (session {session.session_id}); "
+                                  f"{treatment.total_s / 60:g} min of treatment take about "
+                                  f"{treatment.total_s / time_scale:.0f} s here. Ctrl-C stops it gently.")
+                    record = follow(session, console, unit, ctrl_c=keys)
                 if record is None:
                     raise RuntimeError(f"the board's record of the session could not be verified: "
                                        f"{session.record_error or 'no record arrived'}")

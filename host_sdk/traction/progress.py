@@ -11,7 +11,9 @@ outage is shown (what the board does meanwhile) and Ctrl-C gives up waiting for 
 
 import dataclasses
 import json
+import signal
 import sys
+import threading
 import time
 from contextlib import nullcontext
 
@@ -32,40 +34,63 @@ PLAIN_EVERY_S = 5.0  # wall seconds between progress lines when not on a termina
 
 
 def follow(session: Session, console: Console, unit: str, json_lines: bool = False,
-           status_console: Console | None = None) -> Record | None:
+           status_console: Console | None = None, ctrl_c: "CtrlC | None" = None) -> Record | None:
     """Show progress until the treatment ends, then return session.wait()'s record. console: where
-    progress goes; status_console: where Ctrl-C and outage notes go (default: console)."""
-    notes = status_console or console
+    progress goes; status_console: where Ctrl-C and outage notes go (default: console); ctrl_c: the
+    caller's CtrlC when it was entered before the session started (a press during START counts too)."""
+    with nullcontext(ctrl_c) if ctrl_c else CtrlC(session) as keys:
+        return _follow(session, console, unit, json_lines, status_console or console, keys)
+
+
+class CtrlC:
+    """Ctrl-C presses, counted by a SIGINT handler for as long as a treatment is followed. A press can land
+    anywhere (between two statements, inside the display's own code); as a KeyboardInterrupt it could be
+    lost or end the command with the board still pulling. Counted, the follow loop acts on each press when
+    it next looks. While the board does not answer, a press raises KeyboardInterrupt: the host gives up
+    waiting for it. Off the main thread (no signal handler there) presses stay KeyboardInterrupts."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.presses = 0
+        self._previous = None
+
+    def __enter__(self) -> "CtrlC":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._press)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _press(self, signum, frame):
+        if self.session.outage:
+            raise KeyboardInterrupt
+        self.presses += 1
+
+
+def _follow(session, console, unit, json_lines, notes, keys):
     live = console.is_terminal and not json_lines
     view = _Live(session, console, unit) if live else _Lines(session, console, unit, json_lines)
-    interrupts = 0
+    handled = 0
     shown = 0
     outage = None
     with view.context():
         while not session.ended:
-            try:
-                shown = view.events(session.events, shown)
-                status = session.status()
-                outage = _print_outage(notes, session, outage)
-                if status is not None:
-                    view.status(status)
-                time.sleep(REFRESH_S)
-            except KeyboardInterrupt:
-                if session.outage:
-                    raise  # nothing reaches the board: give up waiting for it
-                interrupts += 1
-                _interrupt(session, notes, interrupts)
+            while handled < keys.presses:
+                handled += 1
+                _interrupt(session, notes, handled)
+            shown = view.events(session.events, shown)
+            status = session.status()
+            outage = _print_outage(notes, session, outage)
+            if status is not None:
+                view.status(status)
+            time.sleep(REFRESH_S)
     view.events(session.events, shown)
-    while True:
-        try:
-            record = session.wait()
-            _print_outage(notes, session, outage)
-            return record
-        except KeyboardInterrupt:
-            if session.outage:
-                raise
-            interrupts += 1
-            _interrupt(session, notes, interrupts)
+    record = session.wait()  # the treatment is over: a press now only counts (or gives up in an outage)
+    _print_outage(notes, session, outage)
+    return record
 
 
 class _Live:
