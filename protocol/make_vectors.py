@@ -41,7 +41,8 @@ def info(re, kind, time_scale, serial, **changes):
     fields = dict(re=re, protocol=1, fw_major=1, fw_minor=0, fw_patch=0, serial=serial, kind=kind,
                   time_scale=time_scale, control_hz=1000, hard_max_dn=3000, cervical_max_dn=1500,
                   lumbar_max_dn=3000, modes=0x1F, calibrated=1, cal_date_s=DAY - 86400,
-                  lease_min_ms=200, lease_max_ms=10000, state=1)
+                  lease_min_ms=200, lease_max_ms=10000, state=1, cal_id=0x5A17C0DE, cal_points=4,
+                  cal_nonlin_ppm=180, security=0x03)
     fields.update(changes)
     return fields
 
@@ -120,8 +121,13 @@ MESSAGES = (
     ("PROVISION with a 16-character serial (no padding)", "PROVISION", 22,
      dict(serial="TRACTION-0000001", hard_max_dn=2500, cervical_max_dn=1200, lumbar_max_dn=2500,
           key=bytes(32))),
-    ("CALIBRATE zero step", "CALIBRATE", 23, dict(step=0, known_dn=0, date_s=DAY)),
-    ("CALIBRATE span step with 50 N", "CALIBRATE", 24, dict(step=1, known_dn=500, date_s=DAY)),
+    ("CALIBRATE with four reference weights", "CALIBRATE", 23,
+     dict(zero_counts=1400, span_counts=3922660, span_dn=9807, date_s=DAY, nonlin_ppm=180,
+          weights=[981, 1961, 4903, 9807])),
+    ("CALIBRATE with a reversed cell (negative span) and the most weights", "CALIBRATE", 24,
+     dict(zero_counts=-5000, span_counts=-400000, span_dn=1000, date_s=DAY, nonlin_ppm=0,
+          weights=[100, 200, 300, 400, 500, 600, 700, 800, 900, 1000])),
+    ("LOADCELL_READ", "LOADCELL_READ", 25, {}),
     ("ACK of START, now RUNNING", "ACK", 0, dict(re=6, state=3)),
     ("ACK of seq 255, IDLE", "ACK", 255, dict(re=255, state=1)),
     ("NAK OVER_LIMIT in READY", "NAK", 1, dict(re=5, error=3, state=2)),
@@ -129,7 +135,11 @@ MESSAGES = (
     ("INFO from a virtual board", "INFO", 3, info(1, 1, 60, "SIM-0001")),
     ("INFO from an unprovisioned real board", "INFO", 4,
      info(0, 0, 1, "", hard_max_dn=0, cervical_max_dn=0, lumbar_max_dn=0, calibrated=0, cal_date_s=0,
-          modes=0x07)),
+          modes=0x07, cal_id=0, cal_points=0, cal_nonlin_ppm=0, security=0x06)),
+    ("LOADCELL in SERVICE, a board with current sense and an encoder", "LOADCELL", 26,
+     dict(re=25, sample=123456, raw_counts=1961400, current_counts=2050, position=-1200, state=7)),
+    ("LOADCELL from a board without current sense", "LOADCELL", 27,
+     dict(re=25, sample=0, raw_counts=-8388608, current_counts=-1, position=0, state=1)),
     ("STATUS running, holding 100 N", "STATUS", 5, status()),
     ("STATUS fault latched, stop switch pressed, record pending", "STATUS", 6,
      status(state=6, fault=9, segment=6, target_dn=0, force_dn=-15, remaining_ms=0, flags=0x0B)),

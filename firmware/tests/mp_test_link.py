@@ -36,6 +36,7 @@ TABLE = {
     "SERVICE_EXIT": {IDLE: R, READY: R, RUNNING: R, PAUSED: R, RELEASING: R, FAULT: R, SERVICE: A},
     "PROVISION": {s: "NOT_SERVICE" for s in STATES},
     "CALIBRATE": {s: "NOT_SERVICE" for s in STATES},
+    "LOADCELL_READ": {s: A for s in STATES},
 }
 TABLE["PROVISION"][SERVICE] = A
 TABLE["CALIBRATE"][SERVICE] = A
@@ -47,8 +48,9 @@ FIELDS = {
               "telemetry_div": 0, "session_id": 1},
     "PHASE": PHASE0, "EDIT_FORCE": {"force_dn": 3500},
     "PROVISION": {"serial": "SIM-0001", "hard_max_dn": 9000, "cervical_max_dn": 2500, "lumbar_max_dn": 9000,
-                  "key": bytes(32)},
-    "CALIBRATE": {"step": 0, "known_dn": 0, "date_s": 0},
+                  "key": bytes(range(1, 33))},
+    "CALIBRATE": {"zero_counts": 1400, "span_counts": 4000000, "span_dn": 10000, "date_s": 1767225600,
+                  "nonlin_ppm": 100, "weights": [2000, 5000, 10000]},
 }
 
 
@@ -147,12 +149,22 @@ def test_limits_cannot_be_raised_over_the_link():
     h.cleanup()
 
 
-def test_calibration_needs_a_load_for_its_span():
+def test_calibration_needs_three_weights_and_a_real_span():
     host = host_in(SERVICE)
-    host.ok("CALIBRATE", step=0, known_dn=0, date_s=0)
-    r = host.cmd("CALIBRATE", step=1, known_dn=1000, date_s=1767225600)
-    assert r.name == "NAK" and r["error"] == ERROR["NOT_TENSIONED"]  # nothing hangs on the line
-    assert host.app.settings.calibrated()  # the stored calibration is untouched
+    cal = FIELDS["CALIBRATE"]
+    for bad, error in ((dict(weights=[5000, 10000]), "OUT_OF_RANGE"),  # two points show no bow
+                       (dict(span_dn=9000), "OUT_OF_RANGE"),  # the span is not a weight that was hung
+                       (dict(span_counts=1000), "NOT_TENSIONED"),  # a span that hardly moves the reading
+                       (dict(zero_counts=8388607), "OUT_OF_RANGE")):  # a zero at the ADC's rail
+        r = host.cmd("CALIBRATE", **dict(cal, **bad))
+        assert r.name == "NAK" and r["error"] == ERROR[error], (bad, r)
+    before = host.ok("HELLO", host_version=1)["cal_id"]
+    assert before and host.app.settings.cal_weights == []  # the factory calibration, untouched
+    host.ok("CALIBRATE", **dict(cal, span_counts=3990000))
+    info = host.ok("HELLO", host_version=1)
+    assert info["cal_id"] != before and info["cal_points"] == 3 and info["cal_nonlin_ppm"] == 100
+    assert info["cal_date_s"] == 1767225600
+    assert h.Host(cfg=host.cfg).app.settings.cal_weights == [2000, 5000, 10000]  # kept across a restart
     h.cleanup()
 
 

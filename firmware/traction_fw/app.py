@@ -39,7 +39,10 @@ class App:
         self.board = board
         cfg = board.config
         self.period_us = board.period_us
-        self.settings = Settings(board.store, seed(cfg))
+        self.settings = Settings(board.store, seed(cfg), cfg.get("limits"))
+        # The REPL on the port: always on a development image, else only with the jumper fitted at boot
+        # (docs/safety.md, "Lockdown").
+        self.repl_open = cfg.get("repl", "jumper") == "always" or board.service_jumper()
         rating = cfg.get("loadcell", {}).get("rating_n", 0) * 10
         self.safety = Safety(cfg.get("safety"), self.period_us, board.loadcell.rails(), rating)
         self.cross = self._second_channel(board, cfg)
@@ -85,6 +88,9 @@ class App:
         self.link = Link(self)
         unexpected = board.reset_cause()
         self.journal.event(E_BOOT, 1 if unexpected else 0, 0, 0)
+        if self.settings.tampered:
+            print("settings:", self.settings.tampered)
+            self.latch(safety.TAMPERED, 0)  # nothing stored can be trusted: no treatment until re-provisioned
         if self.recorder.seal_after_reset():
             # a treatment was cut by a reset: the operator must see it and clear it before the next one
             self.latch(safety.RESET, 0)
@@ -362,7 +368,8 @@ class App:
 
     def repl_allowed(self):
         st = self.state
-        return (st == IDLE or st == READY or st == FAULT or st == SERVICE) and not self.motor_on
+        return self.repl_open and (st == IDLE or st == READY or st == FAULT or st == SERVICE) \
+            and not self.motor_on
 
     def board_name(self):
         return self.board.kind

@@ -21,7 +21,7 @@ from rich.table import Table
 from traction.errors import TractionError
 
 EXTENSIONS = ("traction.virtual_board", "traction.billing.cli", "traction.build", "traction.emulated_board",
-              "traction.qa_report")
+              "traction.qa_report", "traction.commission")
 EXIT_ERROR = 1
 EXIT_FAULT = 3  # the treatment ended in a fault or a board reset, not COMPLETED or STOPPED
 EXIT_PIPE = 141  # stdout closed by its reader: what a process killed by SIGPIPE reports (128 + 13)

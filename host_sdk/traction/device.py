@@ -63,6 +63,10 @@ class Info:
     lease_min_ms: int
     lease_max_ms: int
     state: str
+    cal_id: int = 0  # names the calibration in force (INFO, SPEC section 10)
+    cal_points: int = 0
+    cal_nonlin_ppm: int = 0
+    security: int = 0  # SECURITY_* bits
 
     @classmethod
     def from_message(cls, m):
@@ -76,7 +80,8 @@ class Info:
                    calibrated=bool(m["calibrated"]),
                    cal_date=datetime.fromtimestamp(m["cal_date_s"], UTC) if m["cal_date_s"] else None,
                    lease_min_ms=m["lease_min_ms"], lease_max_ms=m["lease_max_ms"],
-                   state=STATE_NAME[m["state"]])
+                   state=STATE_NAME[m["state"]], cal_id=m["cal_id"], cal_points=m["cal_points"],
+                   cal_nonlin_ppm=m["cal_nonlin_ppm"], security=m["security"])
 
     def region_max_n(self, region: str) -> float:
         """The provisioned maximum for a region ("cervical" or "lumbar"), never above the device's."""

@@ -300,8 +300,7 @@ class VirtualBoard:
         self._runtime = None
         self._relay = None
         self._supervisor = None
-        self._cmd = None
-        self._env = None
+        self._exe = self._lib = self._main = None
         self._kind = None
         self.channel = None
         self._side = None
@@ -352,9 +351,7 @@ class VirtualBoard:
         (lib / "machine.py").write_text(MACHINE_SHIM)
         self.config["sim"]["channel"] = str(self.channel)
         self._write_config(after_reset=False)
-        self._env = dict(os.environ, MICROPYPATH=os.pathsep.join(
-            [str(lib), str(firmware_dir()), str(protocol_dir())]))
-        self._cmd = {"firmware": [exe, str(main)], "repl": [exe]}
+        self._exe, self._lib, self._main = exe, lib, main
         self._relay = PtyRelay(on_board_output=self._board_output, on_user_input=self._user_input)
         self.port = self._relay.port
         self._relay.start()
@@ -447,10 +444,9 @@ class VirtualBoard:
         return self._identity()[1]
 
     def _identity(self):
-        settings = self.store / "settings.json"
-        if settings.is_file():
-            s = json.loads(settings.read_text())
-            return s.get("serial", ""), bytes.fromhex(s.get("key", ""))
+        settings, key = self.store / "settings.json", self.store / "key.bin"
+        if settings.is_file() and key.is_file():
+            return json.loads(settings.read_text())["settings"]["serial"], key.read_bytes()
         provision = self.config.get("provision", {})
         key = provision.get("key_hex") or provision.get("key", "")
         return provision.get("serial", ""), bytes.fromhex(key)
@@ -468,10 +464,20 @@ class VirtualBoard:
             self._relay.flush_board_input()
         self._kind = kind
         self._saw_soft_reboot = False
+        cmd, path = self._firmware()
         self._proc = subprocess.Popen(
-            self._cmd[kind], stdin=self._relay.board_fd, stdout=self._relay.board_fd, stderr=subprocess.PIPE,
-            cwd=self.store, env=self._env, start_new_session=True,
+            [self._exe, *cmd] if kind == "firmware" else [self._exe], stdin=self._relay.board_fd,
+            stdout=self._relay.board_fd, stderr=subprocess.PIPE, cwd=self.store,
+            env=dict(os.environ, MICROPYPATH=os.pathsep.join(map(str, [self._lib, *path]))),
+            start_new_session=True,
         )
+
+    def _firmware(self):
+        """(main.py argument, module path) of what this boot runs: the firmware deployed on the store
+        (`traction flash --mpremote`: its main.py at the root, as on a board), else the repository's."""
+        if (self.store / "main.py").is_file():
+            return ["main.py"], [self.store, self.store / "lib"]
+        return [str(self._main)], [firmware_dir(), protocol_dir()]
         self._stderr_reader = threading.Thread(target=self._read_stderr, args=(self._proc,),
                                                name="virtual-board-stderr", daemon=True)
         self._stderr_reader.start()
