@@ -147,6 +147,8 @@ def _choices(config, key):
         return sorted(config.get("patients", {}))
     if key == "hal":
         return ["sim"]  # the unix port has no other hal
+    if key == "repl":
+        return ["always", "jumper"]  # a development or a production image
     return None
 
 
