@@ -14,7 +14,7 @@ from traction_protocol.constants import STATE_NAME
 # CALIBRATE in SERVICE carries too few weights, so it is refused for that (OUT_OF_RANGE), not the state.
 ALWAYS = {"HELLO": "A", "HEARTBEAT": "A", "SET_TIME": "A", "GET_STATUS": "A", "RECORD_LIST": "A",
           "RECORD_READ": "UNKNOWN_RECORD", "RECORD_ACK": "UNKNOWN_RECORD", "PROVISION": "NOT_SERVICE",
-          "CALIBRATE": "NOT_SERVICE", "ESTOP": "A>FAULT", "LOADCELL_READ": "A"}
+          "CALIBRATE": "NOT_SERVICE", "ESTOP": "A>FAULT", "LOADCELL_READ": "A", "JOG": "NOT_SERVICE"}
 REFUSED = {name: "BAD_STATE" for name in ("SETUP", "PHASE", "START", "PAUSE", "RESUME", "EDIT_FORCE",
                                           "CLEAR_FAULT", "TARE", "SERVICE_ENTER", "SERVICE_EXIT")}
 TABLE = {
@@ -29,13 +29,14 @@ TABLE = {
     "RELEASING": {**ALWAYS, **REFUSED, "STOP": "A"},
     "FAULT": {**ALWAYS, **REFUSED, "STOP": "A", "ESTOP": "A", "CLEAR_FAULT": "A>IDLE"},
     "SERVICE": {**ALWAYS, **REFUSED, "STOP": "A", "TARE": "A", "SERVICE_ENTER": "A",
-                "SERVICE_EXIT": "A>IDLE", "PROVISION": "A", "CALIBRATE": "OUT_OF_RANGE"},
+                "SERVICE_EXIT": "A>IDLE", "PROVISION": "A", "CALIBRATE": "OUT_OF_RANGE",
+                "JOG": "A"},
 }
 # Queries and refusals first; then the commands that change the board, so that one changing what the
 # state hides (SETUP in IDLE keeps a setup pending) comes after those it would affect.
 COMMANDS = ["HELLO", "HEARTBEAT", "SET_TIME", "GET_STATUS", "LOADCELL_READ", "RECORD_LIST", "RECORD_READ",
             "RECORD_ACK",
-            "PROVISION", "CALIBRATE", "PHASE", "START", "PAUSE", "RESUME", "EDIT_FORCE", "CLEAR_FAULT",
+            "PROVISION", "CALIBRATE", "JOG", "PHASE", "START", "PAUSE", "RESUME", "EDIT_FORCE", "CLEAR_FAULT",
             "TARE", "SERVICE_ENTER", "SERVICE_EXIT", "SETUP", "STOP", "ESTOP"]
 NO_SUCH_RECORD = 65535
 TRANSIENT = ("RELEASING",)
@@ -61,6 +62,7 @@ def fields(dev, command):
         "SETUP": PLAN.setup_message(session_id=7, telemetry_div=0),
         "PHASE": PLAN.phase_messages()[0],
         "EDIT_FORCE": {"force_dn": 2800},
+        "JOG": {"speed_pm": -100, "ms": 100},  # paying out a little: harmless in any state
         "RECORD_READ": {"record_id": NO_SUCH_RECORD, "offset": 0},
         "RECORD_ACK": {"record_id": NO_SUCH_RECORD},
         "PROVISION": {"serial": info.serial, "hard_max_dn": round(info.hard_max_n * 10),

@@ -37,7 +37,9 @@ TABLE = {
     "PROVISION": {s: "NOT_SERVICE" for s in STATES},
     "CALIBRATE": {s: "NOT_SERVICE" for s in STATES},
     "LOADCELL_READ": {s: A for s in STATES},
+    "JOG": {s: "NOT_SERVICE" for s in STATES},
 }
+TABLE["JOG"][SERVICE] = A
 TABLE["PROVISION"][SERVICE] = A
 TABLE["CALIBRATE"][SERVICE] = A
 
@@ -49,6 +51,7 @@ FIELDS = {
     "PHASE": PHASE0, "EDIT_FORCE": {"force_dn": 3500},
     "PROVISION": {"serial": "SIM-0001", "hard_max_dn": 9000, "cervical_max_dn": 2500, "lumbar_max_dn": 9000,
                   "key": bytes(range(1, 33))},
+    "JOG": {"speed_pm": -100, "ms": 200},
     "CALIBRATE": {"zero_counts": 1400, "span_counts": 4000000, "span_dn": 10000, "date_s": 1767225600,
                   "nonlin_ppm": 100, "weights": [2000, 5000, 10000]},
 }
@@ -332,3 +335,27 @@ def test_stdio_link_writes_to_a_stream_without_flush():
     link.attach_output(uart)
     link.write(b"\x00abc\x00")
     assert uart.data == b"\x00abc\x00"
+
+
+def test_a_jog_runs_the_motor_in_service_only_for_its_time_and_both_ways():
+    host = host_in(SERVICE)
+    p0 = host.board.motor.position()
+    host.ok("JOG", speed_pm=200, ms=500)
+    host.step(2)
+    assert host.board.motor.enabled()
+    assert host.until(lambda: not host.board.motor.enabled(), 5)
+    p1 = host.board.motor.position()
+    assert p1 - p0 > 400  # 20 % of 8000 counts/s for 0.5 s is 800: winding in counts up
+    host.ok("JOG", speed_pm=-200, ms=500)
+    host.step(2)
+    assert host.board.motor.enabled()
+    assert host.until(lambda: not host.board.motor.enabled(), 5)
+    assert host.board.motor.position() < p1 - 400
+    host.ok("JOG", speed_pm=-200, ms=3000)
+    host.step(5)
+    host.ok("SERVICE_EXIT")  # leaving SERVICE ends a jog at once
+    host.step(2)
+    assert not host.board.motor.enabled() and host.app.state == IDLE
+    info = host.ok("HELLO", host_version=1)
+    assert info["full_speed_counts_s"] == 8000
+    h.cleanup()

@@ -68,6 +68,9 @@ class App:
         self.target = 0
         self.raw = 0
         self.speed = 0
+        self.jog_pm = 0  # JOG in SERVICE (commands.py): speed, start and length
+        self.jog_from = 0
+        self.jog_ms = 0
         self.motor_on = False
         self.switch = False
         self.samples = 0
@@ -182,6 +185,11 @@ class App:
                 speed = self.ctrl.update(rel.target, force, rel.slope)
             else:
                 speed = rel.speed
+        if self.jog_pm:
+            if st == SERVICE and time.ticks_diff(self.board.clock.ticks_ms(), self.jog_from) < self.jog_ms:
+                speed = self.jog_pm
+            else:
+                self.jog_pm = 0
         # Independent of any fault: never pull once the force, run on at its present rate for one rate
         # window, would reach the limit, nor while the motor current shows it above the limit.
         if speed > 0 and not (self.safety.may_pull(self.limit) and self.cross.may_pull(self.limit)):
@@ -207,7 +215,7 @@ class App:
 
     def _actuate(self):
         m = self.board.motor
-        want = self.state == RUNNING or self.state == PAUSED or self.release.active
+        want = self.state == RUNNING or self.state == PAUSED or self.release.active or self.jog_pm != 0
         if want and not self.motor_on:
             self.ctrl.reset()
             m.enable()

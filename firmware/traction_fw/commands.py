@@ -27,6 +27,7 @@ class Commands:
             "RECORD_LIST": self.record_list, "RECORD_READ": self.record_read, "RECORD_ACK": self.record_ack,
             "SERVICE_ENTER": self.service_enter, "SERVICE_EXIT": self.service_exit,
             "PROVISION": self.provision, "CALIBRATE": self.calibrate, "LOADCELL_READ": self.loadcell_read,
+            "JOG": self.jog,
         }
 
     def run(self, msg):
@@ -58,7 +59,9 @@ class Commands:
             "calibrated": 1 if st.calibrated() else 0, "cal_date_s": st.cal_date_s,
             "lease_min_ms": app.lease_min_ms, "lease_max_ms": app.lease_max_ms, "state": app.state,
             "cal_id": st.cal_id(), "cal_points": len(st.cal_weights) if st.calibrated() else 0,
-            "cal_nonlin_ppm": st.cal_nonlin_ppm, "security": self.security()})
+            "cal_nonlin_ppm": st.cal_nonlin_ppm, "security": self.security(),
+            "full_speed_counts_s": (b.config.get("encoder") or {}).get("full_speed_counts_s", 0)
+            if b.motor.position() is not None else 0})
 
     def security(self):
         app = self.app
@@ -263,6 +266,17 @@ class Commands:
             return "NOT_SERVICE"
         return app.settings.provision(f["serial"], f["hard_max_dn"], f["cervical_max_dn"], f["lumbar_max_dn"],
                                       f["key"])
+
+    def jog(self, f):
+        """SERVICE only: run the motor at speed_pm for ms (the self-test's motion checks). Every safety
+        check runs as in a treatment; the motor stops by itself when the time is up."""
+        app = self.app
+        if app.state != SERVICE:
+            return "NOT_SERVICE"
+        app.jog_from = app.board.clock.ticks_ms()
+        app.jog_ms = f["ms"]
+        app.jog_pm = f["speed_pm"] if f["ms"] else 0
+        return 0
 
     def calibrate(self, f):
         app = self.app

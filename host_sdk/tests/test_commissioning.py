@@ -119,7 +119,11 @@ def test_a_bare_board_is_flashed_provisioned_calibrated_and_self_tested_by_the_c
 
         reboot(vb, jumper=False)  # jumper off: locked again
         out = ok("selftest", "--port", port, "--store", host, "--sim-store", board)
-        assert "self-test PASSED" in out and "port locked: pass" in out and "stop switch: pass" in out
+        for check in ("port locked", "load-cell zero", "load-cell noise", "current-sense zero", "stop switch",
+                      "motor direction", "encoder scale", "driver-enable cut"):
+            assert f"{check}: pass" in out, out
+        assert "self-test PASSED" in out
+        print(out)
         with Store(host) as s:
             steps = [(r["step"], r["passed"]) for r in s.commissioning("TU-0042")]
         assert steps == [("provision", True), ("calibrate", True), ("selftest", True)]

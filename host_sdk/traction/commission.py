@@ -32,6 +32,10 @@ MAX_NONLIN_PCT = 0.1  # of full scale: a deviation from the straight line beyond
 MAX_HYSTERESIS_PCT = 0.1
 MAX_ZERO_N = 5.0  # selftest: the unloaded reading after TARE's window
 MAX_NOISE_N = 1.0  # selftest: the load cell's standard deviation at rest
+JOG_PM = 200  # selftest: the motor at 20 % of full speed ...
+JOG_MS = 500  # ... for half a second, each way
+SCALE_TOLERANCE = 0.25  # encoder counts within 25 % of what full_speed_counts_s predicts
+CURRENT_BACK_COUNTS = 5  # after the driver is disabled the current is back at its motor-off reading
 KEY_MODE = 0o600
 
 
@@ -57,6 +61,10 @@ class Operator:
     def stop_switch(self, pressed):
         self._wait("Press and hold the patient stop switch, then press Enter" if pressed else
                    "Release the stop switch, then press Enter")
+
+    def jumper(self, fitted):
+        self._wait("Fit the service jumper, then press Enter" if fitted else
+                   "Remove the service jumper, then press Enter")
 
     def accept(self, question):
         if self.yes:
@@ -96,6 +104,11 @@ class SimOperator(Operator):
             self.side.inject("stop_switch", pressed=True)
         else:
             self.side.clear("stop_switch")
+        time.sleep(SETTLE_S)
+
+    def jumper(self, fitted):
+        self.out(f"side channel: service jumper {'fitted' if fitted else 'removed'}")
+        self.side.inject("service_jumper", present=fitted)
         time.sleep(SETTLE_S)
 
 
@@ -470,14 +483,57 @@ def selftest(dev, operator, samples=SAMPLES, out=print):
             dev.clear_fault()
         except NakError as e:
             check("stop switch fault cleared", False, str(e))
+    operator.jumper(True)
+    try:
+        service(dev)
+        motion_checks(dev, info, samples, check)
+    finally:
+        leave_service(dev)
+        operator.jumper(False)
     passed = all(r["passed"] for r in results)
-    not_run = ["motor direction against the encoder", "encoder scale", "driver-enable cut", "watchdog",
-               "limit switch"]
+    not_run = ["watchdog", "limit switch"]
     report = {"serial": info.serial, "passed": passed, "checks": results, "not_run": not_run,
               "utc": datetime.now(UTC).isoformat(timespec="seconds")}
     dev.store.add_commissioning(info.serial, "selftest", passed, report)
     out(f"self-test {'PASSED' if passed else 'FAILED'}; not run by this version: {', '.join(not_run)}")
     return report
+
+
+def jog(dev, speed_pm, ms=JOG_MS):
+    """JOG, and wait (by the board's own sample count) until its time is up and the motor stopped: the
+    encoder's travel."""
+    start = dev.command("LOADCELL_READ")
+    dev.command("JOG", speed_pm=speed_pm, ms=ms)
+    done = start["sample"] + ms * dev.info.control_hz // 1000 + 5
+    deadline = time.monotonic() + 30
+    while True:
+        now = dev.command("LOADCELL_READ")
+        if now["sample"] >= done and not dev.status().motor_enabled:
+            return now["position"] - start["position"]
+        if time.monotonic() > deadline:
+            dev.command("JOG", speed_pm=0, ms=0)
+            raise CommissionError("the motor did not stop after its jog")
+        time.sleep(0.005)
+
+
+def motion_checks(dev, info, samples, check):
+    """Motor direction against the encoder, encoder scale, the current after the driver is disabled."""
+    _, off_sd, off, _ = read_average(dev, samples)
+    wound = jog(dev, JOG_PM)
+    paid = jog(dev, -JOG_PM)
+    check("motor direction", wound > 0 > paid, f"winding in moved the encoder {wound:+d} counts, paying out "
+          f"{paid:+d}" + ("" if wound > 0 > paid else ": motor or encoder wired the wrong way round"))
+    full = info.full_speed_counts_s
+    if full:
+        want = full * JOG_PM / 1000 * JOG_MS / 1000
+        got = (wound - paid) / 2
+        check("encoder scale", abs(got - want) <= SCALE_TOLERANCE * want,
+              f"{got:.0f} counts per jog, {want:.0f} expected from {full} counts/s at full speed")
+    if off is not None:
+        _, _, after, _ = read_average(dev, samples)
+        back = abs(after - off) <= max(CURRENT_BACK_COUNTS, 4 * off_sd)
+        check("driver-enable cut", back and not dev.status().motor_enabled,
+              f"current {after:.1f} counts after the jog, {off:.1f} before (motor disabled)")
 
 
 def cmd_selftest(args, console):

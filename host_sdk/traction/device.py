@@ -67,6 +67,7 @@ class Info:
     cal_points: int = 0
     cal_nonlin_ppm: int = 0
     security: int = 0  # SECURITY_* bits
+    full_speed_counts_s: int = 0  # encoder counts per second at full motor speed (0: no encoder)
 
     @classmethod
     def from_message(cls, m):
@@ -81,7 +82,8 @@ class Info:
                    cal_date=datetime.fromtimestamp(m["cal_date_s"], UTC) if m["cal_date_s"] else None,
                    lease_min_ms=m["lease_min_ms"], lease_max_ms=m["lease_max_ms"],
                    state=STATE_NAME[m["state"]], cal_id=m["cal_id"], cal_points=m["cal_points"],
-                   cal_nonlin_ppm=m["cal_nonlin_ppm"], security=m["security"])
+                   cal_nonlin_ppm=m["cal_nonlin_ppm"], security=m["security"],
+                   full_speed_counts_s=m["full_speed_counts_s"])
 
     def region_max_n(self, region: str) -> float:
         """The provisioned maximum for a region ("cervical" or "lumbar"), never above the device's."""

@@ -473,16 +473,16 @@ class VirtualBoard:
             env=dict(os.environ, MICROPYPATH=os.pathsep.join(map(str, [self._lib, *path]))),
             start_new_session=True,
         )
-
-    def _firmware(self):
-        """(main.py argument, module path) of what this boot runs: the firmware deployed on the store
-        (`traction flash --mpremote`: its main.py at the root, as on a board), else the repository's."""
-        if (self.store / "main.py").is_file():
-            return ["main.py"], [self.store, self.store / "lib"]
-        return [str(self._main)], [firmware_dir(), protocol_dir()]
         self._stderr_reader = threading.Thread(target=self._read_stderr, args=(self._proc,),
                                                name="virtual-board-stderr", daemon=True)
         self._stderr_reader.start()
+
+    def _firmware(self):
+        """(main.py argument, module path) of what this boot runs: the firmware deployed on the store
+        (`traction flash --port`: its main.py at the root, as on a board), else the repository's."""
+        if (self.store / "main.py").is_file():
+            return ["main.py"], [self.store, self.store / "lib"]
+        return [str(self._main)], [firmware_dir(), protocol_dir()]
 
     def _supervise(self):
         while True:

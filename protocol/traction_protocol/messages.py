@@ -92,6 +92,10 @@ CATALOGUE = (
         ("nonlin_ppm", "H", 0, U16_MAX, "ppm", "largest deviation from the fit, of full scale"),
     ), ("weights", "struct:H", ("weight_dn",), 10)),
     (0x16, "LOADCELL_READ", HOST, "LOADCELL", (), None),
+    (0x17, "JOG", HOST, "ACK", (
+        ("speed_pm", "h", -300, 300, "per-mille", "motor speed, of full speed; positive winds in"),
+        ("ms", "H", 0, 3000, "ms", "how long (device time); 0 stops a jog"),
+    ), None),
     # ---- board -> host: replies (they carry `re`) and unsolicited messages ----
     (0x80, "ACK", BOARD, None, (_RE, _STATE), None),
     (0x81, "NAK", BOARD, None, (
@@ -123,6 +127,8 @@ CATALOGUE = (
         ("cal_nonlin_ppm", "H", 0, U16_MAX, "ppm", "its largest deviation from the fit, of full scale"),
         ("security", "B", 0, U8_MAX, "", "bit0 provisioned, bit1 settings pass their MAC, "
                                            "bit2 REPL offered on the port"),
+        ("full_speed_counts_s", "H", 0, U16_MAX, "count/s", "encoder counts per second at full motor "
+                                                             "speed; 0 without an encoder"),
     ), None),
     (0x83, "STATUS", BOARD, None, (
         _RE,
