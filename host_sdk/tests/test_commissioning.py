@@ -189,3 +189,30 @@ def test_on_a_development_image_the_same_attack_gets_a_repl_but_not_a_higher_cei
         assert attempt(vb.port, "reset")[0] == 0  # (the board sits at its REPL: the side channel is idle)
         after, status = info(vb.port, host)
         assert after.hard_max_n == 0 and status.fault == "TAMPERED"  # ... and the MAC catches the edit
+
+
+def test_mpremote_cp_r_to_the_root_keeps_the_package_folder(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "sub" / "a.py").write_text("A = 1\n")
+    (package / "b.py").write_text("B = 2\n")
+    with VirtualBoard(store_dir=tmp_path / "board") as vb:
+        code, _ = attempt(vb.port, "fs", "cp", "-r", str(package), ":", timeout=60)
+        assert code == 0
+    assert (tmp_path / "board" / "pkg" / "sub" / "a.py").is_file()  # not a.py in the store's root
+    assert (tmp_path / "board" / "pkg" / "b.py").is_file() and not (tmp_path / "board" / "b.py").exists()
+
+
+def test_flash_copies_a_uf2_to_a_pico_in_bootsel_and_refuses_what_is_not_one(tmp_path):
+    drive = tmp_path / "RPI-RP2"
+    drive.mkdir()
+    image = tmp_path / "traction-pico.uf2"
+    image.write_bytes(b"UF2\n\x57\x51\x5d\x9e" + bytes(504))
+    code, out = traction("flash", "--uf2", image, "--drive", drive)
+    assert code == 1 and "no Pico in BOOTSEL mode" in out and not (drive / image.name).exists()
+    (drive / "INFO_UF2.TXT").write_text("UF2 Bootloader v3.0\nBoard-ID: RPI-RP2\n")
+    ok("flash", "--uf2", image, "--drive", drive)
+    assert (drive / image.name).read_bytes() == image.read_bytes()
+    image.write_bytes(b"not a uf2")
+    code, out = traction("flash", "--uf2", image, "--drive", drive)
+    assert code == 1 and "is not a UF2 image" in out

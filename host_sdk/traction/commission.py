@@ -275,7 +275,7 @@ def cmd_flash(args, console):
     if args.uf2 is not None:
         from traction.build_pico import image_path
 
-        flash_uf2(args.uf2 or image_path(Path("build")), args.drive, out)
+        flash_uf2(args.uf2 or image_path(), args.drive, out)
         return 0
     if not args.port:
         raise CommissionError("give --port (mpremote deploy) or --uf2 (a Pico in BOOTSEL mode)")

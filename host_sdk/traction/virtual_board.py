@@ -64,6 +64,18 @@ def reset():
     sys.exit(3)
 '''
 
+# The unix port's os.stat('') raises where a board's VFS answers for its current folder, and mpremote's
+# `fs cp -r DIR :` asks it: the package then landed flattened in the store root. Shadowed the same way.
+OS_SHIM = '''\
+# Virtual board: os.stat("") is the current folder, as on a board's filesystem.
+from uos import *
+import uos
+
+
+def stat(path):
+    return uos.stat(path or ".")
+'''
+
 
 class VirtualBoardError(TractionError):
     """The virtual board cannot start or stopped restarting; the message (one line) says why. detail: the
@@ -351,6 +363,7 @@ class VirtualBoard:
         lib = self._runtime / "lib"
         lib.mkdir()
         (lib / "machine.py").write_text(MACHINE_SHIM)
+        (lib / "os.py").write_text(OS_SHIM)
         self.config["sim"]["channel"] = str(self.channel)
         self._write_config(after_reset=False)
         self._exe, self._lib, self._main = exe, lib, main
