@@ -92,7 +92,6 @@ class App:
         unexpected = board.reset_cause()
         self.journal.event(E_BOOT, 1 if unexpected else 0, 0, 0)
         if self.settings.tampered:
-            print("settings:", self.settings.tampered)
             self.latch(safety.TAMPERED, 0)  # nothing stored can be trusted: no treatment until re-provisioned
         if self.recorder.seal_after_reset():
             # a treatment was cut by a reset: the operator must see it and clear it before the next one

@@ -216,3 +216,16 @@ def test_flash_copies_a_uf2_to_a_pico_in_bootsel_and_refuses_what_is_not_one(tmp
     image.write_bytes(b"not a uf2")
     code, out = traction("flash", "--uf2", image, "--drive", drive)
     assert code == 1 and "is not a UF2 image" in out
+
+
+def test_a_virtual_board_store_from_before_sealed_settings_starts_from_its_factory_settings(tmp_path):
+    board = tmp_path / "board"
+    board.mkdir()
+    legacy = {"serial": "SIM-0001", "key": "11" * 32, "hard_max_dn": 20000, "cervical_max_dn": 2500,
+              "lumbar_max_dn": 20000, "provisioned": True, "next_record": 7,
+              "calibration": {"zero": 1400, "span_counts": 4000000, "span_dn": 10000, "date_s": 1767225600}}
+    (board / "settings.json").write_text(json.dumps(legacy))
+    with VirtualBoard(store_dir=board) as vb:
+        again, status = info(vb.port, tmp_path / "host.db")
+    assert status.fault is None and again.hard_max_n == 900  # the factory's, not the old file's 2000 N
+    assert json.loads((board / "settings.v1.json").read_text()) == legacy

@@ -332,6 +332,7 @@ class VirtualBoard:
             raise VirtualBoardError(f"firmware not found: {main} does not exist")
         self.store.mkdir(parents=True, exist_ok=True)
         self._lock_store()
+        _set_aside_unsealed_settings(self.store)
         try:
             self._launch(exe, main)
         except BaseException:
@@ -604,6 +605,19 @@ class VirtualBoard:
         if self._in_raw_repl and CTRL_B in data:
             self._in_raw_repl = False
         return data
+
+
+def _set_aside_unsealed_settings(store):
+    """A store from before sealed settings (docs/safety.md, "Lockdown") would boot TAMPERED: the settings it
+    has, in the old format with the key inside, are set aside as settings.v1.json and the board starts again
+    from its factory settings. The launcher stands for a hand on the board, as erasing a store does."""
+    old = store / "settings.json"
+    try:
+        legacy = "key" in json.loads(old.read_text()) and not (store / "key.bin").exists()
+    except (OSError, ValueError):
+        return
+    if legacy:
+        old.replace(store / "settings.v1.json")
 
 
 def last_exception(lines):
