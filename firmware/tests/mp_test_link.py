@@ -3,6 +3,7 @@
 # telemetry and events, provisioning that cannot raise a limit, and the REPL break-in.
 
 import fw_harness as h
+from hazard import hazard
 from traction_protocol import encode
 from traction_protocol.constants import ERROR, STATE
 from traction_protocol.framing import encode_frame
@@ -152,6 +153,7 @@ def test_limits_cannot_be_raised_over_the_link():
     h.cleanup()
 
 
+@hazard("H-21")
 def test_calibration_needs_three_weights_and_a_real_span():
     host = host_in(SERVICE)
     cal = FIELDS["CALIBRATE"]

@@ -78,7 +78,7 @@ class Commands:
         m = app.board.motor
         cur = m.current()
         pos = m.position()
-        return ("LOADCELL", {"sample": app.samples, "raw_counts": app.raw,
+        return ("LOADCELL", {"sample": app.samples & 0xFFFFFFFF, "raw_counts": app.raw,
                              "current_counts": -1 if cur is None else cur, "position": pos or 0,
                              "state": app.state})
 

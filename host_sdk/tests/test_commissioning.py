@@ -229,3 +229,27 @@ def test_a_virtual_board_store_from_before_sealed_settings_starts_from_its_facto
         again, status = info(vb.port, tmp_path / "host.db")
     assert status.fault is None and again.hard_max_n == 900  # the factory's, not the old file's 2000 N
     assert json.loads((board / "settings.v1.json").read_text()) == legacy
+
+
+@pytest.mark.hazard("H-21")
+def test_calibration_checks_find_a_reversed_cell_a_bow_and_hysteresis():
+    from traction.commission import calibration_checks
+
+    zero, slope, weights = 1000, 40, (500, 1000, 2000, 4000)  # 40 counts per 0.1 N, full scale 900 N
+
+    def run(points, back=(1000, zero + slope * 1000), zero_after=zero):
+        report, checks = calibration_checks(zero, points, back, zero_after, 9000, 0.1, 0.1)
+        return report, {name: ok for name, ok, _ in checks}
+
+    straight = [(w, zero + slope * w) for w in weights]
+    report, ok = run(straight)
+    assert ok == {"sign": True, "linearity": True, "hysteresis": True}
+    assert report["span_counts"] == slope * 4000 and report["zero_counts"] == zero
+    assert report["nonlin_pct_fs"] == 0
+    assert not run([(w, zero - slope * w) for w in weights])[1]["sign"]  # mounted the wrong way round
+    bowed = [(w, c + (slope * 27 if w == 2000 else 0)) for w, c in straight]  # 2.7 N off at 200 N: 0.3 %
+    report, ok = run(bowed)
+    assert not ok["linearity"] and 0.2 < report["nonlin_pct_fs"] < 0.3
+    assert not run(straight, back=(1000, zero + slope * 1018))[1]["hysteresis"]  # 1.8 N high coming down
+    assert not run(straight, zero_after=zero + slope * 18)[1]["hysteresis"]  # zero not back
+    assert run(straight, back=(1000, zero + slope * 1005))[1]["hysteresis"]  # 0.5 N: within 0.1 % of 900 N
