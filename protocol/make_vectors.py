@@ -42,7 +42,7 @@ def info(re, kind, time_scale, serial, **changes):
                   time_scale=time_scale, control_hz=1000, hard_max_dn=3000, cervical_max_dn=1500,
                   lumbar_max_dn=3000, modes=0x1F, calibrated=1, cal_date_s=DAY - 86400,
                   lease_min_ms=200, lease_max_ms=10000, state=1, cal_id=0x5A17C0DE, cal_points=4,
-                  cal_nonlin_ppm=180, security=0x03, full_speed_counts_s=8000)
+                  cal_nonlin_ppm=180, security=0x03, full_speed_counts_s=8000, reset_cause=0)
     fields.update(changes)
     return fields
 
@@ -131,6 +131,7 @@ MESSAGES = (
      dict(zero_counts=0, span_counts=100000, span_dn=100, date_s=0, nonlin_ppm=0, weights=[])),
     ("LOADCELL_READ", "LOADCELL_READ", 25, {}),
     ("JOG winding in at 20 % for 0.5 s", "JOG", 29, dict(speed_pm=200, ms=500)),
+    ("WATCHDOG_TEST", "WATCHDOG_TEST", 31, {}),
     ("JOG paying out at the fastest a jog may, for the longest", "JOG", 30, dict(speed_pm=-300, ms=3000)),
     ("ACK of START, now RUNNING", "ACK", 0, dict(re=6, state=3)),
     ("ACK of seq 255, IDLE", "ACK", 255, dict(re=255, state=1)),
@@ -139,7 +140,8 @@ MESSAGES = (
     ("INFO from a virtual board", "INFO", 3, info(1, 1, 60, "SIM-0001")),
     ("INFO from an unprovisioned real board", "INFO", 4,
      info(0, 0, 1, "", hard_max_dn=0, cervical_max_dn=0, lumbar_max_dn=0, calibrated=0, cal_date_s=0,
-          modes=0x07, cal_id=0, cal_points=0, cal_nonlin_ppm=0, security=0x06, full_speed_counts_s=0)),
+          modes=0x07, cal_id=0, cal_points=0, cal_nonlin_ppm=0, security=0x06, full_speed_counts_s=0,
+          reset_cause=1)),
     ("LOADCELL in SERVICE, a board with current sense and an encoder", "LOADCELL", 26,
      dict(re=25, sample=123456, raw_counts=1961400, current_counts=2050, position=-1200, state=7)),
     ("LOADCELL from a board without current sense", "LOADCELL", 27,
@@ -255,7 +257,7 @@ def error_vectors():
         ("version 0", with_type(0x02, payload("HEARTBEAT", heartbeat), version=0), "UNSUPPORTED_VERSION"),
         ("unsupported version wins over an unknown type", with_type(0x7E, version=2), "UNSUPPORTED_VERSION"),
         ("type 0x00", with_type(0x00), "UNKNOWN_TYPE"),
-        ("type 0x18, just past the host commands", with_type(0x18), "UNKNOWN_TYPE"),
+        ("type 0x19, just past the host commands", with_type(0x19), "UNKNOWN_TYPE"),
         ("type 0x7F", with_type(0x7F, b"\x01\x02"), "UNKNOWN_TYPE"),
         ("type 0x89, just past the board messages", with_type(0x89), "UNKNOWN_TYPE"),
         ("type 0xFF", with_type(0xFF, bytes(10)), "UNKNOWN_TYPE"),

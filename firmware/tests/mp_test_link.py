@@ -41,6 +41,8 @@ TABLE = {
     "JOG": {s: "NOT_SERVICE" for s in STATES},
 }
 TABLE["JOG"][SERVICE] = A
+TABLE["WATCHDOG_TEST"] = {s: "NOT_SERVICE" for s in STATES}
+TABLE["WATCHDOG_TEST"][SERVICE] = A  # (the harness's watchdog is not started: no reset follows)
 TABLE["PROVISION"][SERVICE] = A
 TABLE["CALIBRATE"][SERVICE] = A
 
@@ -360,4 +362,24 @@ def test_a_jog_runs_the_motor_in_service_only_for_its_time_and_both_ways():
     assert not host.board.motor.enabled() and host.app.state == IDLE
     info = host.ok("HELLO", host_version=1)
     assert info["full_speed_counts_s"] == 8000
+    h.cleanup()
+
+
+@hazard("H-16")
+def test_the_watchdog_test_starves_the_watchdog_and_the_board_resets():
+    from traction_fw.hal.sim.board import BoardReset
+
+    host = host_in(SERVICE)
+    host.ok("JOG", speed_pm=-100, ms=1000)
+    host.step(2)
+    assert host.cmd("WATCHDOG_TEST")["error"] == ERROR["BAD_STATE"]  # not while the motor runs
+    assert host.until(lambda: not host.board.motor.enabled(), 5)
+    host.board.watchdog.start(1000)
+    host.ok("WATCHDOG_TEST")
+    try:
+        host.seconds(3)
+    except BoardReset as e:
+        assert e.cause == 1
+    else:
+        raise AssertionError("the watchdog did not reset the board")
     h.cleanup()

@@ -71,6 +71,7 @@ class App:
         self.jog_pm = 0  # JOG in SERVICE (commands.py): speed, start and length
         self.jog_from = 0
         self.jog_ms = 0
+        self.starve = False  # WATCHDOG_TEST: the tick no longer feeds the watchdog
         self.motor_on = False
         self.switch = False
         self.samples = 0
@@ -131,7 +132,8 @@ class App:
         self.speed = self._control(force, pos, dt)
         self._actuate()
         self._sample_telemetry(force)
-        b.watchdog.feed()  # last: fed only by a tick whose safety checks all ran (a raising tick is not)
+        if not self.starve:
+            b.watchdog.feed()  # last: fed only by a tick whose safety checks all ran (a raising tick is not)
 
     def _watch(self, force, pos):
         """Every check other than the load cell's own, on every tick, whatever is latched: each fault

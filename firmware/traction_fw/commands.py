@@ -27,7 +27,7 @@ class Commands:
             "RECORD_LIST": self.record_list, "RECORD_READ": self.record_read, "RECORD_ACK": self.record_ack,
             "SERVICE_ENTER": self.service_enter, "SERVICE_EXIT": self.service_exit,
             "PROVISION": self.provision, "CALIBRATE": self.calibrate, "LOADCELL_READ": self.loadcell_read,
-            "JOG": self.jog,
+            "JOG": self.jog, "WATCHDOG_TEST": self.watchdog_test,
         }
 
     def run(self, msg):
@@ -61,7 +61,7 @@ class Commands:
             "cal_id": st.cal_id(), "cal_points": len(st.cal_weights) if st.calibrated() else 0,
             "cal_nonlin_ppm": st.cal_nonlin_ppm, "security": self.security(),
             "full_speed_counts_s": (b.config.get("encoder") or {}).get("full_speed_counts_s", 0)
-            if b.motor.position() is not None else 0})
+            if b.motor.position() is not None else 0, "reset_cause": b.reset_cause()})
 
     def security(self):
         app = self.app
@@ -276,6 +276,16 @@ class Commands:
         app.jog_from = app.board.clock.ticks_ms()
         app.jog_ms = f["ms"]
         app.jog_pm = f["speed_pm"] if f["ms"] else 0
+        return 0
+
+    def watchdog_test(self, f):
+        """SERVICE only, motor off: the tick stops feeding the watchdog, which must reset the board."""
+        app = self.app
+        if app.state != SERVICE:
+            return "NOT_SERVICE"
+        if app.motor_on:
+            return "BAD_STATE"
+        app.starve = True
         return 0
 
     def calibrate(self, f):

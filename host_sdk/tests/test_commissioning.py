@@ -120,7 +120,8 @@ def test_a_bare_board_is_flashed_provisioned_calibrated_and_self_tested_by_the_c
         reboot(vb, jumper=False)  # jumper off: locked again
         out = ok("selftest", "--port", port, "--store", host, "--sim-store", board)
         for check in ("port locked", "load-cell zero", "load-cell noise", "current-sense zero", "stop switch",
-                      "motor direction", "encoder scale", "driver-enable cut"):
+                      "motor direction", "encoder scale", "driver-enable cut", "watchdog",
+                      "port locked after the reset"):
             assert f"{check}: pass" in out, out
         assert "self-test PASSED" in out
         print(out)

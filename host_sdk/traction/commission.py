@@ -35,6 +35,7 @@ MAX_NOISE_N = 1.0  # selftest: the load cell's standard deviation at rest
 JOG_PM = 200  # selftest: the motor at 20 % of full speed ...
 JOG_MS = 500  # ... for half a second, each way
 SCALE_TOLERANCE = 0.25  # encoder counts within 25 % of what full_speed_counts_s predicts
+WATCHDOG_BACK_S = 30.0  # wall time for a starved watchdog to reset the board and the firmware to answer
 CURRENT_BACK_COUNTS = 5  # after the driver is disabled the current is back at its motor-off reading
 KEY_MODE = 0o600
 
@@ -488,10 +489,13 @@ def selftest(dev, operator, samples=SAMPLES, out=print):
         service(dev)
         motion_checks(dev, info, samples, check)
     finally:
+        operator.jumper(False)  # SERVICE stays; the watchdog's reset then boots without it: port locked
+    try:
+        watchdog_check(dev, check)
+    finally:
         leave_service(dev)
-        operator.jumper(False)
     passed = all(r["passed"] for r in results)
-    not_run = ["watchdog", "limit switch"]
+    not_run = ["limit switch"]
     report = {"serial": info.serial, "passed": passed, "checks": results, "not_run": not_run,
               "utc": datetime.now(UTC).isoformat(timespec="seconds")}
     dev.store.add_commissioning(info.serial, "selftest", passed, report)
@@ -534,6 +538,29 @@ def motion_checks(dev, info, samples, check):
         back = abs(after - off) <= max(CURRENT_BACK_COUNTS, 4 * off_sd)
         check("driver-enable cut", back and not dev.status().motor_enabled,
               f"current {after:.1f} counts after the jog, {off:.1f} before (motor disabled)")
+
+
+def watchdog_check(dev, check):
+    """WATCHDOG_TEST: the board stops feeding its watchdog; it must come back by itself, reset by it."""
+    from traction.device import handshake
+
+    dev.command("WATCHDOG_TEST")
+    deadline = time.monotonic() + WATCHDOG_BACK_S
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        try:
+            info = handshake(dev.link)
+        except TractionError:
+            continue  # silent while it resets
+        if info.state != "SERVICE":
+            check("watchdog", info.reset_cause == 1, "the board reset itself and came back in "
+                  f"{info.state}" + ("" if info.reset_cause == 1 else ", but not by its watchdog"))
+            check("port locked after the reset", not info.security & SECURITY_REPL,
+                  "booted without the jumper: no REPL" if not info.security & SECURITY_REPL else
+                  "the REPL is offered: was the jumper still fitted?")
+            return
+    check("watchdog", False, f"the board was still in SERVICE {WATCHDOG_BACK_S:g} s after its watchdog "
+          "stopped being fed")
 
 
 def cmd_selftest(args, console):

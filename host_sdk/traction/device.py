@@ -68,6 +68,7 @@ class Info:
     cal_nonlin_ppm: int = 0
     security: int = 0  # SECURITY_* bits
     full_speed_counts_s: int = 0  # encoder counts per second at full motor speed (0: no encoder)
+    reset_cause: int = 0  # 1: the firmware started after the watchdog or another unexpected reset
 
     @classmethod
     def from_message(cls, m):
@@ -83,7 +84,7 @@ class Info:
                    lease_min_ms=m["lease_min_ms"], lease_max_ms=m["lease_max_ms"],
                    state=STATE_NAME[m["state"]], cal_id=m["cal_id"], cal_points=m["cal_points"],
                    cal_nonlin_ppm=m["cal_nonlin_ppm"], security=m["security"],
-                   full_speed_counts_s=m["full_speed_counts_s"])
+                   full_speed_counts_s=m["full_speed_counts_s"], reset_cause=m["reset_cause"])
 
     def region_max_n(self, region: str) -> float:
         """The provisioned maximum for a region ("cervical" or "lumbar"), never above the device's."""

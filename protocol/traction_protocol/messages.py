@@ -96,6 +96,7 @@ CATALOGUE = (
         ("speed_pm", "h", -300, 300, "per-mille", "motor speed, of full speed; positive winds in"),
         ("ms", "H", 0, 3000, "ms", "how long (device time); 0 stops a jog"),
     ), None),
+    (0x18, "WATCHDOG_TEST", HOST, "ACK", (), None),
     # ---- board -> host: replies (they carry `re`) and unsolicited messages ----
     (0x80, "ACK", BOARD, None, (_RE, _STATE), None),
     (0x81, "NAK", BOARD, None, (
@@ -129,6 +130,8 @@ CATALOGUE = (
                                            "bit2 REPL offered on the port"),
         ("full_speed_counts_s", "H", 0, U16_MAX, "count/s", "encoder counts per second at full motor "
                                                              "speed; 0 without an encoder"),
+        ("reset_cause", "B", 0, 1, "", "what started the firmware: 0 power-on or a requested reset, "
+                                        "1 the watchdog or another unexpected reset"),
     ), None),
     (0x83, "STATUS", BOARD, None, (
         _RE,
