@@ -111,7 +111,7 @@ def test_a_bare_board_is_flashed_provisioned_calibrated_and_self_tested_by_the_c
 
         out = ok("calibrate", "--port", port, "--store", host, "--weights", "5,10,20,40",
                  "--sim-store", board)
-        for check in ("sign: pass", "linearity: pass", "hysteresis: pass"):
+        for check in ("sign: pass", "linearity: pass", "hysteresis: pass", "zero return: pass"):
             assert check in out, out
         cal, _ = info(port, host)
         assert cal.calibrated and cal.cal_points == 4 and cal.cal_id and f"{cal.cal_id:08x}" in out
@@ -244,7 +244,7 @@ def test_calibration_checks_find_a_reversed_cell_a_bow_and_hysteresis():
 
     straight = [(w, zero + slope * w) for w in weights]
     report, ok = run(straight)
-    assert ok == {"sign": True, "linearity": True, "hysteresis": True}
+    assert ok == {"sign": True, "linearity": True, "hysteresis": True, "zero return": True}
     assert report["span_counts"] == slope * 4000 and report["zero_counts"] == zero
     assert report["nonlin_pct_fs"] == 0
     assert not run([(w, zero - slope * w) for w in weights])[1]["sign"]  # mounted the wrong way round
@@ -252,5 +252,5 @@ def test_calibration_checks_find_a_reversed_cell_a_bow_and_hysteresis():
     report, ok = run(bowed)
     assert not ok["linearity"] and 0.2 < report["nonlin_pct_fs"] < 0.3
     assert not run(straight, back=(1000, zero + slope * 1018))[1]["hysteresis"]  # 1.8 N high coming down
-    assert not run(straight, zero_after=zero + slope * 18)[1]["hysteresis"]  # zero not back
+    assert not run(straight, zero_after=zero + slope * 18)[1]["zero return"]  # drifted, or crept
     assert run(straight, back=(1000, zero + slope * 1005))[1]["hysteresis"]  # 0.5 N: within 0.1 % of 900 N

@@ -38,6 +38,7 @@ SCALE_TOLERANCE = 0.25  # encoder counts within 25 % of what full_speed_counts_s
 WATCHDOG_BACK_S = 30.0  # wall time for a starved watchdog to reset the board and the firmware to answer
 CURRENT_BACK_COUNTS = 5  # after the driver is disabled the current is back at its motor-off reading
 KEY_MODE = 0o600
+MPREMOTE_S = 300  # a deploy of the whole firmware takes well under this; a REPL that never comes, for ever
 
 
 class CommissionError(TractionError):
@@ -220,10 +221,31 @@ for d in %r:
 """
 
 
+def check_repl_offered(port):
+    """CommissionError when the firmware answers and says it offers no REPL (mpremote would wait for one
+    for ever); a board that does not answer (at its REPL already, or another firmware) is left to mpremote."""
+    from traction.device import _connect, handshake
+
+    try:
+        link = _connect(port)
+    except TractionError:
+        return
+    try:
+        info = handshake(link)
+    except TractionError:
+        return
+    finally:
+        link.close()
+    if not info.security & SECURITY_REPL:
+        raise CommissionError(f"board {info.serial or '(unprovisioned)'} offers no REPL on {port} (a "
+                              "production image): fit the service jumper, reset the board, and flash again")
+
+
 def flash_mpremote(port, firmware=None, protocol=None, mpy=True, out=print):
     """Deploy the firmware as files through mpremote (a development image's REPL), then reset the board."""
     from traction.virtual_board import firmware_dir, protocol_dir
 
+    check_repl_offered(port)
     firmware = Path(firmware or firmware_dir())
     protocol = Path(protocol or protocol_dir())
     with tempfile.TemporaryDirectory(prefix="traction-flash-") as tmp:
@@ -236,7 +258,12 @@ def flash_mpremote(port, firmware=None, protocol=None, mpy=True, out=print):
         for src, dest in files:
             cmd += ["+", "fs", "cp", str(src), ":" + dest]
         cmd += ["+", "reset"]
-        run = subprocess.run(cmd, capture_output=True, text=True)
+        try:
+            run = subprocess.run(cmd, capture_output=True, text=True, timeout=MPREMOTE_S)
+        except subprocess.TimeoutExpired:
+            raise CommissionError(f"mpremote got no REPL on {port} within {MPREMOTE_S} s: fit the service "
+                                  "jumper and reset the board (a production image), or stop what uses the "
+                                  "port") from None
         if run.returncode:
             why = (run.stderr.strip() or run.stdout.strip()).splitlines()
             raise CommissionError(f"mpremote could not deploy to {port}: {why[-1] if why else 'no output'} "
@@ -350,19 +377,24 @@ def calibration_checks(zero, points, back, zero_after, full_scale_dn, max_nonlin
     rising = all(b[1] > a[1] for a, b in zip([(0, zero), *points], points, strict=False))
     nonlin = max(abs(d) for d in dev) / full_scale_dn * 100
     mid_w, mid_up = back[0], dict(points)[back[0]]
-    hyst = max(abs(back[1] - mid_up), abs(zero_after - zero)) / abs(slope) / full_scale_dn * 100
+    hyst = abs(back[1] - mid_up) / abs(slope) / full_scale_dn * 100
+    zero_return = abs(zero_after - zero) / abs(slope) / full_scale_dn * 100
     checks = [
         ("sign", slope > 0 and rising, "the reading rises with each weight" if slope > 0 and rising else
          "the reading does not rise with the load: the cell is mounted or wired the wrong way round"),
         ("linearity", nonlin <= max_nonlin_pct, f"{nonlin:.3f} % of full scale (limit {max_nonlin_pct} %)"),
-        ("hysteresis", hyst <= max_hyst_pct, f"{hyst:.3f} % of full scale at {from_dn(mid_w):g} N and zero "
-         f"(limit {max_hyst_pct} %)"),
+        ("hysteresis", hyst <= max_hyst_pct, f"{hyst:.3f} % of full scale between loading and unloading "
+         f"at {from_dn(mid_w):g} N (limit {max_hyst_pct} %)"),
+        ("zero return", zero_return <= max_hyst_pct, f"{zero_return:.3f} % of full scale between the tare "
+         f"and the unloaded reading at the end (limit {max_hyst_pct} %)" + ("" if zero_return <= max_hyst_pct
+         else ": creep, or a cell still warming up (power the board 30 min before calibrating)")),
     ]
     span_dn = max(w for w, _ in points)
     report = {"zero_counts": round(zero), "span_counts": round(slope * span_dn), "span_dn": span_dn,
               "weights_dn": [w for w, _ in points], "counts_per_n": slope * 10,
               "deviation_n": [round(d / 10, 3) for d in dev], "nonlin_pct_fs": round(nonlin, 4),
-              "hysteresis_pct_fs": round(hyst, 4), "full_scale_n": from_dn(full_scale_dn)}
+              "hysteresis_pct_fs": round(hyst, 4), "zero_return_pct_fs": round(zero_return, 4),
+              "full_scale_n": from_dn(full_scale_dn)}
     return report, checks
 
 

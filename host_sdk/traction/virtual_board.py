@@ -717,9 +717,11 @@ def run_sim(args, console=None):
         board.start()
         host_store = _register_key(board, args.host_store)
         print(board.port, flush=True)
-        print(f"virtual board {board.serial} on {board.port}; store {board.store}; side channel "
-              f"{board.channel}; time scale {args.time_scale}; device key registered in {host_store}. "
-              "Ctrl-C to stop.", file=sys.stderr, flush=True)
+        key = f"device key registered in {host_store}" if host_store else \
+            "not provisioned (traction provision, docs/device-makers.md)"
+        print(f"virtual board {board.serial or '(bare)'} on {board.port}; store {board.store}; side channel "
+              f"{board.channel}; time scale {args.time_scale}; {key}. Ctrl-C to stop.", file=sys.stderr,
+              flush=True)
         while board.failure is None:
             time.sleep(0.2)
         board.check()  # a crash loop: reported in one line by traction.cli, its tracebacks on request
@@ -745,6 +747,8 @@ def _register_key(board, path):
     """What provisioning does for a real board: the host store learns the key that signs its records."""
     from traction.store import Store
 
+    if not board.serial:
+        return None  # a bare board has no key yet: provisioning gives it one
     with Store(path) as store:
         store.set_key(board.serial, board.key)
         return store.path
