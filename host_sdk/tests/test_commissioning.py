@@ -88,6 +88,8 @@ def test_a_bare_board_is_flashed_provisioned_calibrated_and_self_tested_by_the_c
         assert first.hard_max_n == 0 and not first.calibrated and first.security & 1 == 0  # bare
         assert first.security & 4 == 0  # a production image: no REPL without the jumper
 
+        code, out = traction("flash", "--port", port)
+        assert code == 1 and "offers no REPL" in out  # at once, not an mpremote waiting for ever
         reboot(vb, jumper=True)  # the jumper fitted at boot opens the REPL for the deploy
         out = ok("flash", "--port", port, "--firmware", bumped_firmware(tmp_path))
         assert "deployed" in out and (board / "lib" / "traction_fw" / "app.mpy").is_file()
