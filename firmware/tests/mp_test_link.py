@@ -3,6 +3,7 @@
 # telemetry and events, provisioning that cannot raise a limit, and the REPL break-in.
 
 import fw_harness as h
+from hazard import hazard
 from traction_protocol import encode
 from traction_protocol.constants import ERROR, STATE
 from traction_protocol.framing import encode_frame
@@ -36,7 +37,12 @@ TABLE = {
     "SERVICE_EXIT": {IDLE: R, READY: R, RUNNING: R, PAUSED: R, RELEASING: R, FAULT: R, SERVICE: A},
     "PROVISION": {s: "NOT_SERVICE" for s in STATES},
     "CALIBRATE": {s: "NOT_SERVICE" for s in STATES},
+    "LOADCELL_READ": {s: A for s in STATES},
+    "JOG": {s: "NOT_SERVICE" for s in STATES},
 }
+TABLE["JOG"][SERVICE] = A
+TABLE["WATCHDOG_TEST"] = {s: "NOT_SERVICE" for s in STATES}
+TABLE["WATCHDOG_TEST"][SERVICE] = A  # (the harness's watchdog is not started: no reset follows)
 TABLE["PROVISION"][SERVICE] = A
 TABLE["CALIBRATE"][SERVICE] = A
 
@@ -47,8 +53,10 @@ FIELDS = {
               "telemetry_div": 0, "session_id": 1},
     "PHASE": PHASE0, "EDIT_FORCE": {"force_dn": 3500},
     "PROVISION": {"serial": "SIM-0001", "hard_max_dn": 9000, "cervical_max_dn": 2500, "lumbar_max_dn": 9000,
-                  "key": bytes(32)},
-    "CALIBRATE": {"step": 0, "known_dn": 0, "date_s": 0},
+                  "key": bytes(range(1, 33))},
+    "JOG": {"speed_pm": -100, "ms": 200},
+    "CALIBRATE": {"zero_counts": 1400, "span_counts": 4000000, "span_dn": 10000, "date_s": 1767225600,
+                  "nonlin_ppm": 100, "weights": [2000, 5000, 10000]},
 }
 
 
@@ -147,12 +155,23 @@ def test_limits_cannot_be_raised_over_the_link():
     h.cleanup()
 
 
-def test_calibration_needs_a_load_for_its_span():
+@hazard("H-21")
+def test_calibration_needs_three_weights_and_a_real_span():
     host = host_in(SERVICE)
-    host.ok("CALIBRATE", step=0, known_dn=0, date_s=0)
-    r = host.cmd("CALIBRATE", step=1, known_dn=1000, date_s=1767225600)
-    assert r.name == "NAK" and r["error"] == ERROR["NOT_TENSIONED"]  # nothing hangs on the line
-    assert host.app.settings.calibrated()  # the stored calibration is untouched
+    cal = FIELDS["CALIBRATE"]
+    for bad, error in ((dict(weights=[5000, 10000]), "OUT_OF_RANGE"),  # two points show no bow
+                       (dict(span_dn=9000), "OUT_OF_RANGE"),  # the span is not a weight that was hung
+                       (dict(span_counts=1000), "NOT_TENSIONED"),  # a span that hardly moves the reading
+                       (dict(zero_counts=8388607), "OUT_OF_RANGE")):  # a zero at the ADC's rail
+        r = host.cmd("CALIBRATE", **dict(cal, **bad))
+        assert r.name == "NAK" and r["error"] == ERROR[error], (bad, r)
+    before = host.ok("HELLO", host_version=1)["cal_id"]
+    assert before and host.app.settings.cal_weights == []  # the factory calibration, untouched
+    host.ok("CALIBRATE", **dict(cal, span_counts=3990000))
+    info = host.ok("HELLO", host_version=1)
+    assert info["cal_id"] != before and info["cal_points"] == 3 and info["cal_nonlin_ppm"] == 100
+    assert info["cal_date_s"] == 1767225600
+    assert h.Host(cfg=host.cfg).app.settings.cal_weights == [2000, 5000, 10000]  # kept across a restart
     h.cleanup()
 
 
@@ -329,3 +348,47 @@ def test_stdio_link_writes_to_a_stream_without_flush():
     link.attach_output(uart)
     link.write(b"\x00abc\x00")
     assert uart.data == b"\x00abc\x00"
+
+
+def test_a_jog_runs_the_motor_in_service_only_for_its_time_and_both_ways():
+    host = host_in(SERVICE)
+    p0 = host.board.motor.position()
+    host.ok("JOG", speed_pm=200, ms=500)
+    host.step(2)
+    assert host.board.motor.enabled()
+    assert host.until(lambda: not host.board.motor.enabled(), 5)
+    p1 = host.board.motor.position()
+    assert p1 - p0 > 400  # 20 % of 8000 counts/s for 0.5 s is 800: winding in counts up
+    host.ok("JOG", speed_pm=-200, ms=500)
+    host.step(2)
+    assert host.board.motor.enabled()
+    assert host.until(lambda: not host.board.motor.enabled(), 5)
+    assert host.board.motor.position() < p1 - 400
+    host.ok("JOG", speed_pm=-200, ms=3000)
+    host.step(5)
+    host.ok("SERVICE_EXIT")  # leaving SERVICE ends a jog at once
+    host.step(2)
+    assert not host.board.motor.enabled() and host.app.state == IDLE
+    info = host.ok("HELLO", host_version=1)
+    assert info["full_speed_counts_s"] == 8000
+    h.cleanup()
+
+
+@hazard("H-16")
+def test_the_watchdog_test_starves_the_watchdog_and_the_board_resets():
+    from traction_fw.hal.sim.board import BoardReset
+
+    host = host_in(SERVICE)
+    host.ok("JOG", speed_pm=-100, ms=1000)
+    host.step(2)
+    assert host.cmd("WATCHDOG_TEST")["error"] == ERROR["BAD_STATE"]  # not while the motor runs
+    assert host.until(lambda: not host.board.motor.enabled(), 5)
+    host.board.watchdog.start(1000)
+    host.ok("WATCHDOG_TEST")
+    try:
+        host.seconds(3)
+    except BoardReset as e:
+        assert e.cause == 1
+    else:
+        raise AssertionError("the watchdog did not reset the board")
+    h.cleanup()

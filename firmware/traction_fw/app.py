@@ -39,7 +39,10 @@ class App:
         self.board = board
         cfg = board.config
         self.period_us = board.period_us
-        self.settings = Settings(board.store, seed(cfg))
+        self.settings = Settings(board.store, seed(cfg), cfg.get("limits"))
+        # The REPL on the port: always on a development image, else only with the jumper fitted at boot
+        # (docs/safety.md, "Lockdown").
+        self.repl_open = cfg.get("repl", "jumper") == "always" or board.service_jumper()
         rating = cfg.get("loadcell", {}).get("rating_n", 0) * 10
         self.safety = Safety(cfg.get("safety"), self.period_us, board.loadcell.rails(), rating)
         self.cross = self._second_channel(board, cfg)
@@ -65,6 +68,10 @@ class App:
         self.target = 0
         self.raw = 0
         self.speed = 0
+        self.jog_pm = 0  # JOG in SERVICE (commands.py): speed, start and length
+        self.jog_from = 0
+        self.jog_ms = 0
+        self.starve = False  # WATCHDOG_TEST: the tick no longer feeds the watchdog
         self.motor_on = False
         self.switch = False
         self.samples = 0
@@ -85,6 +92,8 @@ class App:
         self.link = Link(self)
         unexpected = board.reset_cause()
         self.journal.event(E_BOOT, 1 if unexpected else 0, 0, 0)
+        if self.settings.tampered:
+            self.latch(safety.TAMPERED, 0)  # nothing stored can be trusted: no treatment until re-provisioned
         if self.recorder.seal_after_reset():
             # a treatment was cut by a reset: the operator must see it and clear it before the next one
             self.latch(safety.RESET, 0)
@@ -123,7 +132,8 @@ class App:
         self.speed = self._control(force, pos, dt)
         self._actuate()
         self._sample_telemetry(force)
-        b.watchdog.feed()  # last: fed only by a tick whose safety checks all ran (a raising tick is not)
+        if not self.starve:
+            b.watchdog.feed()  # last: fed only by a tick whose safety checks all ran (a raising tick is not)
 
     def _watch(self, force, pos):
         """Every check other than the load cell's own, on every tick, whatever is latched: each fault
@@ -176,6 +186,11 @@ class App:
                 speed = self.ctrl.update(rel.target, force, rel.slope)
             else:
                 speed = rel.speed
+        if self.jog_pm:
+            if st == SERVICE and time.ticks_diff(self.board.clock.ticks_ms(), self.jog_from) < self.jog_ms:
+                speed = self.jog_pm
+            else:
+                self.jog_pm = 0
         # Independent of any fault: never pull once the force, run on at its present rate for one rate
         # window, would reach the limit, nor while the motor current shows it above the limit.
         if speed > 0 and not (self.safety.may_pull(self.limit) and self.cross.may_pull(self.limit)):
@@ -201,7 +216,7 @@ class App:
 
     def _actuate(self):
         m = self.board.motor
-        want = self.state == RUNNING or self.state == PAUSED or self.release.active
+        want = self.state == RUNNING or self.state == PAUSED or self.release.active or self.jog_pm != 0
         if want and not self.motor_on:
             self.ctrl.reset()
             m.enable()
@@ -362,7 +377,8 @@ class App:
 
     def repl_allowed(self):
         st = self.state
-        return (st == IDLE or st == READY or st == FAULT or st == SERVICE) and not self.motor_on
+        return self.repl_open and (st == IDLE or st == READY or st == FAULT or st == SERVICE) \
+            and not self.motor_on
 
     def board_name(self):
         return self.board.kind

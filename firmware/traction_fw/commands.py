@@ -3,7 +3,8 @@
 
 from traction_protocol import VERSION
 from traction_protocol.constants import ERROR, EVENT, FLAG_CALIBRATED, FLAG_MOTOR_ENABLED, \
-    FLAG_RECORD_PENDING, FLAG_SERVICE_JUMPER, FLAG_STOP_SWITCH
+    FLAG_RECORD_PENDING, FLAG_SERVICE_JUMPER, FLAG_STOP_SWITCH, SECURITY_PROVISIONED, SECURITY_REPL, \
+    SECURITY_SETTINGS_OK
 
 from . import safety
 from .states import FAULT, IDLE, PAUSED, READY, RUNNING, SERVICE
@@ -25,7 +26,8 @@ class Commands:
             "CLEAR_FAULT": self.clear_fault, "GET_STATUS": self.get_status, "TARE": self.tare,
             "RECORD_LIST": self.record_list, "RECORD_READ": self.record_read, "RECORD_ACK": self.record_ack,
             "SERVICE_ENTER": self.service_enter, "SERVICE_EXIT": self.service_exit,
-            "PROVISION": self.provision, "CALIBRATE": self.calibrate,
+            "PROVISION": self.provision, "CALIBRATE": self.calibrate, "LOADCELL_READ": self.loadcell_read,
+            "JOG": self.jog, "WATCHDOG_TEST": self.watchdog_test,
         }
 
     def run(self, msg):
@@ -55,7 +57,30 @@ class Commands:
             "time_scale": b.time_scale, "control_hz": b.control_hz, "hard_max_dn": st.hard_max_dn,
             "cervical_max_dn": st.cervical_max_dn, "lumbar_max_dn": st.lumbar_max_dn, "modes": MODES,
             "calibrated": 1 if st.calibrated() else 0, "cal_date_s": st.cal_date_s,
-            "lease_min_ms": app.lease_min_ms, "lease_max_ms": app.lease_max_ms, "state": app.state})
+            "lease_min_ms": app.lease_min_ms, "lease_max_ms": app.lease_max_ms, "state": app.state,
+            "cal_id": st.cal_id(), "cal_points": len(st.cal_weights) if st.calibrated() else 0,
+            "cal_nonlin_ppm": st.cal_nonlin_ppm, "security": self.security(),
+            "full_speed_counts_s": (b.config.get("encoder") or {}).get("full_speed_counts_s", 0)
+            if b.motor.position() is not None else 0, "reset_cause": b.reset_cause()})
+
+    def security(self):
+        app = self.app
+        bits = SECURITY_PROVISIONED if app.settings.provisioned else 0
+        if not app.settings.tampered:
+            bits |= SECURITY_SETTINGS_OK
+        if app.repl_open:
+            bits |= SECURITY_REPL
+        return bits
+
+    def loadcell_read(self, f):
+        """The raw readings a host averages to calibrate and self-test (any state: it only reads)."""
+        app = self.app
+        m = app.board.motor
+        cur = m.current()
+        pos = m.position()
+        return ("LOADCELL", {"sample": app.samples & 0xFFFFFFFF, "raw_counts": app.raw,
+                             "current_counts": -1 if cur is None else cur, "position": pos or 0,
+                             "state": app.state})
 
     def heartbeat(self, f):
         app = self.app
@@ -194,7 +219,7 @@ class Commands:
             return "BAD_STATE"
         s = app.safety
         allowed = app.tare_max_dn if app.fault == safety.ZERO_DRIFT else RELEASED_DN
-        if (app.switch or app.release.active or s.cause_present() or s.missed > 0
+        if (app.switch or app.release.active or app.settings.tampered or s.cause_present() or s.missed > 0
                 or abs(app.force()) >= allowed or app.board.limit_switch.tripped()
                 or not app.cross.current_ok(app.board.motor.current())):
             return "CAUSE_PRESENT"
@@ -243,10 +268,32 @@ class Commands:
         return app.settings.provision(f["serial"], f["hard_max_dn"], f["cervical_max_dn"], f["lumbar_max_dn"],
                                       f["key"])
 
+    def jog(self, f):
+        """SERVICE only: run the motor at speed_pm for ms (the self-test's motion checks). Every safety
+        check runs as in a treatment; the motor stops by itself when the time is up."""
+        app = self.app
+        if app.state != SERVICE:
+            return "NOT_SERVICE"
+        app.jog_from = app.board.clock.ticks_ms()
+        app.jog_ms = f["ms"]
+        app.jog_pm = f["speed_pm"] if f["ms"] else 0
+        return 0
+
+    def watchdog_test(self, f):
+        """SERVICE only, motor off: the tick stops feeding the watchdog, which must reset the board."""
+        app = self.app
+        if app.state != SERVICE:
+            return "NOT_SERVICE"
+        if app.motor_on:
+            return "BAD_STATE"
+        app.starve = True
+        return 0
+
     def calibrate(self, f):
         app = self.app
         if app.state != SERVICE:
             return "NOT_SERVICE"
         lo, hi = app.board.loadcell.rails()
-        min_counts = (hi - lo) // SPAN_FRACTION
-        return app.settings.calibrate(f["step"], app.raw, f["known_dn"], f["date_s"], min_counts)
+        if not lo < f["zero_counts"] < hi:
+            return "OUT_OF_RANGE"
+        return app.settings.calibrate(f, (hi - lo) // SPAN_FRACTION)

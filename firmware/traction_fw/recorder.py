@@ -94,6 +94,7 @@ class Recorder:
         return [
             ("v", 1), ("record", rid), ("session_id", ses.session_id), ("serial", st.serial),
             ("fw", "%d.%d.%d" % v), ("board", app.board_name()), ("cal_date_s", st.cal_date_s),
+            ("cal_id", "%08x" % st.cal_id()), ("cal_weights_dn", st.cal_weights),
             ("utc_start_s", utc), ("boot_ms", time.ticks_diff(now, app.boot_ms)),
             ("region", REGION_NAME[ses.region]), ("angle_dd", angle), ("hard_max_dn", st.hard_max_dn),
             ("region_max_dn", st.region_max(ses.region)), ("session_max_dn", ses.session_max),

@@ -22,6 +22,7 @@ RESET = FAULT["RESET"]
 INTERNAL = FAULT["INTERNAL"]
 FORCE_DISAGREE = FAULT["FORCE_DISAGREE"]
 LIMIT_SWITCH = FAULT["LIMIT_SWITCH"]
+TAMPERED = FAULT["TAMPERED"]
 
 # How the line is released after each fault (see docs/safety.md). The numbers order them: a later fault
 # can only move a release to a higher one (more conservative).
@@ -31,7 +32,7 @@ BLIND = 3  # no trustworthy force reading: timed reverse (or back to the start p
 CUT = 4  # the motor does not obey: disable its driver now
 
 REACTION = [0, FAST, BLIND, BLIND, BLIND, RAMP, BLIND, RAMP, FAST, FAST, RAMP, RAMP, CUT, FAST, CUT, CUT,
-            BLIND, CUT]
+            BLIND, CUT, CUT]
 
 DEFAULTS = {
     "over_pct_mille": 5,  # OVER_FORCE: above the limit by more than 0.5 % (the reading's noise) ...

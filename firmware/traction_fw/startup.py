@@ -1,8 +1,16 @@
 # What boot.py and main.py do, where tests can reach it. MicroPython skips main.py when boot.py raises,
 # and the traceback goes out before any host listens: so prepare() never raises; it keeps what failed,
 # and app() latches it as a fault the host sees (STATUS, and an EVENT FAULT), the motor staying off.
+#
+# The REPL (docs/safety.md, "Lockdown"): a development image ("repl": "always" in the board config) hands
+# the port to the REPL on a break-in, as SPEC section 11 says. A production image ("repl": "jumper", the
+# default) offers the REPL only when the service jumper was fitted at boot; otherwise its port carries the
+# protocol alone and main() never returns, not even when the application cannot be built.
 import json
 import sys
+import time
+
+import micropython
 
 from . import hal, safety
 from .app import App
@@ -32,6 +40,31 @@ def app(store="."):
     if failure is not None:
         a.latch(safety.INTERNAL, 0)
     return a
+
+
+def main(store="."):
+    """main.py: the application until a REPL break-in it allows. Where no REPL may be offered, an
+    application that cannot even be built leaves the board silent, motor off (the hal's power-on state),
+    rather than at a REPL."""
+    micropython.kbd_intr(-1)
+    try:
+        a = app(store)
+    except Exception as e:  # noqa: BLE001 - any: the REPL decides what happens next
+        sys.print_exception(e)
+        if not _config_opens_repl(store):
+            while True:
+                time.sleep_ms(1000)
+        micropython.kbd_intr(3)
+        raise
+    a.run()
+
+
+def _config_opens_repl(store):
+    try:
+        with open(store + "/" + CONFIG) as f:
+            return json.load(f).get("repl", "jumper") == "always"
+    except (OSError, ValueError):
+        return False
 
 
 def _check_writable(store):

@@ -21,7 +21,7 @@ from pathlib import Path
 from traction.errors import TractionError
 
 EXTENSIONS = ("traction.virtual_board", "traction.billing.cli", "traction.build", "traction.emulated_board",
-              "traction.qa_report")
+              "traction.qa_report", "traction.commission")
 # Exit status, the same for every command (docs/integrators.md):
 EXIT_OK = 0
 EXIT_ERROR = 1  # bad input, a board, port, file or store error: one `traction: error:` line on stderr

@@ -63,6 +63,12 @@ class Info:
     lease_min_ms: int
     lease_max_ms: int
     state: str
+    cal_id: int = 0  # names the calibration in force (INFO, SPEC section 10)
+    cal_points: int = 0
+    cal_nonlin_ppm: int = 0
+    security: int = 0  # SECURITY_* bits
+    full_speed_counts_s: int = 0  # encoder counts per second at full motor speed (0: no encoder)
+    reset_cause: int = 0  # 1: the firmware started after the watchdog or another unexpected reset
 
     @classmethod
     def from_message(cls, m):
@@ -77,7 +83,9 @@ class Info:
                    calibrated=bool(m["calibrated"]),
                    cal_date=datetime.fromtimestamp(m["cal_date_s"], UTC) if m["cal_date_s"] else None,
                    lease_min_ms=m["lease_min_ms"], lease_max_ms=m["lease_max_ms"],
-                   state=STATE_NAME[m["state"]])
+                   state=STATE_NAME[m["state"]], cal_id=m["cal_id"], cal_points=m["cal_points"],
+                   cal_nonlin_ppm=m["cal_nonlin_ppm"], security=m["security"],
+                   full_speed_counts_s=m["full_speed_counts_s"], reset_cause=m["reset_cause"])
 
     def region_max_n(self, region: str) -> float:
         """The provisioned maximum for a region ("cervical" or "lumbar"), never above the device's."""

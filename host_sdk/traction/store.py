@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS records (
     id INTEGER PRIMARY KEY, serial TEXT, record_id INTEGER, session_id INTEGER, data BLOB,
     sha256 TEXT UNIQUE, verified INTEGER, error TEXT, received_utc REAL, acked INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS commissioning (
+    id INTEGER PRIMARY KEY, serial TEXT, step TEXT, passed INTEGER, report TEXT, utc REAL);
 """
 
 
@@ -209,6 +211,16 @@ class Store:
         """The device key the store holds for a board, or None."""
         row = next(iter(self._read("SELECT key FROM devices WHERE serial = ?", (serial,))), None)
         return bytes(row["key"]) if row and row["key"] is not None else None
+
+    # ---- commissioning (traction provision, calibrate, selftest) ----
+    def add_commissioning(self, serial: str, step: str, passed: bool, report: dict) -> int:
+        sql = "INSERT INTO commissioning (serial, step, passed, report, utc) VALUES (?, ?, ?, ?, ?)"
+        return self._write(sql, (serial, step, int(passed), json.dumps(report), time.time())).lastrowid
+
+    def commissioning(self, serial: str) -> list[dict]:
+        """The board's provisioning, calibration and self-test reports, oldest first."""
+        rows = self._read("SELECT * FROM commissioning WHERE serial = ? ORDER BY id", (serial,))
+        return [dict(r, passed=bool(r["passed"]), report=json.loads(r["report"])) for r in rows]
 
     # ---- sessions ----
     def new_session(self, session_id: int, serial: str, treatment: dict, source: str = "",

@@ -69,6 +69,18 @@ def reset():
     sys.exit(3)
 '''
 
+# The unix port's os.stat('') raises where a board's VFS answers for its current folder, and mpremote's
+# `fs cp -r DIR :` asks it: the package then landed flattened in the store root. Shadowed the same way.
+OS_SHIM = '''\
+# Virtual board: os.stat("") is the current folder, as on a board's filesystem.
+from uos import *
+import uos
+
+
+def stat(path):
+    return uos.stat(path or ".")
+'''
+
 
 class VirtualBoardError(TractionError):
     """The virtual board cannot start or stopped restarting; the message (one line) says why. detail: the
@@ -150,6 +162,8 @@ def _choices(config, key):
         return sorted(config.get("patients", {}))
     if key == "hal":
         return ["sim"]  # the unix port has no other hal
+    if key == "repl":
+        return ["always", "jumper"]  # a development or a production image
     return None
 
 
@@ -300,8 +314,7 @@ class VirtualBoard:
         self._runtime = None
         self._relay = None
         self._supervisor = None
-        self._cmd = None
-        self._env = None
+        self._exe = self._lib = self._main = None
         self._kind = None
         self.channel = None
         self._side = None
@@ -319,6 +332,7 @@ class VirtualBoard:
             raise VirtualBoardError(f"firmware not found: {main} does not exist")
         self.store.mkdir(parents=True, exist_ok=True)
         self._lock_store()
+        _set_aside_unsealed_settings(self.store)
         try:
             self._launch(exe, main)
         except BaseException:
@@ -350,11 +364,10 @@ class VirtualBoard:
         lib = self._runtime / "lib"
         lib.mkdir()
         (lib / "machine.py").write_text(MACHINE_SHIM)
+        (lib / "os.py").write_text(OS_SHIM)
         self.config["sim"]["channel"] = str(self.channel)
         self._write_config(after_reset=False)
-        self._env = dict(os.environ, MICROPYPATH=os.pathsep.join(
-            [str(lib), str(firmware_dir()), str(protocol_dir())]))
-        self._cmd = {"firmware": [exe, str(main)], "repl": [exe]}
+        self._exe, self._lib, self._main = exe, lib, main
         self._relay = PtyRelay(on_board_output=self._board_output, on_user_input=self._user_input)
         self.port = self._relay.port
         self._relay.start()
@@ -447,10 +460,9 @@ class VirtualBoard:
         return self._identity()[1]
 
     def _identity(self):
-        settings = self.store / "settings.json"
-        if settings.is_file():
-            s = json.loads(settings.read_text())
-            return s.get("serial", ""), bytes.fromhex(s.get("key", ""))
+        settings, key = self.store / "settings.json", self.store / "key.bin"
+        if settings.is_file() and key.is_file():
+            return json.loads(settings.read_text())["settings"]["serial"], key.read_bytes()
         provision = self.config.get("provision", {})
         key = provision.get("key_hex") or provision.get("key", "")
         return provision.get("serial", ""), bytes.fromhex(key)
@@ -468,13 +480,23 @@ class VirtualBoard:
             self._relay.flush_board_input()
         self._kind = kind
         self._saw_soft_reboot = False
+        cmd, path = self._firmware()
         self._proc = subprocess.Popen(
-            self._cmd[kind], stdin=self._relay.board_fd, stdout=self._relay.board_fd, stderr=subprocess.PIPE,
-            cwd=self.store, env=self._env, start_new_session=True,
+            [self._exe, *cmd] if kind == "firmware" else [self._exe], stdin=self._relay.board_fd,
+            stdout=self._relay.board_fd, stderr=subprocess.PIPE, cwd=self.store,
+            env=dict(os.environ, MICROPYPATH=os.pathsep.join(map(str, [self._lib, *path]))),
+            start_new_session=True,
         )
         self._stderr_reader = threading.Thread(target=self._read_stderr, args=(self._proc,),
                                                name="virtual-board-stderr", daemon=True)
         self._stderr_reader.start()
+
+    def _firmware(self):
+        """(main.py argument, module path) of what this boot runs: the firmware deployed on the store
+        (`traction flash --port`: its main.py at the root, as on a board), else the repository's."""
+        if (self.store / "main.py").is_file():
+            return ["main.py"], [self.store, self.store / "lib"]
+        return [str(self._main)], [firmware_dir(), protocol_dir()]
 
     def _supervise(self):
         while True:
@@ -585,6 +607,19 @@ class VirtualBoard:
         return data
 
 
+def _set_aside_unsealed_settings(store):
+    """A store from before sealed settings (docs/safety.md, "Lockdown") would boot TAMPERED: the settings it
+    has, in the old format with the key inside, are set aside as settings.v1.json and the board starts again
+    from its factory settings. The launcher stands for a hand on the board, as erasing a store does."""
+    old = store / "settings.json"
+    try:
+        legacy = "key" in json.loads(old.read_text()) and not (store / "key.bin").exists()
+    except (OSError, ValueError):
+        return
+    if legacy:
+        old.replace(store / "settings.v1.json")
+
+
 def last_exception(lines):
     """The exception line ("ValueError: ...") of the last traceback in these lines, or None."""
     lines = list(lines)
@@ -682,9 +717,11 @@ def run_sim(args, console=None):
         board.start()
         host_store = _register_key(board, args.host_store)
         print(board.port, flush=True)
-        print(f"virtual board {board.serial} on {board.port}; store {board.store}; side channel "
-              f"{board.channel}; time scale {args.time_scale}; device key registered in {host_store}. "
-              "Ctrl-C to stop.", file=sys.stderr, flush=True)
+        key = f"device key registered in {host_store}" if host_store else \
+            "not provisioned (traction provision, docs/device-makers.md)"
+        print(f"virtual board {board.serial or '(bare)'} on {board.port}; store {board.store}; side channel "
+              f"{board.channel}; time scale {args.time_scale}; {key}. Ctrl-C to stop.", file=sys.stderr,
+              flush=True)
         while board.failure is None:
             time.sleep(0.2)
         board.check()  # a crash loop: reported in one line by traction.cli, its tracebacks on request
@@ -710,6 +747,8 @@ def _register_key(board, path):
     """What provisioning does for a real board: the host store learns the key that signs its records."""
     from traction.store import Store
 
+    if not board.serial:
+        return None  # a bare board has no key yet: provisioning gives it one
     with Store(path) as store:
         store.set_key(board.serial, board.key)
         return store.path

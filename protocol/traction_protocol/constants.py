@@ -70,6 +70,7 @@ FAULTS = (
     (15, "INTERNAL", "firmware error; the board stopped pulling"),
     (16, "FORCE_DISAGREE", "load cell and motor current disagree on the force beyond their band"),
     (17, "LIMIT_SWITCH", "the force-limit switch in the line tripped (it cuts the motor in hardware)"),
+    (18, "TAMPERED", "the stored limits, calibration or identity fail their MAC check at boot"),
 )
 
 EVENTS = (
@@ -90,6 +91,10 @@ FLAG_CALIBRATED = 2
 FLAG_MOTOR_ENABLED = 4
 FLAG_RECORD_PENDING = 8
 FLAG_SERVICE_JUMPER = 16
+
+SECURITY_PROVISIONED = 1  # INFO.security bits
+SECURITY_SETTINGS_OK = 2
+SECURITY_REPL = 4
 
 
 def _index(table):

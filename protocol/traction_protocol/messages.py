@@ -86,10 +86,18 @@ CATALOGUE = (
         ("key", "bytes32", 0, 0, "", "device key for record signatures (HMAC-SHA256)"),
     ), None),
     (0x15, "CALIBRATE", HOST, "ACK", (
-        ("step", "B", 0, 1, "", "0 zero (unloaded), 1 span (known load applied)"),
-        ("known_dn", "H", 0, U16_MAX, _DN, "applied load for the span step"),
+        ("zero_counts", "i", -2147483648, 2147483647, "count", "load-cell reading with no load (tare)"),
+        ("span_counts", "i", -2147483648, 2147483647, "count", "reading change at span_dn, from the fit"),
+        ("span_dn", "H", 100, U16_MAX, _DN, "the heaviest reference weight (one of `weights`)"),
         ("date_s", "I", 0, U32_MAX, "s", "calibration date, UTC seconds"),
+        ("nonlin_ppm", "H", 0, U16_MAX, "ppm", "largest deviation from the fit, of full scale"),
+    ), ("weights", "struct:H", ("weight_dn",), 10)),
+    (0x16, "LOADCELL_READ", HOST, "LOADCELL", (), None),
+    (0x17, "JOG", HOST, "ACK", (
+        ("speed_pm", "h", -300, 300, "per-mille", "motor speed, of full speed; positive winds in"),
+        ("ms", "H", 0, 3000, "ms", "how long (device time); 0 stops a jog"),
     ), None),
+    (0x18, "WATCHDOG_TEST", HOST, "ACK", (), None),
     # ---- board -> host: replies (they carry `re`) and unsolicited messages ----
     (0x80, "ACK", BOARD, None, (_RE, _STATE), None),
     (0x81, "NAK", BOARD, None, (
@@ -116,6 +124,15 @@ CATALOGUE = (
         ("lease_min_ms", "I", 1, U32_MAX, "ms", "shortest lease granted"),
         ("lease_max_ms", "I", 1, U32_MAX, "ms", "longest lease granted"),
         _STATE,
+        ("cal_id", "I", 0, U32_MAX, "", "names the calibration (32 bits of its SHA-256); 0 if none"),
+        ("cal_points", "B", 0, U8_MAX, "", "reference weights the calibration was fitted to"),
+        ("cal_nonlin_ppm", "H", 0, U16_MAX, "ppm", "its largest deviation from the fit, of full scale"),
+        ("security", "B", 0, U8_MAX, "", "bit0 provisioned, bit1 settings pass their MAC, "
+                                           "bit2 REPL offered on the port"),
+        ("full_speed_counts_s", "H", 0, U16_MAX, "count/s", "encoder counts per second at full motor "
+                                                             "speed; 0 without an encoder"),
+        ("reset_cause", "B", 0, 1, "", "what started the firmware: 0 power-on or a requested reset, "
+                                        "1 the watchdog or another unexpected reset"),
     ), None),
     (0x83, "STATUS", BOARD, None, (
         _RE,
@@ -154,6 +171,14 @@ CATALOGUE = (
         ("offset", "I", 0, U32_MAX, "byte", "offset of the first data byte"),
         ("total", "I", 0, U32_MAX, "byte", "record size"),
     ), ("data", "bytes", None, 200)),
+    (0x88, "LOADCELL", BOARD, None, (
+        _RE,
+        ("sample", "I", 0, U32_MAX, "", "control sample the reading was taken at"),
+        ("raw_counts", "i", -2147483648, 2147483647, "count", "load-cell reading, uncalibrated"),
+        ("current_counts", "i", -1, 2147483647, "count", "motor current sense reading; -1 if none"),
+        ("position", "i", -2147483648, 2147483647, "count", "encoder position; 0 if none"),
+        _STATE,
+    ), None),
 )
 
 _KIND_SIZE = {"text16": 16, "bytes32": 32}

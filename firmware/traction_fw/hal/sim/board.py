@@ -14,6 +14,7 @@ from .rng import Rng
 # Process exit codes in stdio mode; the launcher restarts the board after either.
 EXIT_RESET = 3  # reset requested by the firmware (board.reset())
 EXIT_UNEXPECTED = 4  # watchdog or injected reset: restart with sim.after_reset = true
+G = 9.80665  # standard gravity: a reference weight's mass to newtons
 
 
 class BoardReset(BaseException):
@@ -103,6 +104,7 @@ class Board:
         self.watchdog = Watchdog(self.clock)
         self.link = StdioLink() if sim["link"] == "stdio" else MemoryLink()
         self._jumper = False
+        self.hung_n = 0.0  # a reference weight hung on the load cell (traction calibrate)
         self._after_reset = sim.get("after_reset", False)
         self.reset_pending = False
         self.sim = Sim(self)
@@ -111,6 +113,7 @@ class Board:
             from .channel import Channel
 
             self.channel = Channel(sim["channel"], self.sim)
+            self.channel.poll()  # the physical world as it is at power-on (the jumper, a hung weight)
 
     # -- the hal contract --
     def service_jumper(self):
@@ -145,7 +148,7 @@ class Board:
         motor.hw_cut = self.limit_switch.tripped()
         motor.moved_to(plant.encoder())
         motor.sense(plant.drive_n)
-        self.loadcell.sample(plant.force, dt)
+        self.loadcell.sample(plant.force + self.hung_n, dt)
 
 
 class Sim:
@@ -191,6 +194,8 @@ class Sim:
             b.stop_switch._pressed = params.get("pressed", True)
         elif name == "service_jumper":
             b._jumper = params.get("present", True)
+        elif name == "weight":
+            b.hung_n = params.get("kg", 0.0) * G
         elif name == "link_silent":
             b.link.silent = True
         elif name == "reset":
@@ -230,6 +235,8 @@ class Sim:
             b.stop_switch._pressed = False
         elif name == "service_jumper":
             b._jumper = False
+        elif name == "weight":
+            b.hung_n = 0.0
         elif name == "link_silent":
             b.link.silent = False
         elif name == "reset":
@@ -268,6 +275,7 @@ class Sim:
             "stop_switch": b.stop_switch.pressed(),
             "limit_switch": b.limit_switch.tripped(),
             "service_jumper": b._jumper,
+            "weight_n": b.hung_n,
             "faults": self.active(),
         }
 

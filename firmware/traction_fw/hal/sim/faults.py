@@ -22,6 +22,7 @@ FAULTS = (
     ("motor_runaway", (("speed", "int", (-1000, 1000)),)),
     ("stop_switch", (("pressed", "bool", None),)),
     ("service_jumper", (("present", "bool", None),)),
+    ("weight", (("kg", "number", (0, 500)),)),
     ("link_silent", ()),
     ("reset", ()),
 )

@@ -17,6 +17,12 @@ class LoadCell:
         tau_min = params.get("drift_tau_min")
         self.drift_tau_s = tau_min * 60.0 if tau_min else 0.0
         self.spike_n = params["spike_n"]
+        # A real cell is not a straight line: a bow of nonlin_n at half its rating, and a hysteresis band
+        # of hysteresis_n between loading and unloading (a play of half that width each way). Calibration
+        # (traction calibrate) measures both; a board config without them has a perfect cell.
+        self.nonlin_n = params.get("nonlin_n", 0.0)
+        self.play_n = params.get("hysteresis_n", 0.0) / 2.0
+        self.played_n = 0.0  # the load as the cell's element last followed it
         self.rng = rng
         self.drift_n = 0.0
         self.counts = self.zero
@@ -59,13 +65,26 @@ class LoadCell:
         if self.disconnected == "zero":
             self.counts = 0
             return
-        f = force_n * self.gain + self.offset_n + self.drift_n
+        f = self._element(force_n) * self.gain + self.offset_n + self.drift_n
         if self.plateau_n is not None and f > self.plateau_n:
             f = self.plateau_n
         f += self.noise_n * self.rng.normal()
         if self.spike_chance > 0.0 and self.rng.chance(self.spike_chance):
             f += self.spike_n if self.rng.uniform() < 0.5 else -self.spike_n
         self.counts = self._clip(self.zero + int(round(f * self.counts_per_n)))
+
+    def _element(self, force_n):
+        """What the cell's element reads for a true load: hysteresis (play), then its bow."""
+        w = self.play_n
+        if force_n > self.played_n + w:
+            self.played_n = force_n - w
+        elif force_n < self.played_n - w:
+            self.played_n = force_n + w
+        f = self.played_n if w else force_n
+        if self.nonlin_n:
+            x = f / self.rating_n
+            f += 4.0 * self.nonlin_n * x * (1.0 - x)
+        return f
 
     def reading_n(self):
         """What the last sample says, in newtons (where a plateau injected without a level clips)."""
