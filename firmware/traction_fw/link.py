@@ -4,11 +4,13 @@
 # with a bounded amount of work per call (docs/firmware.md, instruction budgets): the bytes read, then
 # the replies to what they held, else up to EVENTS_PER_SERVICE events, else one telemetry frame.
 
-from traction_protocol import FrameDecoder, MessageError, decode, encode
+from traction_protocol import BY_NAME, FrameDecoder, MessageError, decode
 from traction_protocol.constants import ERROR
 from traction_protocol.framing import Frame
+from traction_protocol.messages import encode_payload
 
 from .commands import Commands
+from .wire import FrameWriter
 
 READ_MAX = 256  # bytes taken from the port per service() call
 EVENTS_PER_SERVICE = 2  # an EVENT frame costs ~80k instructions to encode on a Cortex-M3
@@ -35,6 +37,7 @@ class Link:
         self.last_key = None  # (seq, type, payload) of the last command executed
         self.last_reply = None
         self.commands = Commands(app)
+        self.writer = FrameWriter()
 
     def service(self):
         n = self._read()
@@ -75,9 +78,10 @@ class Link:
         # The sequence number moves on before the write: a port that raises part-way through a frame
         # must not get the same frame again, or the board would repeat it forever (SPEC 3: a repeated
         # sequence number is a retransmission).
-        frame = encode(name, self.seq, fields)
-        self.seq = (self.seq + 1) & 0xFF
-        self.port.write(frame)
+        payload = encode_payload(name, fields)
+        seq = self.seq
+        self.seq = (seq + 1) & 0xFF
+        self.port.write(self.writer.frame(seq, BY_NAME[name].type_id, payload))
 
     def _command(self, frame):
         key = (frame.seq, frame.type_id, bytes(frame.payload))
