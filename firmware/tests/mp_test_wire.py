@@ -1,7 +1,8 @@
 # The board's frame encoder (traction_fw/wire.py: viper CRC and COBS into fixed buffers) against the
 # reference codec: the same bytes for every vector in protocol/vectors and for payloads of every length
-# with zero runs, 0xFF runs and the 254-byte COBS boundary.
+# with zero runs, 0xFF runs and the 254-byte COBS boundary; TELEMETRY as the link packs it in place.
 
+import fw_harness as h
 import vector_cases
 from traction_fw.wire import FrameWriter
 from traction_protocol import BY_NAME, encode
@@ -55,3 +56,43 @@ def test_an_oversized_payload_is_refused_as_the_reference_refuses_it():
             pass
         else:
             raise AssertionError("no EncodeError")
+
+
+def _telemetry_rows(app, rows, state=3, phase=1, segment=2, first=1000):
+    ring = app.telemetry
+    ring.clear()
+    for i, (force, target) in enumerate(rows):
+        o = ring.claim()
+        ring.data[o:o + 6] = [first + i, force, target, state, phase, segment]
+    app.samples = first + 100  # old enough to go out whole
+
+
+def test_a_telemetry_frame_packed_in_place_is_the_reference_frame():
+    host = h.Host()
+    app = host.app
+    app.session.telemetry_div = 1
+    rows = [(-32768, 0), (32767, 65535), (0, 1), (-1, 5000), (1234, 4321)]
+    _telemetry_rows(app, rows)
+    seq = app.link.seq
+    host.board.link.host_read()
+    app.link._send_telemetry()
+    want = encode("TELEMETRY", seq, {"sample": 1000, "period_us": app.period_us, "state": 3, "phase": 1,
+                                     "segment": 2, "samples": rows})
+    assert host.board.link.host_read() == want
+    assert app.telemetry.count == 0
+    h.cleanup()
+
+
+def test_a_telemetry_sample_outside_its_field_is_refused_as_the_reference_refuses_it():
+    host = h.Host()
+    app = host.app
+    app.session.telemetry_div = 1
+    for bad in ((32768, 0), (-32769, 0), (0, -1), (0, 65536)):
+        _telemetry_rows(app, [(0, 0), bad])
+        try:
+            app.link._send_telemetry()
+        except EncodeError:
+            pass
+        else:
+            raise AssertionError("sent %r" % (bad,))
+    h.cleanup()

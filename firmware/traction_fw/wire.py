@@ -56,11 +56,15 @@ class FrameWriter:
         n = len(payload)
         if n > MAX_PAYLOAD:
             raise EncodeError("payload of %d bytes exceeds %d" % (n, MAX_PAYLOAD))
+        self.body[HEADER_SIZE:HEADER_SIZE + n] = payload
+        return self.finish(seq, type_id, n)
+
+    def finish(self, seq, type_id, n):
+        """The frame of the n payload bytes already in body[HEADER_SIZE:] (packed there in place)."""
         body = self.body
         body[0] = VERSION
         body[1] = seq & 0xFF
         body[2] = type_id & 0xFF
-        body[HEADER_SIZE:HEADER_SIZE + n] = payload
         end = HEADER_SIZE + n
         c = _crc16(body, end, self.table)
         body[end] = c & 0xFF
