@@ -74,6 +74,7 @@ def board_main():
     diff = time.ticks_diff
     stats = {name: [0, 0, 0] for name in STATS}
     allocated = 0
+    service_bytes = 0  # allocated by the service() calls that no collection landed in
     n = 0
     reading = None  # the record being read back: (id, bytes so far)
 
@@ -109,7 +110,10 @@ def board_main():
         add("period", tick + service + board)
         # what the service() call did that costs most: a collection landed in it (the heap in use
         # dropped), it wrote the session record (the hash chain moved), it answered a RECORD_READ, or none
-        if gc.mem_alloc() < after:
+        in_use = gc.mem_alloc()
+        if in_use >= after:
+            service_bytes += in_use - after
+        if in_use < after:
             add("service_gc", service)
         elif _record_head(app) != line:
             add("service_store", service)
@@ -144,6 +148,7 @@ def board_main():
         total, worst, count = stats[name]
         print("@@%s %d %d %d" % (name, total * 1000 // max(count, 1), worst * 1000, count))
     print("@@tick_bytes %d" % allocated)
+    print("@@service_bytes %d" % service_bytes)
     print("@@heap_after_boot %d" % heap)
     print("@@record_bytes %d" % (reading[1] if reading else -1))
     h.cleanup()
@@ -201,6 +206,9 @@ def host_main():
             LABELS[name], f[name + "_mean"], f[name + "_worst"], f[name + "_count"],
             "periods" if name in ("tick", "service", "board", "period") else "calls"))
     print("  bytes allocated by app.tick(): %d in %d ticks (target 0)" % (f["tick_bytes"], f["tick_count"]))
+    calls = f["service_count"] - f["service_gc_count"]
+    print("  bytes allocated by app.service(): %d in the %d calls no collection landed in (%d a period: what "
+          "fills a board's heap)" % (f["service_bytes"], calls, f["service_bytes"] // max(1, calls)))
     print("  heap in use after boot: %.1f KB (target <= 64 KB)" % (f["heap_after_boot"] / 1024))
     print("Budgets (broken above %d %% of the target): worst service() <= %d; worst period <= %d "
           "(50 %% of 10 ms at %d MHz, %.1f cycles/instruction)" % (
