@@ -66,9 +66,10 @@ class FrameWriter:
         body[1] = seq & 0xFF
         body[2] = type_id & 0xFF
         end = HEADER_SIZE + n
-        c = _crc16(body, end, self.table)
+        # viper takes any buffer for a pointer argument; the stubs' ptr8/ptr16 are not buffer types
+        c = _crc16(body, end, self.table)  # pyright: ignore[reportArgumentType]
         body[end] = c & 0xFF
         body[end + 1] = c >> 8
-        m = _cobs(body, end + 2, self.out)
+        m = _cobs(body, end + 2, self.out)  # pyright: ignore[reportArgumentType]
         self.out[m] = 0
         return self.view[:m + 1]
