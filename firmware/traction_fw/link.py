@@ -9,11 +9,11 @@ from struct import pack_into
 from traction_protocol import BY_NAME, FrameDecoder, MessageError, decode
 from traction_protocol.constants import ERROR
 from traction_protocol.errors import EncodeError
-from traction_protocol.framing import HEADER_SIZE, Frame
+from traction_protocol.framing import Frame
 from traction_protocol.messages import encode_payload
 
 from .commands import Commands
-from .wire import FrameWriter
+from .wire import START, FrameWriter
 
 READ_MAX = 256  # bytes taken from the port per service() call
 EVENTS_PER_SERVICE = 2  # an EVENT frame costs ~80k instructions to encode on a Cortex-M3
@@ -150,9 +150,9 @@ class Link:
             # packed in place, allocating nothing (the catalogue's TELEMETRY layout; tests/mp_test_wire.py
             # checks these frames against the reference codec)
             body = self.writer.body
-            pack_into(TELEMETRY_HEAD, body, HEADER_SIZE, first & 0xFFFFFFFF, app.period_us * div,
+            pack_into(TELEMETRY_HEAD, body, START, first & 0xFFFFFFFF, app.period_us * div,
                       d[o + 3], d[o + 4], d[o + 5])
-            at = HEADER_SIZE + TELEMETRY.size
+            at = START + TELEMETRY.size
             for _ in range(n):
                 r = ring.peek()
                 force = d[r + 1]
@@ -162,7 +162,7 @@ class Link:
                     raise EncodeError("TELEMETRY sample (%d, %d) outside hH" % (force, target))
                 pack_into(TELEMETRY_ITEM, body, at, force, target)
                 at += TELEMETRY.item_size
-            self.port.write(self.writer.finish(self._next_seq(), TELEMETRY.type_id, at - HEADER_SIZE))
+            self.port.write(self.writer.finish(self._next_seq(), TELEMETRY.type_id, at - START))
 
     def _batch(self, d, o, div):
         """How many rows from the oldest are consecutive samples with its state, phase and segment."""
