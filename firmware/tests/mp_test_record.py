@@ -190,7 +190,7 @@ def test_session_record_over_the_link_verifies_is_kept_until_acknowledged():
     assert len(ids) == 1
     data = host.read_record(ids[0])
     assert record.verify(data, host.key())
-    lines = [json.loads(x) for x in data[:-1].split(b"\n")]
+    lines = [json.loads(x) for x in record.split_lines(data)]
     kinds = [x["t"] for x in lines]
     assert kinds[0] == "head" and kinds[-2:] == ["end", "seal"]
     assert kinds.count("hold") == 2 and kinds.count("phase") == 1
@@ -263,7 +263,7 @@ def test_a_store_that_fails_mid_session_ends_the_treatment_gradually():
 def _lines(host):
     data = host.read_record(host.records()[0])
     assert record.verify(data, host.key())
-    return [json.loads(x) for x in data[:-1].split(b"\n")]
+    return [json.loads(x) for x in record.split_lines(data)]
 
 
 def test_an_edit_mid_hold_closes_the_hold_row_and_the_hold_goes_on_in_a_new_row():

@@ -197,8 +197,8 @@ def test_release_never_slower_than_ten_seconds():
                region=2)
     host.trace = Releasing()
     assert host.until(lambda: host.app.state == IDLE, 40)
-    ramp = [t for t in host.trace.targets if t > 0]
-    assert 9500 <= len(ramp) * PERIOD_MS <= 10100
+    ramp = sum(1 for t in host.trace.targets if t > 0)  # counted, not listed: a 140 KB heap
+    assert 9500 <= ramp * PERIOD_MS <= 10100
 
 
 def test_treatment_and_traction_time():

@@ -37,9 +37,10 @@ def over(bench):
     return bench.over_budget(bench.measure())
 
 
-# Not met yet (issue 10 stays open): a LittleFS append costs 0.4-3.5 M instructions, the codec about 2,000
-# an encoded byte, a full gc.collect() 0.8 M, and each can land in one service() call. Strict: the day they
-# are met, the xfail test fails and these move to the test above it.
+# Not met yet (issue 10 stays open): a full collection (0.95 M instructions) lands in service() whenever it
+# allocates into a full heap, a record line is a LittleFS append and commit (0.75-1.4 M), a RECORD_READ
+# ~0.53 M (docs/firmware.md, Instruction budgets). Strict: the day they are met, the xfail test fails and
+# these move to the test above it.
 NOT_MET = ("service_worst", "period_worst")
 
 
@@ -47,7 +48,7 @@ def test_the_firmware_allocates_nothing_per_tick_and_boots_within_its_heap(over)
     assert [o for o in over if o[0] not in NOT_MET] == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: worst service() 2.8 M and worst period 2.9 M instructions "
-                   "against 400 k and 481 k (docs/firmware.md, Budgets)")
+@pytest.mark.xfail(strict=True, reason="issue 10: worst service() 2.3 M and worst period 2.5 M instructions "
+                   "against 400 k and 481 k: collections and record commits in service() (docs/firmware.md)")
 def test_service_and_the_whole_period_stay_within_their_budgets(over):
     assert [o for o in over if o[0] in NOT_MET] == []

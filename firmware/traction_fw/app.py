@@ -402,7 +402,7 @@ class App:
                 b.clock.wait_tick()
                 # any firmware error stops the motor, latched; the link keeps serving (CLEAR_FAULT, records)
                 try:
-                    self.tick()
+                    self.locked_tick()
                 except Exception:  # noqa: BLE001
                     self.internal_fault()
                 try:
@@ -413,6 +413,16 @@ class App:
                 b.service()
         finally:
             micropython.kbd_intr(3)
+
+    def locked_tick(self):
+        """The tick with the heap locked: it allocates nothing (tests/mp_test_heap.py), and locked, no
+        collection can land in it either: on a 32-bit port a call with a larger frame asks the heap
+        first, and a full heap would collect there (0.8 M instructions on the emulated board)."""
+        micropython.heap_lock()
+        try:
+            self.tick()
+        finally:
+            micropython.heap_unlock()
 
     def internal_fault(self):
         """The tick raised: the firmware cannot be trusted to release, so the motor is cut."""

@@ -4,11 +4,16 @@
 # with a bounded amount of work per call (docs/firmware.md, instruction budgets): the bytes read, then
 # the replies to what they held, else up to EVENTS_PER_SERVICE events, else one telemetry frame.
 
-from traction_protocol import FrameDecoder, MessageError, decode, encode
+from struct import pack_into
+
+from traction_protocol import BY_NAME, FrameDecoder, MessageError, decode
 from traction_protocol.constants import ERROR
+from traction_protocol.errors import EncodeError
 from traction_protocol.framing import Frame
+from traction_protocol.messages import encode_payload
 
 from .commands import Commands
+from .wire import START, FrameWriter
 
 READ_MAX = 256  # bytes taken from the port per service() call
 EVENTS_PER_SERVICE = 2  # an EVENT frame costs ~80k instructions to encode on a Cortex-M3
@@ -17,6 +22,9 @@ EVENTS_PER_SERVICE = 2  # an EVENT frame costs ~80k instructions to encode on a 
 TELEMETRY_MAX = 10
 TELEMETRY_AGE = 25  # control periods: a batch this old goes out even if short
 HELLO = 0x01
+TELEMETRY = BY_NAME["TELEMETRY"]
+TELEMETRY_HEAD = TELEMETRY.fmt
+TELEMETRY_ITEM = TELEMETRY.item_fmt
 REPL_BREAK_1 = 0x0D  # CR, Ctrl-C: what mpremote sends to reach the REPL (SPEC section 11)
 REPL_BREAK_2 = 0x03
 
@@ -35,6 +43,7 @@ class Link:
         self.last_key = None  # (seq, type, payload) of the last command executed
         self.last_reply = None
         self.commands = Commands(app)
+        self.writer = FrameWriter()
 
     def service(self):
         n = self._read()
@@ -72,12 +81,16 @@ class Link:
         return n
 
     def send(self, name, fields):
+        payload = encode_payload(name, fields)
+        self.port.write(self.writer.frame(self._next_seq(), BY_NAME[name].type_id, payload))
+
+    def _next_seq(self):
         # The sequence number moves on before the write: a port that raises part-way through a frame
         # must not get the same frame again, or the board would repeat it forever (SPEC 3: a repeated
         # sequence number is a retransmission).
-        frame = encode(name, self.seq, fields)
-        self.seq = (self.seq + 1) & 0xFF
-        self.port.write(frame)
+        seq = self.seq
+        self.seq = (seq + 1) & 0xFF
+        return seq
 
     def _command(self, frame):
         key = (frame.seq, frame.type_id, bytes(frame.payload))
@@ -134,14 +147,22 @@ class Link:
             n = self._batch(d, o, div)
             if n == ring.count and n < TELEMETRY_MAX and app.samples - first < TELEMETRY_AGE:
                 return  # a short batch waits a little for more samples
-            samples = []
+            # packed in place, allocating nothing (the catalogue's TELEMETRY layout; tests/mp_test_wire.py
+            # checks these frames against the reference codec)
+            body = self.writer.body
+            pack_into(TELEMETRY_HEAD, body, START, first & 0xFFFFFFFF, app.period_us * div,
+                      d[o + 3], d[o + 4], d[o + 5])
+            at = START + TELEMETRY.size
             for _ in range(n):
                 r = ring.peek()
-                samples.append((d[r + 1], d[r + 2]))
+                force = d[r + 1]
+                target = d[r + 2]
                 ring.pop()
-            self.send("TELEMETRY", {"sample": first & 0xFFFFFFFF, "period_us": app.period_us * div,
-                                    "state": d[o + 3], "phase": d[o + 4], "segment": d[o + 5],
-                                    "samples": samples})
+                if not (-0x8000 <= force <= 0x7FFF and 0 <= target <= 0xFFFF):
+                    raise EncodeError("TELEMETRY sample (%d, %d) outside hH" % (force, target))
+                pack_into(TELEMETRY_ITEM, body, at, force, target)
+                at += TELEMETRY.item_size
+            self.port.write(self.writer.finish(self._next_seq(), TELEMETRY.type_id, at - START))
 
     def _batch(self, d, o, div):
         """How many rows from the oldest are consecutive samples with its state, phase and segment."""

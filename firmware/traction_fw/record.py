@@ -59,7 +59,7 @@ def _verify(data, key):
         return False
     prev = ZERO_HASH
     obj = None
-    for line in data[:-1].split(b"\n"):
+    for line in split_lines(data):
         obj = json.loads(line)
         if not isinstance(obj, dict) or obj["prev"] != prev:
             return False
@@ -68,6 +68,14 @@ def _verify(data, key):
         return False
     mac = hexlify(hmac_sha256(key, bytes.fromhex(obj["prev"]))).decode()
     return mac == obj["mac"]
+
+
+def split_lines(data):
+    """The lines of record bytes that end in a newline. Split as they are: data[:-1] would first copy the
+    whole record, one block as large as the file, which a board's fragmented heap may not have."""
+    lines = data.split(b"\n")
+    lines.pop()
+    return lines
 
 
 def path_of(store, record_id):
@@ -160,7 +168,7 @@ class Store:
             data = data[:end]
         if not data:
             return Writer(self.root, record_id, key), []
-        lines = data[:-1].split(b"\n")
+        lines = split_lines(data)
         if json.loads(lines[-1]).get("t") == "seal":
             return None, lines
         return Writer(self.root, record_id, key, sha256_hex(lines[-1])), lines

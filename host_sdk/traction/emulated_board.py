@@ -279,8 +279,8 @@ def run_sim(args):
 def run_test_module(path, names, timeout_s):
     """Run test functions of a MicroPython test module frozen into the image (tools/mp_runner.py, frozen
     too) on a fresh emulated board, from its raw REPL, in the same layout as the unix run: the current
-    directory is the test's folder, and the JSON files beside that folder (protocol/vectors,
-    firmware/boards) are copied to the same places on the board's filesystem. Returns (stdout, stderr,
+    directory is the test's folder, and the JSON files beside that folder (firmware/boards) and
+    protocol/vectors are copied to the same places on the board's filesystem. Returns (stdout, stderr,
     exit status) as the unix interpreter's run would, for the same parser."""
     from mpremote.transport import TransportError
     from mpremote.transport_serial import SerialTransport
@@ -295,7 +295,9 @@ def run_test_module(path, names, timeout_s):
         try:
             transport.enter_raw_repl(soft_reset=True)
             _mkdirs(transport, folder)
-            for data in sorted(path.parent.parent.glob("*/*.json")):
+            # protocol/vectors too: the firmware's own frame encoder is held to them (mp_test_wire.py)
+            shared = {*path.parent.parent.glob("*/*.json"), *(root / "protocol" / "vectors").glob("*.json")}
+            for data in sorted(shared):
                 target = "/" + data.relative_to(root).as_posix()
                 _mkdirs(transport, target.rsplit("/", 1)[0])
                 transport.fs_writefile(target, data.read_bytes())

@@ -1,0 +1,74 @@
+# The board's frame encoder (SPEC section 3): the bytes traction_protocol.encode_frame makes, built in one
+# preallocated buffer with the CRC and COBS compiled by MicroPython's viper emitter (machine code: the
+# image's mpy-cross targets the port's CPU). In bytecode the two cost about 2,000 instructions per frame
+# byte on a Cortex-M3 (a 200-byte RECORD_CHUNK ~0.45 M), here under 100. traction_protocol stays the
+# reference, on both sides, for payloads and for decoding; tests/mp_test_wire.py holds this to it.
+#
+# COBS in place: the frame (header, payload, CRC) sits in buf[1:], and each zero byte becomes the code of
+# the block after it, the first code going in buf[0]. No byte moves, because a frame of at most MAX_FRAME
+# (254) bytes never has a run of 254 non-zero bytes before its end, the one case where COBS inserts a byte.
+
+import micropython
+from traction_protocol.errors import EncodeError
+from traction_protocol.framing import HEADER_SIZE, MAX_ENCODED, MAX_PAYLOAD, VERSION
+
+CRC_SIZE = 2
+START = 1 + HEADER_SIZE  # where a payload goes in the buffer
+
+
+@micropython.viper
+def _crc16(data: ptr8, start: int, end: int) -> int:  # noqa: F821 - viper's pointer types
+    """CRC-16/MCRF4XX of data[start:end] (crc.py's, a bit at a time: no table on the heap)."""
+    c = 0xFFFF
+    for i in range(start, end):
+        c ^= data[i]
+        for _ in range(8):
+            if c & 1:
+                c = (c >> 1) ^ 0x8408
+            else:
+                c >>= 1
+    return c
+
+
+@micropython.viper
+def _cobs_in_place(buf: ptr8, end: int):  # noqa: F821
+    """COBS of buf[1:end] where it lies, the first code in buf[0] (at most 254 bytes: no insertion)."""
+    code_at = 0
+    for i in range(1, end):
+        if buf[i] == 0:
+            buf[code_at] = i - code_at
+            code_at = i
+    buf[code_at] = end - code_at
+
+
+class FrameWriter:
+    """One frame at a time into a fixed buffer; frame() returns a view valid until the next call."""
+
+    def __init__(self):
+        self.buf = bytearray(MAX_ENCODED + 1)  # + the delimiter
+        self.view = memoryview(self.buf)
+        self.body = self.buf  # payloads are packed at body[START:] (finish() then frames them)
+
+    def frame(self, seq, type_id, payload):
+        """The wire bytes (delimiter included) of one frame."""
+        n = len(payload)
+        if n > MAX_PAYLOAD:
+            raise EncodeError("payload of %d bytes exceeds %d" % (n, MAX_PAYLOAD))
+        self.buf[START:START + n] = payload
+        return self.finish(seq, type_id, n)
+
+    def finish(self, seq, type_id, n):
+        """The frame of the n payload bytes already in body[START:] (packed there in place)."""
+        buf = self.buf
+        buf[1] = VERSION
+        buf[2] = seq & 0xFF
+        buf[3] = type_id & 0xFF
+        end = START + n
+        # viper takes any buffer for a pointer argument; the stubs' ptr8 is not a buffer type
+        c = _crc16(buf, 1, end)  # pyright: ignore[reportArgumentType]
+        buf[end] = c & 0xFF
+        buf[end + 1] = c >> 8
+        end += CRC_SIZE
+        _cobs_in_place(buf, end)  # pyright: ignore[reportArgumentType]
+        buf[end] = 0
+        return self.view[:end + 1]
