@@ -21,6 +21,7 @@ from rich.table import Table
 from traction.errors import TractionError
 
 EXTENSIONS = ("traction.virtual_board", "traction.billing.cli", "traction.build", "traction.emulated_board",
+              "traction.emulated_pico",
               "traction.qa_report")
 EXIT_ERROR = 1
 EXIT_FAULT = 3  # the treatment ended in a fault or a board reset, not COMPLETED or STOPPED

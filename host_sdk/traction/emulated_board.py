@@ -32,7 +32,7 @@ from .virtual_board import SideChannel, VirtualBoard
 
 QEMU = "qemu-system-arm"
 MACHINE = "mps2-an385"
-MCUS = ("cortex-m3",)
+MCUS = ("cortex-m3", "rp2040")  # rp2040: traction.emulated_pico
 BOOT_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 3.0
 
