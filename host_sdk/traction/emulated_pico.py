@@ -102,9 +102,15 @@ def check_tools(image=None):
 class EmulatedPico:
     """The product image on rp2040js behind a pty. Use as a context manager, or start() and close()."""
 
+    # How much slower than real time it may run: rp2040js at 13-40 M instructions/s of host time, with the
+    # firmware at about 65 M instructions/s of board time during a session (0.2-0.6x real time measured
+    # on 2 shared cores); hil_tests scales its wall-clock timeouts by this.
+    SLOWDOWN = 10.0
+
     def __init__(self, image=None, flash=None):
         """image: the UF2 (default build/pico/traction-pico.uf2); flash: a flash image to start from
-        (default: the unit after its first-boot steps, prepared once per image)."""
+        (default: the unit after its first-boot steps, prepared once per image; "": an erased flash, the
+        board at its REPL: start() then does not wait for the firmware to answer)."""
         self.image = check_tools(image)
         self.config = unit_config()
         self._start_flash = flash
@@ -151,10 +157,30 @@ class EmulatedPico:
             self._spawn()
             self._thread = threading.Thread(target=self._supervise, name="emulated-pico", daemon=True)
             self._thread.start()
+            if self._start_flash != "":
+                self._wait_answering()
         except BaseException:
             self.close()
             raise
         return self
+
+    def _wait_answering(self):
+        """Return once the firmware answers HELLO: the emulator boots it at a fraction of real time."""
+        from .device import _connect, handshake
+
+        deadline = time.monotonic() + BOOT_TIMEOUT_S
+        while True:
+            self.check()
+            link = _connect(self.port)
+            try:
+                handshake(link)
+                return
+            except TractionError as e:
+                if time.monotonic() > deadline:
+                    raise EmulatedPicoError(f"the emulated Pico's firmware did not answer within "
+                                            f"{BOOT_TIMEOUT_S:.0f} s: {e}") from None
+            finally:
+                link.close()
 
     # The physical world: the virtual board's own methods, over the same side channel files.
     inject = VirtualBoard.inject
@@ -199,24 +225,33 @@ class EmulatedPico:
             shutil.rmtree(self._runtime, ignore_errors=True)
 
     def _spawn(self):
-        """node (the MCU) and the plant, each one's stdout the other's stdin."""
+        """node (the MCU) and the plant, each one's stdout the other's stdin; their stderr to log files
+        (a pipe nobody reads would fill and stop the emulator)."""
         to_plant_r, to_plant_w = os.pipe()
         to_mcu_r, to_mcu_w = os.pipe()
         env = dict(os.environ, MICROPYPATH=str(firmware_dir()))
+        mcu_cmd = ["node", str(HARNESS), "--uf2", str(self.image), "--bootrom", str(bootrom()),
+                   "--tty", os.ttyname(self._relay.board_fd), "--wiring", json.dumps(harness_wiring()),
+                   "--flash", str(self.flash)]
+        plant_cmd = [interpreter(), str(PLANT), str(self._runtime / "plant.json")]
         try:
-            plant = subprocess.Popen([interpreter(), str(PLANT), str(self._runtime / "plant.json")],
-                                     stdin=to_plant_r, stdout=to_mcu_w, stderr=subprocess.PIPE, env=env,
-                                     start_new_session=True)
-            wiring = json.dumps(harness_wiring())
-            mcu = subprocess.Popen(["node", str(HARNESS), "--uf2", str(self.image), "--bootrom",
-                                    str(bootrom()), "--tty", os.ttyname(self._relay.board_fd),
-                                    "--wiring", wiring, "--flash", str(self.flash)],
-                                   stdin=to_mcu_r, stdout=to_plant_w, stderr=subprocess.PIPE,
-                                   start_new_session=True)
+            with open(self._runtime / "plant.log", "ab") as plant_log, \
+                    open(self._runtime / "rp2040js.log", "ab") as mcu_log:
+                plant = subprocess.Popen(plant_cmd, stdin=to_plant_r, stdout=to_mcu_w, stderr=plant_log,
+                                         env=env, start_new_session=True)
+                mcu = subprocess.Popen(mcu_cmd, stdin=to_mcu_r, stdout=to_plant_w, stderr=mcu_log,
+                                       start_new_session=True)
         finally:
             for fd in (to_plant_r, to_plant_w, to_mcu_r, to_mcu_w):
                 os.close(fd)
         self._procs = (mcu, plant)
+
+    def _tail(self, name):
+        try:
+            text = (self._runtime / f"{name}.log").read_text(errors="replace").strip()
+        except OSError:
+            text = ""
+        return text[-2000:] or "no message"
 
     def _supervise(self):
         """Restart the pair when the board reboots; note why it stopped otherwise."""
@@ -241,7 +276,8 @@ class EmulatedPico:
                 continue
             self._stop_procs()
             self._failure = (f"the emulated Pico stopped: rp2040js exited {mcu.returncode} "
-                             f"({_tail(mcu)}), the plant {plant.returncode} ({_tail(plant)})")
+                             f"({self._tail('rp2040js')}), the plant {plant.returncode} "
+                             f"({self._tail('plant')})")
             return
 
     def _stop_procs(self):
@@ -253,14 +289,6 @@ class EmulatedPico:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-
-
-def _tail(proc):
-    try:
-        err = proc.stderr.read().decode(errors="replace").strip()
-    except (OSError, ValueError):
-        err = ""
-    return err[-2000:] or "no message"
 
 
 def first_boot_flash(image):

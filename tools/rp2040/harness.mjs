@@ -143,7 +143,7 @@ function pioStepper(mcu) {
       due = Math.min(due, m.next);
     }
   }
-  return { step, state };
+  return { step, state, due: () => due };
 }
 
 // ---- the HX711: conversions on its own clock, bits out on PD_SCK ----
@@ -277,6 +277,26 @@ function main() {
       if (e.code !== 'EAGAIN') throw e; // nobody reads the port: the bytes go, as on a real one
     }
   };
+  // rp2040js's host side answers the device's OUT transfer at once, with no bytes when it has none: the
+  // device takes an interrupt, arms it again, and never sleeps (a storm of empty transfers). A USB host
+  // sends only when it has data: the transfer waits here until the pty brings some.
+  let pendingRead = null;
+  const answerRead = cdc.usb.onEndpointRead;
+  cdc.usb.onEndpointRead = (endpoint, size) => {
+    if (endpoint === cdc.outEndpoint && cdc.txFIFO.empty) {
+      pendingRead = [endpoint, size];
+    } else {
+      answerRead(endpoint, size);
+    }
+  };
+  function feedDevice() {
+    while (toDevice.length && !cdc.txFIFO.full) cdc.sendSerialByte(toDevice.shift());
+    if (pendingRead && !cdc.txFIFO.empty) {
+      const [endpoint, size] = pendingRead;
+      pendingRead = null;
+      answerRead(endpoint, size);
+    }
+  }
   port.on('data', (chunk) => {
     for (const b of chunk) toDevice.push(b);
     resume();
@@ -341,36 +361,43 @@ function main() {
 
   const core = mcu.core;
   const clock = mcu.clock;
+  const stats = { waits: 0, instructions: 0 };
   if (process.env.HARNESS_DEBUG) {
     // once a second of host time: how far the board got, and where
     let last = 0;
     setInterval(() => {
       const t = clock.nanos / 1e6;
       process.stderr.write(`harness: ${t.toFixed(1)} ms emulated (+${(t - last).toFixed(1)}), ` +
-        `PC ${core.PC.toString(16)}, HX711 power-downs ${hx711.powerdowns}, encoder ${encoder.position}\n`);
+        `PC ${core.PC.toString(16)}, ${stats.instructions} instructions, ${stats.waits} waits, HX711 power-downs ${hx711.powerdowns}, encoder ${encoder.position}\n`);
       last = t;
+      stats.waits = stats.instructions = 0;
     }, 1000);
   }
   function run() {
     scheduled = false;
     const until = Date.now() + 20;
     while (!waitingForPlant && !stopped && Date.now() < until) {
-      for (let i = 0; i < 20000 && !waitingForPlant && !stopped; i++) {
+      for (let i = 0; i < 2000 && !waitingForPlant && !stopped; i++) {
         let now = clock.nanos;
+        const next = Math.min(hx711.nextConversion, encoder.due(), nextPlant);
         if (core.waiting) {
-          const wake = Math.min(nextPlant, hx711.nextConversion, encoder.due());
-          const dt = Math.min(clock.nanosToNextAlarm || Infinity, wake - now, 100_000);
+          // asleep until an interrupt: the PIO catches up after the jump (nothing here wakes on it)
+          stats.waits++;
+          const dt = Math.min(clock.nanosToNextAlarm || Infinity, next - now, 100_000);
           clock.tick(Math.max(dt, CYCLE_NS));
         } else {
-          clock.tick(core.executeInstruction() * CYCLE_NS);
+          // instructions up to the next peripheral event (interrupts are taken between any two)
+          const until = Math.min(next, pio.due());
+          for (let k = 0; k < 1000 && !core.waiting && clock.nanos < until; k++) {
+            clock.tick(core.executeInstruction() * CYCLE_NS);
+            stats.instructions++;
+          }
         }
         now = clock.nanos;
         pio.step(now);
         hx711.tick(now);
         encoder.tick(now);
-        if (toDevice.length && !cdc.txFIFO.full) {
-          while (toDevice.length && !cdc.txFIFO.full) cdc.sendSerialByte(toDevice.shift());
-        }
+        if (toDevice.length) feedDevice();
         if (now >= nextPlant) exchange(now);
       }
     }
