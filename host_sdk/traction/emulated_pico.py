@@ -158,13 +158,13 @@ class EmulatedPico:
             self._thread = threading.Thread(target=self._supervise, name="emulated-pico", daemon=True)
             self._thread.start()
             if self._start_flash != "":
-                self._wait_answering()
+                self.wait_answering()
         except BaseException:
             self.close()
             raise
         return self
 
-    def _wait_answering(self):
+    def wait_answering(self):
         """Return once the firmware answers HELLO: the emulator boots it at a fraction of real time."""
         from .device import _connect, handshake
 
