@@ -119,6 +119,7 @@ class EmulatedPico:
         self.channel = None
         self.side = None
         self.flash = None
+        self.stats = None
         self._relay = None
         self._runtime = None
         self._procs = ()
@@ -148,6 +149,7 @@ class EmulatedPico:
             self.side = SideChannel(self.channel)
             (self._runtime / "plant.json").write_text(json.dumps(plant_config(self.channel)))
             self.flash = self._runtime / "flash.bin"
+            self.stats = self._runtime / "cpu.jsonl"  # how busy the CPU is, a line per emulated second
             start = self._start_flash if self._start_flash is not None else first_boot_flash(self.image)
             if start:
                 shutil.copyfile(start, self.flash)
@@ -232,7 +234,7 @@ class EmulatedPico:
         env = dict(os.environ, MICROPYPATH=str(firmware_dir()))
         mcu_cmd = ["node", str(HARNESS), "--uf2", str(self.image), "--bootrom", str(bootrom()),
                    "--tty", os.ttyname(self._relay.board_fd), "--wiring", json.dumps(harness_wiring()),
-                   "--flash", str(self.flash)]
+                   "--flash", str(self.flash), "--stats", str(self.stats)]
         plant_cmd = [interpreter(), str(PLANT), str(self._runtime / "plant.json")]
         try:
             with open(self._runtime / "plant.log", "ab") as plant_log, \

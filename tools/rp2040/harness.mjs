@@ -1,6 +1,6 @@
 // The emulated Pico: a UF2 on rp2040js, with the traction unit's peripherals around it.
 //
-//   node harness.mjs --uf2 IMAGE --bootrom ROM.ts --tty PTY --wiring JSON [--flash FILE]
+//   node harness.mjs --uf2 IMAGE --bootrom ROM.ts --tty PTY --wiring JSON [--flash FILE] [--stats FILE]
 //
 // The USB-CDC port is bridged to PTY (the board side of the launcher's pty relay). The plant is not here:
 // host_sdk/traction/emulated_rp2040.py runs the one plant model (hal/sim's) and exchanges the pins with
@@ -27,7 +27,7 @@ const MAX_PIO_HZ = 1_000_000; // the HX711's program runs at 1 MHz; the encoder'
 const MIN_PIO_NS = 1e9 / MAX_PIO_HZ;
 const PIO_ENABLE_CHECK_NS = 10_000;
 const PLANT_NS = 10_000_000; // one plant step: the sim's control period
-const ENCODER_STEP_NS = 50_000; // quadrature steps of one plant step, this far apart (full speed: 125 us)
+const ENCODER_MIN_STEP_NS = 20_000; // steps no closer (full speed: 125 us apart; the PIO loop takes 7 us)
 const HX711_PERIOD_NS = { 1: 12_500_000, 0: 100_000_000 }; // RATE high: 80 SPS, low: 10 SPS
 const HX711_POWERDOWN_NS = 60_000;
 const QUADRATURE = [0, 1, 3, 2]; // (B << 1) | A for position & 3: A leads when winding in
@@ -219,16 +219,67 @@ class Encoder {
     this.b.setInputValue(!!(s & 2));
   }
 
+  moveTo(target, now) {
+    // The plant says where the drum is at the end of its step: the steps to get there are spread evenly
+    // over the next plant step, as a turning encoder gives them (bunched steps would read as a runaway).
+    this.target = target;
+    const steps = Math.abs(target - this.position);
+    this.interval = steps ? Math.max(ENCODER_MIN_STEP_NS, Math.floor(PLANT_NS / steps)) : 0;
+    this.nextStep = now + this.interval;
+  }
+
   tick(now) {
     if (this.position !== this.target && now >= this.nextStep) {
       this.position += this.target > this.position ? 1 : -1;
       this.show();
-      this.nextStep = now + ENCODER_STEP_NS;
+      this.nextStep += this.interval;
     }
   }
 
   due() {
     return this.position === this.target ? Infinity : this.nextStep;
+  }
+}
+
+// ---- how busy the CPU is: what the firmware leaves of each period (benchmarks/rp2040_timing.py) ----
+// Busy is every nanosecond the core is not asleep in WFE/WFI: the loop, its interrupts, USB. Per plant
+// window (10 ms, not aligned with the firmware's period marks) and per stretch (from a wake-up to the next
+// sleep: a loop's whole work when no interrupt splits it). One JSON line per emulated second to --stats.
+class CpuLoad {
+  constructor(path) {
+    this.path = path;
+    this.sleeping = false;
+    this.wokeAt = 0;
+    this.windowStart = 0;
+    this.windowSleep = 0;
+    this.second = { t_s: 1, busy_ns: 0, window_max_ns: 0, stretch_max_ns: 0 };
+  }
+
+  asleep(now, dt) {
+    if (!this.sleeping) {
+      this.sleeping = true;
+      this.second.stretch_max_ns = Math.max(this.second.stretch_max_ns, now - this.wokeAt);
+    }
+    this.windowSleep += dt;
+  }
+
+  awake(now) {
+    if (this.sleeping) {
+      this.sleeping = false;
+      this.wokeAt = now;
+    }
+  }
+
+  window(now) {
+    const busy = Math.max(0, now - this.windowStart - this.windowSleep);
+    this.second.busy_ns += busy;
+    this.second.window_max_ns = Math.max(this.second.window_max_ns, busy);
+    this.windowStart = now;
+    this.windowSleep = 0;
+    if (now >= this.second.t_s * 1e9) {
+      if (this.path) fs.appendFileSync(this.path, JSON.stringify(this.second) + '\n');
+      this.second = { t_s: this.second.t_s + 1, busy_ns: 0, window_max_ns: 0, stretch_max_ns: 0 };
+    }
   }
 }
 
@@ -328,7 +379,7 @@ function main() {
       }
       hx711.value = msg.load;
       hx711.ready = msg.load_ready;
-      encoder.target = msg.encoder;
+      encoder.moveTo(msg.encoder, mcu.clock.nanos);
       mcu.adc.channelValues[wiring.current_adc - 26] = msg.current;
       for (const [pin, level] of Object.entries(msg.pins)) {
         mcu.gpio[pin].setInputValue(!!level);
@@ -362,6 +413,7 @@ function main() {
   const core = mcu.core;
   const clock = mcu.clock;
   const stats = { waits: 0, instructions: 0 };
+  const load = new CpuLoad(args.stats);
   if (process.env.HARNESS_DEBUG) {
     // once a second of host time: how far the board got, and where
     let last = 0;
@@ -383,9 +435,11 @@ function main() {
         if (core.waiting) {
           // asleep until an interrupt: the PIO catches up after the jump (nothing here wakes on it)
           stats.waits++;
-          const dt = Math.min(clock.nanosToNextAlarm || Infinity, next - now, 100_000);
-          clock.tick(Math.max(dt, CYCLE_NS));
+          const dt = Math.max(Math.min(clock.nanosToNextAlarm || Infinity, next - now, 100_000), CYCLE_NS);
+          clock.tick(dt);
+          load.asleep(now, dt);
         } else {
+          load.awake(now);
           // instructions up to the next peripheral event (interrupts are taken between any two)
           const until = Math.min(next, pio.due());
           for (let k = 0; k < 1000 && !core.waiting && clock.nanos < until; k++) {
@@ -398,7 +452,10 @@ function main() {
         hx711.tick(now);
         encoder.tick(now);
         if (toDevice.length) feedDevice();
-        if (now >= nextPlant) exchange(now);
+        if (now >= nextPlant) {
+          load.window(now);
+          exchange(now);
+        }
       }
     }
     resume();
