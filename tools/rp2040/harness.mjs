@@ -360,7 +360,12 @@ function main() {
     process.exit(EXIT_RESET);
   }
   mcu.findPeripheral(0x40058000).onWatchdogTrigger = reboot;
+  const profile = process.env.HARNESS_PROFILE ? new Map() : null; // PCs sampled when awake (HARNESS_PROFILE)
   process.on('SIGTERM', () => {
+    if (profile) {
+      const top = [...profile.entries()].sort((a, b) => b[1] - a[1]).slice(0, 400);
+      fs.writeFileSync(process.env.HARNESS_PROFILE, top.map(([pc, n]) => `${pc.toString(16)} ${n}`).join('\n'));
+    }
     if (args.flash) saveFlash(args.flash); // the board powered off: its flash kept for the next start
     process.exit(0);
   });
@@ -446,6 +451,7 @@ function main() {
             clock.tick(core.executeInstruction() * CYCLE_NS);
             stats.instructions++;
           }
+          if (profile) profile.set(core.PC, (profile.get(core.PC) || 0) + 1);
         }
         now = clock.nanos;
         pio.step(now);
