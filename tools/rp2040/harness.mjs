@@ -3,8 +3,9 @@
 //   node harness.mjs --uf2 IMAGE --bootrom ROM.ts --tty PTY --wiring JSON [--flash FILE] [--stats FILE]
 //
 // The USB-CDC port is bridged to PTY (the board side of the launcher's pty relay). The plant is not here:
-// host_sdk/traction/emulated_rp2040.py runs the one plant model (hal/sim's) and exchanges the pins with
-// this process every plant period of emulated time, in lock step, one JSON line each way on stdin/stdout:
+// tools/rp2040/plant.py (started by host_sdk/traction/emulated_pico.py) runs the one plant model, hal/sim's,
+// and exchanges the pins with this process every plant period of emulated time, in lock step, one JSON
+// line each way on stdin/stdout:
 //   out {"t_us": T, "enable": 0|1, "dir": 0|1, "duty": 0..1, "hx711_powerdowns": N}   the driver's inputs
 //   in  {"load": COUNTS, "load_ready": bool, "encoder": COUNTS, "current": COUNTS,
 //        "pins": {GPIO: 0|1, ...}}                                                  the plant's outputs
