@@ -1,6 +1,6 @@
 """How much of each control period the product image uses on the emulated RP2040 (docs/firmware.md).
 
-    python benchmarks/rp2040_timing.py [--seconds 60]
+    python benchmarks/rp2040_timing.py [--seconds 60] [--telemetry-hz HZ]
 
 After `traction build --target pico` and `npm ci --prefix tools/rp2040`. A healthy session through the app
 and the SDK, as a host runs it: a lumbar static treatment of --seconds, telemetry at the full control rate
@@ -56,13 +56,16 @@ def seconds_of(board):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=60, help="treatment length (device seconds)")
+    parser.add_argument("--telemetry-hz", type=float, default=None,
+                        help="telemetry rate (default: the control rate, one sample per period)")
     args = parser.parse_args()
     treatment = Treatment.from_toml(TREATMENT.format(seconds=args.seconds), file="<rp2040 timing>")
     with tempfile.TemporaryDirectory() as tmp, EmulatedPico() as board:
         with Device.open(board.port, store=Path(tmp) / "host.db", key=board.key) as dev:
             first = seconds_of(board) + 1
             wall0 = time.monotonic()
-            session = Session(dev, treatment, telemetry_hz=dev.info.control_hz).start()
+            hz = args.telemetry_hz or dev.info.control_hz
+            session = Session(dev, treatment, telemetry_hz=hz).start()
             samples = sum(1 for _ in session.telemetry(timeout=60 * board.SLOWDOWN))
             record = session.wait(timeout=60 * board.SLOWDOWN)
             last = seconds_of(board)
@@ -77,8 +80,8 @@ def main():
     stretch = max(x["stretch_max_ns"] for x in during) / 1e6
     target_ms = TARGET_SHARE * PERIOD_MS
     fault = f" ({record.end['fault']})" if record.end["fault"] else ""
-    print(f"session: {record.end['reason']}{fault}, {samples} telemetry samples, record verified; "
-          f"{len(during)} emulated s measured in {wall:.0f} s of wall time "
+    print(f"session: {record.end['reason']}{fault}, {samples} telemetry samples at {hz:g} Hz, record "
+          f"verified; {len(during)} emulated s measured in {wall:.0f} s of wall time "
           f"({len(during) / wall:.2f}x real time)")
     print(f"CPU busy (not in WFE), mean           {busy * 100:5.1f} %")
     print(f"worst 10 ms window busy               {window:5.2f} ms "
