@@ -3,25 +3,29 @@
     pytest hil_tests                        # a virtual board per test (the default, --board sim)
     pytest hil_tests --board /dev/ttyACM0   # a real board (or a pyserial URL such as socket://host:4000)
     pytest hil_tests --board mcu            # the emulated board's image under QEMU, one per test
+    pytest hil_tests --board rp2040         # the Pico product image on rp2040js, one per test
 
 Tests marked `fault_injection` need the virtual board's side channel and skip on a real board.
 """
 
+import hil_support
 import pytest
 import qa_plugin
 from hil_support import to_idle
+from qa_plugin import EMULATED
 from traction import Device, VirtualBoard
-from traction.emulated_board import EmulatedBoard
 
 
 def pytest_configure(config):
     config.pluginmanager.register(qa_plugin, "traction-qa")  # measurements, identity, the QA record
+    board = EMULATED.get(config.getoption("--board"))
+    hil_support.SLOWDOWN = getattr(board, "SLOWDOWN", 1.0)  # an emulator slower than real time
     config.addinivalue_line("markers", "time_scale(n): run this test's virtual board at time scale n (a "
                             "transient state such as RELEASING needs time to be looked at)")
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--board") in ("sim", "mcu"):
+    if config.getoption("--board") == "sim" or config.getoption("--board") in EMULATED:
         return
     skip = pytest.mark.skip(reason="needs the virtual board's side channel (--board sim)")
     for item in items:
@@ -31,9 +35,9 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def sim(request, tmp_path):
-    """The VirtualBoard (or EmulatedBoard) under test, or None on a real board."""
-    if request.config.getoption("--board") == "mcu":
-        with EmulatedBoard() as board:
+    """The VirtualBoard (or emulated board) under test, or None on a real board."""
+    if request.config.getoption("--board") in EMULATED:
+        with EMULATED[request.config.getoption("--board")]() as board:
             yield board
             board.check()
         return

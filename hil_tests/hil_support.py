@@ -10,6 +10,10 @@ import pytest
 from traction import NakError, Treatment
 
 IDLE_TIMEOUT_S = 60.0  # wall seconds a real board may need to finish a release before a test can start
+# How many times slower than real time the board under test may run: every wall-clock timeout of the
+# suite is multiplied by it. 1 but for an emulator slower than real time (conftest sets it for --board
+# rp2040). A timeout only bounds a failing wait: a passing test takes no longer for it.
+SLOWDOWN = 1.0
 
 HEADER = """
 name = "hil {name}"
@@ -102,7 +106,7 @@ def expected_targets(phase):
 
 def to_idle(dev):
     """Bring a board left in any state back to IDLE through the link (a real board is not restarted)."""
-    deadline = time.monotonic() + IDLE_TIMEOUT_S
+    deadline = time.monotonic() + IDLE_TIMEOUT_S * SLOWDOWN
     while True:
         status = dev.status()
         if status.state == "IDLE":
@@ -120,7 +124,8 @@ def to_idle(dev):
 
 
 def wait_until(check, timeout=10.0, what="the condition"):
-    """Poll check() until it returns something true; fail after timeout wall seconds."""
+    """Poll check() until it returns something true; fail after timeout wall seconds (times SLOWDOWN)."""
+    timeout *= SLOWDOWN
     deadline = time.monotonic() + timeout
     while True:
         value = check()

@@ -23,9 +23,11 @@ from pathlib import Path
 import pytest
 from traction import Device, TractionError, VirtualBoard
 from traction.emulated_board import EmulatedBoard
+from traction.emulated_pico import EmulatedPico
 from traction.record import RecordError, load_key, parse_key, verify
 
 ROOT = Path(__file__).resolve().parent.parent
+EMULATED = {"mcu": EmulatedBoard, "rp2040": EmulatedPico}  # --board: an emulated board (QEMU, rp2040js)
 RECORD_FORMAT = "traction-hil-run/1"
 KEY_ENV = "TRACTION_BOARD_KEY"
 BOARD_FIXTURES = {"device", "connect"}  # a test using either drives the board
@@ -183,8 +185,8 @@ def rig(request, tmp_path_factory, record_testsuite_property):
         if target == "sim":
             with VirtualBoard(store_dir=work / "board", time_scale=config.getoption("--time-scale")) as vb:
                 port, key, identity = None, vb.key, read_identity(vb.port, work, vb.key)
-        elif target == "mcu":  # the emulated board (a fresh one per test; this one only for its identity)
-            with EmulatedBoard() as eb:
+        elif target in EMULATED:  # an emulated board (a fresh one per test; this one only for its identity)
+            with EMULATED[target]() as eb:
                 port, key, identity = None, eb.key, read_identity(eb.port, work, eb.key)
         else:
             port, key = target, board_key(config)
@@ -204,7 +206,7 @@ def rig(request, tmp_path_factory, record_testsuite_property):
         record_testsuite_property(f"board.{name}", "" if value is None else str(value))
     for name, value in software().items():
         record_testsuite_property(f"software.{name}", "" if value is None else str(value))
-    if identity["kind"] != "sim":
+    if identity["kind"] != "sim" and target not in EMULATED:  # the Pico image says "real": it is emulated
         confirm(config, session, identity)
     return Rig(port, key, identity)
 

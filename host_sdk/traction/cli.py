@@ -21,6 +21,7 @@ from pathlib import Path
 from traction.errors import TractionError
 
 EXTENSIONS = ("traction.virtual_board", "traction.billing.cli", "traction.build", "traction.emulated_board",
+              "traction.emulated_pico",
               "traction.qa_report", "traction.commission")
 # Exit status, the same for every command (docs/integrators.md):
 EXIT_OK = 0

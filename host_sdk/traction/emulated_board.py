@@ -36,7 +36,7 @@ from .virtual_board import SideChannel, VirtualBoard
 
 QEMU = "qemu-system-arm"
 MACHINE = "mps2-an385"
-MCUS = ("cortex-m3",)
+MCUS = ("cortex-m3", "rp2040")  # rp2040: traction.emulated_pico
 BOOT_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 3.0
 
@@ -242,8 +242,9 @@ def register(subparsers):
     """`traction sim --mcu cortex-m3`: the emulated board instead of the unix-port virtual board."""
     p = subparsers.choices["sim"]
     p.add_argument("--mcu", choices=MCUS, help="run the firmware image on an emulated microcontroller "
-                   "(QEMU MPS2-AN385) instead of the MicroPython unix port; build it first with "
-                   "`traction build --target qemu`")
+                   "instead of the MicroPython unix port: cortex-m3 (QEMU MPS2-AN385; build it with "
+                   "`traction build --target qemu`) or rp2040 (the Pico image on rp2040js; `traction build "
+                   "--target pico`, `npm ci --prefix tools/rp2040`)")
     p.add_argument("--image", metavar="ELF",
                    help="with --mcu: the image (default build/qemu/firmware-rt.elf)")
     unix_sim = p.get_default("func")

@@ -1,0 +1,85 @@
+"""The emulated Pico (docs/firmware.md): the product UF2 on rp2040js with the unit's peripherals on its pins.
+Runs with `pytest --board rp2040` after `traction build --target pico` and `npm ci --prefix tools/rp2040`
+(as .ci/run does); the hil subset covers sessions, the stop switch and a fault."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+from traction import Device
+from traction.emulated_pico import SERIAL, EmulatedPico
+
+
+@pytest.fixture
+def board(request):
+    if request.config.getoption("--board") != "rp2040":
+        pytest.skip("the emulated Pico runs with --board rp2040 (.ci/run)")
+    with EmulatedPico() as b:
+        yield b
+        b.check()
+
+
+def _until(check, what, timeout_s=60 * EmulatedPico.SLOWDOWN):
+    deadline = time.monotonic() + timeout_s
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+    return value
+
+
+def test_traction_sim_prints_its_pty_and_traction_info_reads_the_product_image(request, tmp_path):
+    if request.config.getoption("--board") != "rp2040":
+        pytest.skip("the emulated Pico runs with --board rp2040 (.ci/run)")
+    store = tmp_path / "host.db"
+    sim = subprocess.Popen([sys.executable, "-m", "traction.cli", "sim", "--mcu", "rp2040", "--host-store",
+                            str(store)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = sim.stdout.readline().strip()
+        assert port.startswith("/dev/pts/"), sim.stderr.read()
+        info = subprocess.run([sys.executable, "-m", "traction.cli", "info", "--port", port, "--store",
+                               str(store)], capture_output=True, text=True, timeout=120)
+        assert info.returncode == 0, info.stderr
+        assert SERIAL in info.stdout
+        assert "real" in info.stdout  # hal/rp2: the product image, not the simulated board
+        assert "key           known" in info.stdout  # sim registered the unit's key in the host store
+    finally:
+        sim.terminate()
+        sim.wait(30)
+
+
+def test_the_hx711_read_by_the_pio_carries_the_plants_counts(board, tmp_path):
+    # 24 bits shifted out on PD_SCK edges, read by the PIO program, turned into newtons by the calibration:
+    # an 80 N offset on the plant's load cell reads 80 N more, and goes when cleared.
+    with Device.open(board.port, store=tmp_path / "host.db", key=board.key) as dev:
+        assert abs(dev.status().force_n) < 3
+        board.inject("loadcell_offset_step", step_n=80.0)
+        _until(lambda: abs(dev.status().force_n - 80) < 3, "80 N read")
+        board.clear("loadcell_offset_step")
+        _until(lambda: abs(dev.status().force_n) < 3, "0 N read again")
+
+
+def test_the_store_on_flash_survives_a_watchdog_reboot(board, tmp_path):
+    # LittleFS writes go through the boot ROM's flash functions (trapped by the harness); machine.reset()
+    # is a watchdog reboot, after which the launcher starts the emulator again on the same flash.
+    from mpremote.transport_serial import SerialTransport
+
+    with Device.open(board.port, store=tmp_path / "host.db", key=board.key) as dev:
+        assert dev.status().state == "IDLE"
+    t = SerialTransport(board.port)
+    try:
+        t.enter_raw_repl(soft_reset=False, timeout_overall=60)  # breaks into the firmware (SPEC section 11)
+        t.fs_writefile("/kept.txt", b"across a reboot")
+        t.exec_raw_no_follow("import machine; machine.reset()")
+    finally:
+        t.close()
+    _until(lambda: board.restarts == 1, "the board to reboot")
+    board.wait_answering()  # the emulator boots the image again: about 10 s
+    with Device.open(board.port, store=tmp_path / "host.db", key=board.key) as dev:
+        assert dev.info.serial == SERIAL and dev.status().state == "IDLE"
+    t = SerialTransport(board.port)
+    try:
+        t.enter_raw_repl(soft_reset=False, timeout_overall=60)
+        assert t.fs_readfile("/kept.txt") == b"across a reboot"
+    finally:
+        t.close()
