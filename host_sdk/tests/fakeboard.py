@@ -27,6 +27,7 @@ class FakeBoard:
         self.received = 0  # frames received, retransmissions included
         self.drop_commands = 0  # ignore the next N command frames entirely
         self.drop_replies = 0  # execute but do not send the next N replies
+        self.garble_commands = 0  # the next N commands arrive changed, CRC intact: NAK BAD_LENGTH, not run
         self.duplicate_replies = False
         self.refuse = {}  # command name -> error name
         self.records = {}  # record id -> bytes
@@ -102,6 +103,11 @@ class FakeBoard:
             return
         if self.drop_commands:
             self.drop_commands -= 1
+            return
+        if self.garble_commands:
+            self.garble_commands -= 1
+            nak = {"re": frame.seq, "error": ERROR["BAD_LENGTH"], "state": self.state}
+            self._write(self._reply("NAK", nak))
             return
         raw = encode_frame(frame.seq, frame.type_id, frame.payload)
         hello = BY_ID.get(frame.type_id) is BY_ID[0x01]

@@ -74,6 +74,19 @@ def test_nak_raises_with_the_error_name_and_the_fix(board, link):
     assert "TARE" in str(e.value) and e.value.fix in str(e.value)
 
 
+def test_a_command_the_line_garbled_past_its_crc_is_sent_again(board, link):
+    board.garble_commands = 2  # a noisy line: twice the board got our frame changed, with a valid CRC
+    assert link.request("GET_STATUS").name == "STATUS"
+    assert board.executed == ["GET_STATUS"] and link.retransmissions == 2
+
+
+def test_a_malformed_nak_that_persists_is_believed(board, link):
+    board.refuse["GET_STATUS"] = "BAD_LENGTH"  # the SDK and the firmware really disagree
+    with pytest.raises(NakError, match="BAD_LENGTH"):
+        link.request("GET_STATUS")
+    assert board.executed.count("GET_STATUS") == 1  # the same bytes again get the remembered reply
+
+
 def test_silent_board_is_unreachable_after_the_attempts(board, link):
     board.silent = True
     t0 = time.monotonic()

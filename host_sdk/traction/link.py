@@ -13,7 +13,7 @@ import time
 
 import serial
 from traction_protocol import BY_NAME, VERSION, FrameDecoder, FrameError, MessageError, decode, encode
-from traction_protocol.constants import ERROR_NAME
+from traction_protocol.constants import ERROR, ERROR_NAME
 
 from traction.errors import BadReply, BoardUnreachable, NakError, ProtocolVersionError
 
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 RTO_FIRST_S = 0.1  # wall-clock, SPEC section 5
 RTO_MAX_S = 1.0
 ATTEMPTS = 6
+GARBLED = (ERROR["BAD_LENGTH"], ERROR["OUT_OF_RANGE"], ERROR["UNKNOWN_TYPE"])  # our frame, as it arrived
+GARBLED_RETRIES = 2  # sends again after a GARBLED NAK before believing it
 PATIENT_BUDGET_S = 30.0  # a bulk read (RECORD_READ) gives up after this long without a reply, not 3.5 s
 NUDGE_CAP = 10  # a request gives up after this many times its budget, however many bad frames came
 # pyserial's word for a read that found no byte after select() said there was one: another program
@@ -102,6 +104,16 @@ class Link:
                 self._waiting, self._reply = seq, None
             try:
                 reply = self._exchange(name, data, PATIENT_BUDGET_S if patient else self.budget_s)
+                for _ in range(GARBLED_RETRIES):
+                    if not _garbled(reply):
+                        break
+                    # A frame we encoded correctly cannot be malformed: the line changed it and its CRC
+                    # still matched (1 in 65536). The board executed nothing; the same bytes again are a
+                    # new command to it. A real disagreement gets the same NAK every time.
+                    self.retransmissions += 1
+                    with self._cond:
+                        self._reply = None
+                    reply = self._exchange(name, data, PATIENT_BUDGET_S if patient else self.budget_s)
             finally:
                 with self._cond:
                     self._waiting = None
@@ -285,3 +297,7 @@ def _first_line(e):
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
 
+
+def _garbled(reply) -> bool:
+    """A NAK saying our frame was malformed: BAD_LENGTH, OUT_OF_RANGE or UNKNOWN_TYPE."""
+    return not isinstance(reply, Exception) and reply.name == "NAK" and reply["error"] in GARBLED
