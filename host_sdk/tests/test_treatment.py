@@ -209,7 +209,7 @@ def _toml(value):
 def test_any_number_anywhere_is_refused_or_becomes_messages_the_board_takes():
     """Fuzz: whatever numbers a file holds, it is refused with a TreatmentFileError or every message it
     becomes encodes (no NaN, EncodeError or silent truncation reaches the wire)."""
-    from hypothesis import given, settings
+    from hypothesis import example, given, settings
     from hypothesis import strategies as st
     from traction_protocol import encode
 
@@ -219,6 +219,7 @@ def test_any_number_anywhere_is_refused_or_becomes_messages_the_board_takes():
     @settings(max_examples=300, deadline=None)
     @given(st.sampled_from(("intermittent", "cyclic", "progressive")), st.dictionaries(
         st.sampled_from(keys), _any_number(), min_size=1), _any_number())
+    @example("intermittent", {"force": 1.797693134862316e+307}, 0.0)  # finite, but x10 on the wire is not
     def check(mode, values, max_force):
         fields = {"force": 200, "hold": 30, "rest": 10, "duration": 600, "steps": 4, "repeats": 5}
         fields.update(values)

@@ -15,6 +15,7 @@ from traction_protocol.constants import ANGLE_NOT_SET, MODE, REGION
 from traction.errors import TreatmentFileError
 from traction.units import NEWTONS_PER, format_force, parse_force, to_dn, to_newtons, unit_name
 
+WIRE_MAX_N = 0xFFFF / 10  # the most a force field carries (u16 decinewtons, SPEC section 4)
 # Region ceilings from the domain brief (cervical ~50 lb, lumbar 200 lb); a device may be lower (INFO).
 REGION_MAX_N = {"cervical": 50 * NEWTONS_PER["lbf"], "lumbar": 200 * NEWTONS_PER["lbf"]}
 CERVICAL_USUAL_MAX_N = 40 * NEWTONS_PER["lbf"]  # clinical cervical protocols rarely go above 40 lb
@@ -306,6 +307,9 @@ class _Reader:
                              "at the top of the file to use bare numbers)")
         if not math.isfinite(newtons) or newtons < 0:
             self.fail(where, f"{v!r} is not a force of zero or more", 'give a finite force, e.g. "45 lbf"')
+        if newtons > WIRE_MAX_N:
+            self.fail(where, f"{v!r} is more than any board takes ({WIRE_MAX_N:g} N)",
+                      "give the force the treatment needs, within the board's maxima (traction info)")
         return newtons
 
     def time(self, d, key, where, lo, hi, default=None):
