@@ -107,11 +107,13 @@ class EmulatedPico:
     # on 2 shared cores); hil_tests scales its wall-clock timeouts by this.
     SLOWDOWN = 10.0
 
-    def __init__(self, image=None, flash=None):
+    def __init__(self, image=None, flash=None, jumper_at_boot=False):
         """image: the UF2 (default build/pico/traction-pico.uf2); flash: a flash image to start from
         (default: the unit after its first-boot steps, prepared once per image; "": an erased flash, the
-        board at its REPL: start() then does not wait for the firmware to answer)."""
+        board at its REPL: start() then does not wait for the firmware to answer); jumper_at_boot: the
+        service jumper is fitted at power-on (a production image offers its REPL only then)."""
         self.image = check_tools(image)
+        self._jumper_at_boot = jumper_at_boot
         self.config = unit_config()
         self._start_flash = flash
         self.restarts = 0  # reboots of the board (the emulator started again on its flash)
@@ -147,6 +149,8 @@ class EmulatedPico:
             self.channel = self._runtime / "channel"
             self.channel.mkdir()
             self.side = SideChannel(self.channel)
+            if self._jumper_at_boot:
+                self.side.inject("service_jumper", present=True)  # read by the plant at power-on
             (self._runtime / "plant.json").write_text(json.dumps(plant_config(self.channel)))
             self.flash = self._runtime / "flash.bin"
             self.stats = self._runtime / "cpu.jsonl"  # how busy the CPU is, a line per emulated second
@@ -311,7 +315,9 @@ def first_boot_flash(image):
     from mpremote.transport import TransportError
     from mpremote.transport_serial import SerialTransport
 
-    board = EmulatedPico(image, flash="")  # an erased filesystem: the rp2 port formats it at boot
+    # An erased filesystem (the rp2 port formats it at boot), and the service jumper fitted: the product
+    # image offers its REPL only then (docs/device-makers.md).
+    board = EmulatedPico(image, flash="", jumper_at_boot=True)
     board.start()
     try:
         transport = SerialTransport(board.port, baudrate=115200)
