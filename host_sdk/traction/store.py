@@ -214,6 +214,7 @@ class Store:
 
     # ---- commissioning (traction provision, calibrate, selftest) ----
     def add_commissioning(self, serial: str, step: str, passed: bool, report: dict) -> int:
+        """Keep a commissioning step's report (provision, calibrate, selftest) for a board; its row id."""
         sql = "INSERT INTO commissioning (serial, step, passed, report, utc) VALUES (?, ?, ?, ?, ?)"
         return self._write(sql, (serial, step, int(passed), json.dumps(report), time.time())).lastrowid
 

@@ -270,6 +270,9 @@ def _element_sizes(data: dict) -> list:
         sizes.append(("payer.payer_id", 2, 15))
     if _lookup(data, "x12.sender_id"):
         sizes.append(("x12.sender_id", 2, 15))
+    for who in ("rendering", "billing_provider"):  # PRV03, when given (else the PT default)
+        if _lookup(data, f"{who}.taxonomy") is not None:
+            sizes.append((f"{who}.taxonomy", 1, 50))
     return sizes
 
 
