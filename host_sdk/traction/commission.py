@@ -592,7 +592,8 @@ def motion_checks(dev, info, samples, check):
         check("encoder scale", abs(got - want) <= SCALE_TOLERANCE * want,
               f"{got:.0f} counts per jog, {want:.0f} expected from {full} counts/s at full speed")
     if off is not None:
-        _, _, after, _ = read_average(dev, samples)
+        after = read_average(dev, samples)[2]
+        assert after is not None  # the current sense answered before the jog (off)
         back = abs(after - off) <= max(CURRENT_BACK_COUNTS, 4 * off_sd)
         check("driver-enable cut", back and not dev.status().motor_enabled,
               f"current {after:.1f} counts after the jog, {off:.1f} before (motor disabled)")

@@ -16,6 +16,10 @@ boards/pico.json; the board config on its filesystem is pico.json with the virtu
 (serial, key, calibration), put there by the first-boot steps a device maker follows (docs/firmware.md).
 """
 
+# The relay, runtime folder and processes exist once start() ran, and the methods that use them are for a
+# started board, so pyright's None checks are off for them here (as in emulated_board.py).
+# pyright: reportOptionalMemberAccess=false, reportOptionalOperand=false, reportArgumentType=false
+
 import json
 import os
 import shutil
@@ -262,7 +266,7 @@ class EmulatedPico:
     def _supervise(self):
         """Restart the pair when the board reboots; note why it stopped otherwise."""
         while not self._closing:
-            mcu, plant = self._procs
+            mcu, plant = self._procs  # pyright: ignore[reportAssignmentType]
             if mcu.poll() is None and plant.poll() is None:
                 time.sleep(0.1)
                 continue
@@ -322,7 +326,7 @@ def first_boot_flash(image):
     try:
         transport = SerialTransport(board.port, baudrate=115200)
         try:
-            transport.enter_raw_repl(soft_reset=False, timeout_overall=BOOT_TIMEOUT_S)
+            transport.enter_raw_repl(soft_reset=False, timeout_overall=int(BOOT_TIMEOUT_S))
             for name, data in files.items():
                 transport.fs_writefile(name, data)
             transport.exit_raw_repl()

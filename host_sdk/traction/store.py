@@ -216,7 +216,9 @@ class Store:
     def add_commissioning(self, serial: str, step: str, passed: bool, report: dict) -> int:
         """Keep a commissioning step's report (provision, calibrate, selftest) for a board; its row id."""
         sql = "INSERT INTO commissioning (serial, step, passed, report, utc) VALUES (?, ?, ?, ?, ?)"
-        return self._write(sql, (serial, step, int(passed), json.dumps(report), time.time())).lastrowid
+        row = self._write(sql, (serial, step, int(passed), json.dumps(report), time.time())).lastrowid
+        assert row is not None  # an INSERT always sets it
+        return row
 
     def commissioning(self, serial: str) -> list[dict]:
         """The board's provisioning, calibration and self-test reports, oldest first."""

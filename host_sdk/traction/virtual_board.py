@@ -482,7 +482,7 @@ class VirtualBoard:
         self._saw_soft_reboot = False
         cmd, path = self._firmware()
         self._proc = subprocess.Popen(
-            [self._exe, *cmd] if kind == "firmware" else [self._exe], stdin=self._relay.board_fd,
+            [str(self._exe), *cmd] if kind == "firmware" else [str(self._exe)], stdin=self._relay.board_fd,
             stdout=self._relay.board_fd, stderr=subprocess.PIPE, cwd=self.store,
             env=dict(os.environ, MICROPYPATH=os.pathsep.join(map(str, [self._lib, *path]))),
             start_new_session=True,
