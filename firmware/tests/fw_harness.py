@@ -300,6 +300,8 @@ def phase(mode=1, force_dn=1000, base_dn=0, hold_ms=0, rest_ms=0, ramp_up_ms=200
 def _release_hosts():
     while _hosts:
         host = _hosts.pop()
+        if host.board is not None:
+            host.board.link.release()
         host.board = host.app = host.sim = host.telemetry = None
         host.events = []
         host.replies = []
