@@ -21,6 +21,7 @@ class FakeBoard:
         self.time_scale = time_scale
         self.state = STATE["IDLE"]
         self.fault = 0
+        self.security = 3  # INFO's bits: provisioned, settings pass their MAC, no REPL
         self.start_latches = 0  # a fault code START latches instead of starting (SPEC 7: ZERO_DRIFT)
         self.executed = []  # names of commands executed, in order (exactly once each)
         self.fields = {}  # command name -> fields of its last execution
@@ -173,7 +174,7 @@ class FakeBoard:
                 "serial": SERIAL, "kind": 1, "time_scale": self.time_scale, "control_hz": 100,
                 "hard_max_dn": 9000, "cervical_max_dn": 2220, "lumbar_max_dn": 8900, "modes": 0x1F,
                 "calibrated": 1, "cal_date_s": 1767225600, "lease_min_ms": 500, "lease_max_ms": 10000,
-                "cal_id": 0x5A17C0DE, "cal_points": 3, "cal_nonlin_ppm": 120, "security": 3,
+                "cal_id": 0x5A17C0DE, "cal_points": 3, "cal_nonlin_ppm": 120, "security": self.security,
                 "full_speed_counts_s": 8000, "reset_cause": 0,
                 "state": self.state}
 

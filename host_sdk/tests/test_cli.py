@@ -113,6 +113,23 @@ def test_output_into_a_file_is_not_wrapped_at_80_columns(tmp_path, capsys):
     assert f"store: {db}\n" in out and "unknown: records cannot be verified (give --key-file)" in out
 
 
+@pytest.mark.parametrize("security, lock", [
+    (3, "lock provisioned, settings sealed, REPL locked"),
+    (4, "lock NOT provisioned, settings TAMPERED, REPL open (service jumper or development image)"),
+])
+def test_info_names_the_calibration_in_force_and_the_lock_state(tmp_path, capsys, security, lock):
+    from fakeboard import FakeBoard
+
+    board = FakeBoard()
+    board.security = security
+    code, out, err = run(["info", "--port", board.url, "--store", str(tmp_path / "s.db")], capsys)
+    board.close()
+    assert code == 0, err
+    rows = [" ".join(line.split()) for line in out.splitlines()]
+    assert "calibrated 2026-01-01 (id 5a17c0de, 3 weights, nonlinearity 0.01 % of full scale)" in rows
+    assert lock in rows
+
+
 def _short_treatment(tmp_path, minutes):
     path = tmp_path / "short.toml"
     path.write_text(f'region = "lumbar"\nbody_weight = "80 kg"\nunit = "lbf"\n[[phase]]\nmode = "static"\n'

@@ -164,7 +164,8 @@ def cmd_info(args, console):
                      ("maxima", f"device {i.hard_max_n:g} N, cervical {i.cervical_max_n:g} N, "
                                 f"lumbar {i.lumbar_max_n:g} N"),
                      ("modes", ", ".join(m.lower() for m in i.modes)),
-                     ("calibrated", i.cal_date.date().isoformat() if i.cal_date else "no"),
+                     ("calibrated", _calibration_text(i)),
+                     ("lock", _lock_text(i.security)),
                      ("key", "known" if dev.key else NO_KEY)):
             table.add_row(k, str(v))
         err = _console(stderr=True)
@@ -187,6 +188,27 @@ def cmd_info(args, console):
                           + ("verified, stored, acknowledged" if f.acked else f"kept unverified ({f.error})"))
         console.print(f"store: {dev.store.path}")
     return 0
+
+
+def _calibration_text(info):
+    """The calibration in force, named as the session records name it (docs/device-makers.md)."""
+    if not info.cal_date:
+        return "no"
+    text = info.cal_date.date().isoformat()
+    if info.cal_points:
+        text += (f" (id {info.cal_id:08x}, {info.cal_points} weights, nonlinearity "
+                 f"{info.cal_nonlin_ppm / 1e4:.2f} % of full scale)")
+    return text
+
+
+def _lock_text(security):
+    """INFO's security bits as a device maker reads them (docs/device-makers.md, Lockdown)."""
+    from traction_protocol.constants import SECURITY_PROVISIONED, SECURITY_REPL, SECURITY_SETTINGS_OK
+
+    return ", ".join((
+        "provisioned" if security & SECURITY_PROVISIONED else "NOT provisioned",
+        "settings sealed" if security & SECURITY_SETTINGS_OK else "settings TAMPERED",
+        "REPL open (service jumper or development image)" if security & SECURITY_REPL else "REPL locked"))
 
 
 def cmd_run(args, console):
