@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "traction"
-DOCUMENTED = ("aio", "cli", "demo", "device", "errors", "plot", "progress", "record", "resources", "session",
-              "store", "summary", "transport", "treatment", "units")
+# every module of the package but emulated_pico (its docstrings are being written with its rework)
+DOCUMENTED = tuple(sorted(str(p.relative_to(PACKAGE).with_suffix("")) for p in PACKAGE.rglob("*.py")
+                          if p.name != "emulated_pico.py"))
 
 
 def undocumented(tree: ast.Module) -> list[str]:

@@ -36,14 +36,16 @@ IMAGE_SETTINGS = {"sim": {"link": "stdio", "channel": "uart:1", "time_scale": 1,
 
 
 class BuildError(TractionError):
-    pass
+    """A board image that could not be built: what is missing and how to get it."""
 
 
 def image_path(variant, build_dir=BUILD_DIR):
+    """Where the emulated Cortex-M3 image of a variant (rt or icount) is built."""
     return Path(build_dir) / f"firmware-{variant}.elf"
 
 
 def source_default():
+    """The MicroPython source: $TRACTION_MICROPYTHON, else the vendored release in ../shared/vendor."""
     return os.environ.get(MICROPYTHON_ENV) or str(DEFAULT_SOURCE)
 
 
@@ -145,6 +147,7 @@ def _make(cmd, log, env=None):
 
 
 def register(subparsers):
+    """Add `traction build` to the CLI's subcommands."""
     p = subparsers.add_parser("build", help="build a board image with the firmware frozen in",
                               description=(__doc__ or "").split("\n\n", 1)[1],
                               formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
@@ -160,6 +163,7 @@ def register(subparsers):
 
 
 def run_build(args, console=None):
+    """`traction build`: the image for --target (qemu or pico); prints where each went."""
     if args.target == "pico":
         from .build_pico import run
 
@@ -171,6 +175,7 @@ def run_build(args, console=None):
 
 
 def main(argv=None):
+    """The build as a script (tools and CI), with the CLI's arguments."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="build_image")

@@ -31,6 +31,7 @@ PATCHED = "#ifndef MICROPY_HW_USB_CDC_TX_TIMEOUT"
 
 
 def image_path(build_dir=BUILD_DIR):
+    """Where the Pico product image (UF2) is built."""
     return Path(build_dir) / "traction-pico.uf2"
 
 
@@ -87,6 +88,7 @@ def _write_manifest(build_dir):
 
 
 def run(args):
+    """Build the Pico image for `traction build --target pico`; prints its path."""
     path = build_pico(args.micropython, Path(args.out) if args.out else BUILD_DIR)
     print(f"pico\t{path}")
     return 0

@@ -55,20 +55,25 @@ class Operator:
         self.out = out
 
     def hang(self, kg):
+        """Ask the person to hang a reference weight of kg on the load cell."""
         self._wait(f"Hang {kg:g} kg on the load cell (nothing else on it), then press Enter")
 
     def unload(self):
+        """Ask the person to take every weight off the load cell."""
         self._wait("Take every weight off the load cell (line slack), then press Enter")
 
     def stop_switch(self, pressed):
+        """Ask the person to press (or release) the patient stop switch."""
         self._wait("Press and hold the patient stop switch, then press Enter" if pressed else
                    "Release the stop switch, then press Enter")
 
     def jumper(self, fitted):
+        """Ask the person to fit (or remove) the service jumper."""
         self._wait("Fit the service jumper, then press Enter" if fitted else
                    "Remove the service jumper, then press Enter")
 
     def accept(self, question):
+        """Whether the person accepts a result (always, with --yes)."""
         if self.yes:
             self.out(f"{question} yes (--yes)")
             return True
@@ -91,16 +96,19 @@ class SimOperator(Operator):
         self.side = SideChannel.of_store(store)
 
     def hang(self, kg):
+        """Hang kg on the virtual board's load cell."""
         self.out(f"side channel: {kg:g} kg hung on the load cell")
         self.side.inject("weight", kg=kg)
         time.sleep(SETTLE_S)
 
     def unload(self):
+        """Take every weight off the virtual board's load cell."""
         self.out("side channel: load cell unloaded")
         self.side.clear("weight")
         time.sleep(SETTLE_S)
 
     def stop_switch(self, pressed):
+        """Press (or release) the virtual board's stop switch."""
         self.out(f"side channel: stop switch {'pressed' if pressed else 'released'}")
         if pressed:
             self.side.inject("stop_switch", pressed=True)
@@ -109,12 +117,14 @@ class SimOperator(Operator):
         time.sleep(SETTLE_S)
 
     def jumper(self, fitted):
+        """Fit (or remove) the virtual board's service jumper."""
         self.out(f"side channel: service jumper {'fitted' if fitted else 'removed'}")
         self.side.inject("service_jumper", present=fitted)
         time.sleep(SETTLE_S)
 
 
 def operator_for(args, out):
+    """The person at the bench, or the virtual board's side channel with --sim-store."""
     if getattr(args, "sim_store", None):
         return SimOperator(args.sim_store, out)
     return Operator(yes=args.yes, out=out)
@@ -123,6 +133,7 @@ def operator_for(args, out):
 # ---- board access ----
 
 def open_device(args):
+    """The board on --port, with the host store of --store."""
     from traction.device import Device
 
     return Device.open(args.port, store=args.store)
@@ -142,6 +153,7 @@ def service(dev):
 
 
 def leave_service(dev):
+    """Back to IDLE from SERVICE; a board not in SERVICE is left as it is."""
     try:
         dev.command("SERVICE_EXIT")
     except NakError:
@@ -311,6 +323,7 @@ def bootsel_drive():
 
 
 def flash_uf2(image, drive=None, out=print):
+    """Copy a UF2 image onto a Pico in BOOTSEL mode (its RPI-RP2 drive, found or given)."""
     image = Path(image)
     if not image.is_file():
         raise CommissionError(f"no image {image}: build it with `traction build --target pico`")
@@ -325,6 +338,7 @@ def flash_uf2(image, drive=None, out=print):
 
 
 def cmd_flash(args, console):
+    """`traction flash`: a UF2 onto a Pico in BOOTSEL, or the firmware's .mpy files over the REPL."""
     out = console.print
     if args.uf2 is not None:
         from traction.build_pico import image_path
@@ -381,6 +395,7 @@ def provision(dev, serial, hard_n, cervical_n, lumbar_n, key_file, out=print):
 
 
 def cmd_provision(args, console):
+    """`traction provision`: serial, key and maxima onto a board in service mode; then limits only go down."""
     key_file = args.key_file or f"{args.serial}.key"
     with open_device(args) as dev:
         provision(dev, args.serial, args.hard_max, args.cervical_max, args.lumbar_max, key_file,
@@ -489,6 +504,7 @@ def _weights(text):
 
 
 def cmd_calibrate(args, console):
+    """`traction calibrate`: tare and reference weights, checked and saved with their date."""
     weights = _weights(args.weights) if args.weights else None
     if weights is None:
         text = input("Reference weights you will hang, in kg, separated by commas (at least 3): ")
@@ -623,6 +639,7 @@ def watchdog_check(dev, check):
 
 
 def cmd_selftest(args, console):
+    """`traction selftest`: the checks a unit passes before it leaves the bench; the report is stored."""
     with open_device(args) as dev:
         report = selftest(dev, operator_for(args, console.print), args.samples, console.print)
     if args.report:
@@ -646,6 +663,7 @@ def _operator_args(p):
 
 
 def register(sub):
+    """Add flash, provision, calibrate and selftest to the CLI's subcommands."""
     p = sub.add_parser("flash", help="put the firmware on a board: UF2 onto a Pico in BOOTSEL, or files "
                        "through mpremote (development)")
     _port(p, required=False)

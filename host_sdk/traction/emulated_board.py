@@ -42,7 +42,7 @@ STOP_TIMEOUT_S = 3.0
 
 
 class EmulatedBoardError(TractionError):
-    pass
+    """An emulated Cortex-M3 board that could not start or stopped: what happened and what to do."""
 
 
 def qemu_command(image, serial0, serial1=None, icount=False):
@@ -56,6 +56,7 @@ def qemu_command(image, serial0, serial1=None, icount=False):
 
 
 def find_image(variant="rt", image=None):
+    """The emulated board's image (given, or the built variant); EmulatedBoardError says how to build it."""
     path = Path(image) if image else build.image_path(variant)
     if not path.is_file():
         raise EmulatedBoardError(f"no board image {path}: build it with `traction build --target qemu`")
@@ -86,10 +87,12 @@ class EmulatedBoard:
 
     @property
     def serial(self):
+        """The serial the emulated board is provisioned with."""
         return self.config["provision"]["serial"]
 
     @property
     def key(self):
+        """The emulated board's record key."""
         return bytes.fromhex(self.config["provision"]["key_hex"])
 
     def __enter__(self):
@@ -99,6 +102,7 @@ class EmulatedBoard:
         self.close()
 
     def start(self):
+        """Boot the image under QEMU with its UART on a pty (self.port); returns once it answers."""
         try:
             self._runtime = Path(tempfile.mkdtemp(prefix="traction-mcu-"))
             self.channel = self._runtime / "channel"
@@ -139,9 +143,11 @@ class EmulatedBoard:
             raise EmulatedBoardError(self.failure())
 
     def silence_reason(self):
+        """Why the board went quiet (QEMU exited), or None while it runs."""
         return None if self.running() else EmulatedBoardError(self.failure())
 
     def running(self):
+        """Whether QEMU still runs."""
         return self._proc is not None and self._proc.poll() is None
 
     def failure(self):
@@ -152,6 +158,7 @@ class EmulatedBoard:
         return f"QEMU exited ({self._proc.returncode if self._proc else '?'}): {err or 'no message'}"
 
     def close(self):
+        """Stop QEMU and the pty relay, and remove the runtime folder."""
         if self._closing:
             return
         self._closing = True
@@ -256,6 +263,7 @@ def register(subparsers):
 
 
 def run_sim(args):
+    """`traction sim --mcu cortex-m3`: start the emulated board, print its pty, run until interrupted."""
     from .virtual_board import _register_key
 
     if args.store or args.settings or args.time_scale != 30 or args.board != "sim":

@@ -71,9 +71,11 @@ class Link:
 
     # ---- listeners (called on the reader thread: keep them short) ----
     def add_listener(self, fn):
+        """Call fn(message) for every unsolicited frame (telemetry, events), on the reader thread."""
         self._listeners.append(fn)
 
     def remove_listener(self, fn):
+        """Stop calling fn; a function not listening is ignored."""
         if fn in self._listeners:
             self._listeners.remove(fn)
 
@@ -274,6 +276,7 @@ class Link:
             self._cond.notify_all()
 
     def close(self):
+        """Stop the reader thread and close the transport; pending commands fail."""
         self._closing = True
         try:
             self.port.close()

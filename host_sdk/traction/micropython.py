@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 class InterpreterNotFound(RuntimeError):
-    pass
+    """No MicroPython interpreter to run the virtual board: says how to install one."""
 
 
 def interpreter() -> str:

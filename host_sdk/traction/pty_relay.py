@@ -52,9 +52,11 @@ class PtyRelay:
         self._thread = threading.Thread(target=self._run, name="pty-relay", daemon=True)
 
     def start(self):
+        """Start relaying bytes between the pty and the emulator."""
         self._thread.start()
 
     def close(self):
+        """Stop relaying and close both ends."""
         self._stopping = True
         self._wake()
         if self._thread.is_alive():

@@ -21,10 +21,11 @@ COLOUR = {"passed": "#1a7f37", "PASS": "#1a7f37", "failed": "#cf222e", "FAIL": "
 
 
 class QaRecordError(TractionError):
-    pass
+    """A QA record that cannot be read: the file and what is wrong."""
 
 
 def register(subparsers):
+    """Add `traction qa report` to the CLI's subcommands."""
     p = subparsers.add_parser("qa", help="the QA record of a hil_tests run")
     sub = p.add_subparsers(dest="qa_command", metavar="COMMAND", required=True)
     r = sub.add_parser("report", help="render a run's record as report.html and traceability.md")
@@ -36,6 +37,7 @@ def register(subparsers):
 
 
 def cmd_report(args, console):
+    """`traction qa report`: the traceability matrix of a hil_tests run as HTML or Markdown."""
     run = load(args.record)
     out = Path(args.out) if args.out else Path(args.record).parent
     out.mkdir(parents=True, exist_ok=True)
@@ -92,10 +94,12 @@ def hazard_rows(run) -> list[dict]:
 
 
 def counts_text(run) -> str:
+    """How many tests passed, failed, skipped, ... in one line."""
     return ", ".join(f"{n} {k}" for k, n in run["counts"].items() if n) or "no test ran"
 
 
 def board_text(run) -> str:
+    """The board a run tested, in one line."""
     b = run["board"]
     if not b:
         return "no board: the run stopped before it could read one"
@@ -104,6 +108,7 @@ def board_text(run) -> str:
 
 
 def identity_rows(run) -> list[tuple[str, str]]:
+    """(label, value) rows naming the board, the software and the station of a run."""
     b, s, st = run["board"], run["software"], run["station"]
     board = [("board", board_text(run).removeprefix("board "))]
     if b:
@@ -124,6 +129,7 @@ def identity_rows(run) -> list[tuple[str, str]]:
 
 # ---- HTML ----
 def render_html(run, rows) -> str:
+    """The report as one self-contained HTML page."""
     e = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>hil run {e(run['start_utc'])}</title>"
              f"<style>{CSS}</style></head><body>",
@@ -171,10 +177,12 @@ def table(head, body) -> str:
 
 
 def verdict(text) -> str:
+    """A verdict (PASS, FAIL, ...) in its colour, HTML-escaped."""
     return f"<b style='color:{COLOUR.get(text, 'inherit')}'>{html.escape(text)}</b>" if text else ""
 
 
 def limit_text(m) -> str:
+    """A measurement's acceptance limits as text (low..high unit, or one side)."""
     low, high, unit = m["low"], m["high"], m["unit"]
     if low is not None and high is not None:
         return f"{low:g} .. {high:g} {html.escape(unit)}"
@@ -184,6 +192,7 @@ def limit_text(m) -> str:
 
 
 def plot_png(session) -> str:
+    """A session's force chart as a base64 PNG for the report."""
     from traction.plot import plot_session
 
     buf = io.BytesIO()
@@ -199,6 +208,7 @@ text-align:left;vertical-align:top;font-size:0.9em}th{background:#f6f8fa}code{fo
 
 # ---- Markdown ----
 def render_markdown(run, rows, record_name) -> str:
+    """The report as Markdown, linking the record it came from."""
     lines = [f"# Traceability matrix: hil run of {run['start_utc']}", "",
              f"Record `{record_name}`: **{run['outcome']}** ({counts_text(run)}); {board_text(run)}; "
              f"software source {run['software'].get('source')}.", "",

@@ -251,6 +251,7 @@ class SideChannel:
         return cls(channel)
 
     def inject(self, name, **params):
+        """Inject a named fault or physical event with its parameters."""
         try:
             sim_faults.check(name, params)
         except ValueError as e:
@@ -258,6 +259,7 @@ class SideChannel:
         self._append({"inject": name, **params})
 
     def clear(self, name):
+        """Clear a named fault or event."""
         try:
             sim_faults.params_of(name)
         except ValueError as e:
@@ -323,6 +325,7 @@ class VirtualBoard:
     # -- lifecycle --
 
     def start(self):
+        """Start the firmware under MicroPython behind a pty (self.port); returns once it answers."""
         try:
             exe = interpreter()
         except InterpreterNotFound as e:
@@ -416,6 +419,7 @@ class VirtualBoard:
                                  detail="\n".join(tail) or None)
 
     def stderr_tail(self):
+        """The last lines the interpreter wrote to stderr (for error messages)."""
         return list(self._stderr_tail)
 
     # -- the physical world, through the sim's side channel (never the link) --
@@ -425,6 +429,7 @@ class VirtualBoard:
         self._side.inject(name, **params)
 
     def clear(self, name):
+        """Clear an injected fault or event."""
         self._side.clear(name)
 
     def press_stop(self):
@@ -432,6 +437,7 @@ class VirtualBoard:
         self._side.inject("stop_switch", pressed=True)
 
     def release_stop(self):
+        """Release the patient stop switch."""
         self._side.clear("stop_switch")
 
     def service_jumper(self, on):
@@ -452,6 +458,7 @@ class VirtualBoard:
 
     @property
     def serial(self):
+        """The serial the virtual board reports."""
         return self._identity()[0]
 
     @property

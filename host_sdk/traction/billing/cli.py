@@ -22,6 +22,7 @@ EXIT_BAD_INPUT = 1  # traction.cli.EXIT_ERROR
 
 
 def register(subparsers) -> None:
+    """Add `traction bill` to the CLI's subcommands."""
     p = subparsers.add_parser(
         "bill",
         help="billing summary, FHIR claim, X12 837P, CSV or note for CPT 97012",
@@ -60,6 +61,8 @@ def register(subparsers) -> None:
 
 
 def cmd_bill(args, console=None) -> int:
+    """`traction bill`: the billing summary of stored sessions in the asked format.
+    Exit 0 billing-ready, 3 not billing-ready, 1 bad input."""
     from traction.billing import ledger
     from traction.billing.claim import bill
     from traction.billing.context import load as load_context
@@ -87,6 +90,7 @@ def cmd_bill(args, console=None) -> int:
 
 
 def render(summary: dict, fmt: str, chart_path=None, production: bool = False) -> str:
+    """A billing summary as text: json, fhir (a Bundle), 837 (an X12 837P interchange), csv or note."""
     from traction.billing import csv_line, fhir, note, x12
 
     if fmt == "json":

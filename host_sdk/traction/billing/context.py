@@ -76,6 +76,7 @@ class Context:
         self._check()
 
     def get(self, dotted: str, default: Any = None) -> Any:
+        """A value by dotted path ("encounter.time_zone"), or default when any part is missing."""
         node = self.data
         for part in dotted.split("."):
             if not isinstance(node, dict) or part not in node:
@@ -85,42 +86,52 @@ class Context:
 
     @property
     def time_zone(self) -> ZoneInfo:
+        """The encounter's time zone, in which dates of service are reckoned."""
         return ZoneInfo(self.data["encounter"]["time_zone"])
 
     @property
     def date_of_service(self) -> date | None:
+        """The encounter's date of service if given, else None (taken from the records)."""
         text = self.get("encounter.date_of_service")
         return date.fromisoformat(text) if text else None
 
     @property
     def place_of_service(self) -> str | None:
+        """The CMS place-of-service code, if given."""
         return self.get("encounter.place_of_service")
 
     @property
     def patient(self) -> str:
+        """The patient's reference (the clinic's identifier, no name)."""
         return self.data["patient"]["reference"]
 
     @property
     def provider_type(self) -> str:
+        """Who furnished the service: PT, PTA, OT, ..."""
         return self.data["rendering"]["provider_type"]
 
     @property
     def payer_profile(self) -> str:
+        """The id of the payer profile the claim follows."""
         return self.data["payer"]["profile"]
 
     @property
     def device_type(self) -> str:
+        """The traction device type documented for the payer."""
         return self.data["treatment"]["device_type"]
 
     @property
     def diagnoses(self) -> list:
+        """The ICD-10-CM codes, in claim order."""
         return [d["code"] for d in self.data["diagnoses"]]
 
     @property
     def other_services(self) -> list:
+        """Other services the same day, for the bundling and timed-unit edits."""
         return self.get("other_services", [])
 
     def fee(self, code: str) -> float | None:
+        """The clinic's fee for a CPT code, or None."""
         return self.get("fees", {}).get(code)
 
     def _fail(self, field: str, problem: str):

@@ -25,6 +25,7 @@ COLUMNS = (
 
 
 def rows(summary: dict) -> list:
+    """One dict per claim line, keyed by COLUMNS."""
     context = summary["clinician_context"]["data"]
     diagnoses = {d["sequence"]: d["code"] for d in summary["diagnoses"]}
     records = " ".join(f"{s['device']['serial']}#{s['record']['id']}" for s in summary["sessions"])
@@ -56,6 +57,7 @@ def rows(summary: dict) -> list:
 
 
 def text(summary: dict) -> str:
+    """The claim lines as CSV with a header row."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()

@@ -16,6 +16,7 @@ FORMAT = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 
 @cache
 def table() -> dict:
+    """The shipped ICD-10-CM codes this product checks against (rules/icd10cm.json), read once."""
     text = resources.files("traction.billing").joinpath("rules/icd10cm.json").read_text()
     return json.loads(text)["codes"]
 

@@ -14,6 +14,7 @@ from traction.units import format_force
 
 
 def markdown(summary: dict, chart_path: str | None = None) -> str:
+    """The treatment note a payer audit reads, as Markdown; chart_path adds the force chart as an image."""
     context = summary["clinician_context"]["data"]
     tz = context["encounter"]["time_zone"]
     out = [

@@ -31,6 +31,7 @@ class RulesError(TractionError):
 
 
 class RuleBook:
+    """The billing rule catalogue and the payer profiles, each rule with its source."""
     def __init__(self, catalogue: dict, profiles: dict):
         self.catalogue = catalogue
         self.profiles = profiles
@@ -40,12 +41,15 @@ class RuleBook:
         return {"rule": rule_id, "source": self.catalogue["rules"][rule_id]["source"]}
 
     def is_always_therapy(self, code: str) -> bool:
+        """Whether a CPT code is always a therapy service (needs the therapy modifier)."""
         return code in self.catalogue["always_therapy_codes"]
 
     def is_bundled(self, code: str) -> bool:
+        """Whether a CPT code is bundled (billed with no units of its own)."""
         return code in self.catalogue["bundled_codes"]
 
     def is_timed(self, code: str) -> bool:
+        """Whether a CPT code is billed by time (8-minute rule) rather than per service."""
         return code in self.catalogue["timed_codes"]
 
     def place_of_service(self, code: str) -> dict | None:
@@ -81,6 +85,7 @@ def in_effect(entries: list, on: date):
 
 
 def load(extra_dirs=()) -> RuleBook:
+    """The shipped rules and payer profiles, plus payer_*.json from extra_dirs (RulesError if unusable)."""
     shipped = resources.files("traction.billing").joinpath("rules")
     catalogue = json.loads(shipped.joinpath("rules.json").read_text())
     profiles = {}
