@@ -25,6 +25,7 @@ unit = "N"
 tolerance = "5 N"
 """
 
+LONG_STATIC_RAMP_S = 8
 PHASES = {
     "static": """
 [[phase]]
@@ -76,11 +77,11 @@ ramp_up = "3 s"
 ramp_down = "4 s"
 duration = "24 s"
 """,
-    "long_static": """
+    "long_static": f"""
 [[phase]]
 mode = "static"
 force = "300 N"
-ramp_up = "8 s"
+ramp_up = "{LONG_STATIC_RAMP_S} s"
 ramp_down = "10 s"
 duration = "30 min"
 """,
@@ -121,6 +122,14 @@ def to_idle(dev):
         except NakError:
             pass  # the cause is still there or the force not yet released: look again
         time.sleep(0.05)
+
+
+def on_the_line(device, force_n, ramp_s):
+    """Wait until force_n is on the line after a ramp of ramp_s device seconds. The ramp takes its own time
+    in wall seconds on a board at x1 (an emulated one), and a starved emulator runs fewer periods: twice
+    the ramp, on top of the usual 10 s."""
+    wait_until(lambda: abs(device.status().force_n - force_n) < 10, timeout=10.0 + 2 * ramp_s /
+               device.info.time_scale, what=f"{force_n:g} N on the line")
 
 
 def wait_until(check, timeout=10.0, what="the condition"):

@@ -1,7 +1,7 @@
 """Faults end to end: each ends in FAULT with the motor off and the force released, latched until cleared."""
 
 import pytest
-from hil_support import plan, wait_until
+from hil_support import LONG_STATIC_RAMP_S, on_the_line, plan, wait_until
 from traction import NakError, Session
 
 # injection, its parameters, the faults the board may name for it (where the sensor cannot tell two causes
@@ -36,7 +36,7 @@ RUNAWAY_MARGIN = 1.05  # a runaway motor outruns detection for a few periods; 5 
 
 def holding(device):
     session = Session(device, plan("long_static")).start()
-    wait_until(lambda: abs(device.status().force_n - 300) < 10, what="300 N on the line")
+    on_the_line(device, 300, LONG_STATIC_RAMP_S)
     return session
 
 

@@ -4,7 +4,7 @@ import random
 import time
 
 import pytest
-from hil_support import plan, wait_until
+from hil_support import LONG_STATIC_RAMP_S, on_the_line, plan, wait_until
 from traction import BoardUnreachable, Session
 from traction.record import verify
 from traction_protocol import cobs, encode
@@ -16,7 +16,7 @@ LINK_BYTES_S = 11520  # 115200 baud, 8N1 (SPEC section 2)
 def start_holding(device, force_n=300.0):
     """A long static session, once the force is on the line."""
     session = Session(device, plan("long_static")).start()
-    wait_until(lambda: abs(device.status().force_n - force_n) < 10, what=f"{force_n} N on the line")
+    on_the_line(device, force_n, LONG_STATIC_RAMP_S)
     return session
 
 
