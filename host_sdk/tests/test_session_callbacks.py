@@ -53,3 +53,27 @@ def test_a_raising_callback_loses_no_sample_no_event_and_the_session_still_ends(
     assert len(failures) == 2  # once per failing callback, not once per sample
     assert "bad_telemetry" in failures[0].getMessage() and "bad_event" in failures[1].getMessage()
     board.close()
+
+
+def test_telemetry_times_out_after_a_silence_not_after_the_sum_of_short_gaps(tmp_path):
+    # Samples 0.7 s apart (a slow board, or a loaded machine): each gap is an empty poll, and 3 s of
+    # them summed is not 3 s without a sample.
+    import threading
+    import time
+
+    board = FakeBoard(time_scale=50)
+    with Store(tmp_path / "t.db") as store, Device.open(board.url, store=store, key=KEY) as dev:
+        session = Session(dev, Treatment.from_toml(TREATMENT)).start()
+
+        def slow_board():
+            for k in range(8):
+                time.sleep(0.7)
+                board.send("TELEMETRY", {"sample": 1000 + k, "period_us": 100000, "state": 3, "phase": 0,
+                                         "segment": 2, "samples": [(2500, 2500)]})
+
+        sender = threading.Thread(target=slow_board)
+        sender.start()
+        received = list(session.telemetry(timeout=3))
+        sender.join()
+    board.close()
+    assert len(received) == 8  # the iteration ended 3 s after the last one, not 3 s of gaps into it

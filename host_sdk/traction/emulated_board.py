@@ -68,6 +68,11 @@ def find_image(variant="rt", image=None):
 class EmulatedBoard:
     """The real-time image under QEMU on a pty. Use as a context manager, or start() and close()."""
 
+    # How much slower than real time it may run. It keeps real time on a quarter of an idle core, but its
+    # clock is the sim's, paced by wall time and never jumping: at a load average of 7 on 2 shared cores
+    # it ran at 0.6x. hil_tests scales its wall-clock timeouts by this.
+    SLOWDOWN = 3.0
+
     def __init__(self, image=None, icount=False):
         """image: the ELF (default: the built rt image, or the icount one with icount=True); icount: run
         with -icount shift=0 (1 instruction = 1 ns of board time; slower than real time)."""

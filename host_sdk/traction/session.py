@@ -235,6 +235,7 @@ class Session:
 
     def telemetry(self, timeout: float | None = None) -> Iterator[Sample]:
         """Samples as they arrive, until the treatment ends (or timeout wall seconds without one)."""
+        last = time.monotonic()
         while True:
             if self._ended.is_set():
                 # A faulted board keeps sending telemetry: hand out what came so far, then stop.
@@ -243,15 +244,14 @@ class Session:
                 return
             try:
                 yield self._samples.get(timeout=POLL_S)
+                last = time.monotonic()
                 continue
             except queue.Empty:
                 pass
             if self._poll_ended():
                 continue
-            if timeout is not None:
-                timeout -= POLL_S
-                if timeout <= 0:
-                    return
+            if timeout is not None and time.monotonic() - last > timeout:
+                return
 
     @property
     def ended(self) -> bool:
