@@ -324,7 +324,8 @@ def first_boot_flash(image):
     board = EmulatedPico(image, flash="", jumper_at_boot=True)
     board.start()
     try:
-        transport = SerialTransport(board.port, baudrate=115200)
+        # a read timeout, else mpremote's overall timeout is never looked at on a silent pty
+        transport = SerialTransport(board.port, baudrate=115200, timeout=1)
         try:
             transport.enter_raw_repl(soft_reset=False, timeout_overall=int(BOOT_TIMEOUT_S))
             for name, data in files.items():
