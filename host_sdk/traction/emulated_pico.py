@@ -126,6 +126,7 @@ class EmulatedPico:
         self.side = None
         self.flash = None
         self.stats = None
+        self.stretches = None
         self._relay = None
         self._runtime = None
         self._procs = ()
@@ -158,6 +159,7 @@ class EmulatedPico:
             (self._runtime / "plant.json").write_text(json.dumps(plant_config(self.channel)))
             self.flash = self._runtime / "flash.bin"
             self.stats = self._runtime / "cpu.jsonl"  # how busy the CPU is, a line per emulated second
+            self.stretches = self._runtime / "stretches.jsonl"  # busy stretches of a period or more
             start = self._start_flash if self._start_flash is not None else first_boot_flash(self.image)
             if start:
                 shutil.copyfile(start, self.flash)
@@ -242,7 +244,7 @@ class EmulatedPico:
         env = dict(os.environ, MICROPYPATH=str(firmware_dir()))
         mcu_cmd = ["node", str(HARNESS), "--uf2", str(self.image), "--bootrom", str(bootrom()),
                    "--tty", os.ttyname(self._relay.board_fd), "--wiring", json.dumps(harness_wiring()),
-                   "--flash", str(self.flash), "--stats", str(self.stats)]
+                   "--flash", str(self.flash), "--stats", str(self.stats), "--stretches", str(self.stretches)]
         plant_cmd = [interpreter(), str(PLANT), str(self._runtime / "plant.json")]
         try:
             with open(self._runtime / "plant.log", "ab") as plant_log, \
