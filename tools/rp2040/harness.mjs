@@ -34,12 +34,18 @@ const HX711_PERIOD_NS = { 1: 12_500_000, 0: 100_000_000 }; // RATE high: 80 SPS,
 const HX711_POWERDOWN_NS = 60_000;
 const QUADRATURE = [0, 1, 3, 2]; // (B << 1) | A for position & 3: A leads when winding in
 const FLASH_SIZE = 2 * 1024 * 1024; // the Pico's W25Q16
+// How long the W25Q16JV takes (its datasheet's typical figures): the CPU waits in the boot ROM meanwhile,
+// with interrupts off (MicroPython's rp2 port writes flash in a critical section).
+const SECTOR_ERASE_NS = 45_000_000; // 4 KB
+const BLOCK_ERASE_NS = 150_000_000; // 64 KB, which the ROM uses for an aligned 64 KB run
+const PAGE_PROGRAM_NS = 400_000; // 256 B
 const LONG_STRETCH_NS = 10_000_000; // a busy stretch as long as the control period is logged (--stretches)
 const STRETCH_PCS = 4000; // the most sampled PCs kept per logged stretch
 
 // What the peripherals around the CPU did, for the stretch log: bytes erased and programmed through the
-// trapped flash functions, bytes the host sent (USB OUT) and the device sent (USB IN).
-const events = { erased: 0, programmed: 0, usb_in: 0, usb_out: 0 };
+// trapped flash functions and the time the chip took, bytes the host sent (USB OUT) and the device sent
+// (USB IN).
+const events = { erased: 0, programmed: 0, flash_ns: 0, usb_in: 0, usb_out: 0 };
 
 function parseArgs(argv) {
   const args = {};
@@ -75,7 +81,17 @@ function loadUF2(path, mcu) {
   }
 }
 
-// ---- flash: the boot ROM's flash functions, done on the flash array ----
+// ---- flash: the boot ROM's flash functions, done on the flash array, taking the chip's time ----
+function eraseNs(addr, count) {
+  let ns = 0;
+  for (let at = addr; at < addr + count;) {
+    const block = at % 65536 === 0 && addr + count - at >= 65536;
+    ns += block ? BLOCK_ERASE_NS : SECTOR_ERASE_NS;
+    at += block ? 65536 : 4096;
+  }
+  return ns;
+}
+
 const ROM_FLASH = {
   IF: 'connect_internal_flash',
   EX: 'flash_exit_xip',
@@ -107,11 +123,17 @@ function trapFlashFunctions(mcu, bootrom) {
     if (traps[n] === 'RE') {
       mcu.flash.fill(0xff, r[0], r[0] + r[1]);
       events.erased += r[1];
+      const ns = eraseNs(r[0], r[1]);
+      events.flash_ns += ns;
+      mcu.clock.tick(ns);
     } else if (traps[n] === 'RP') {
       for (let i = 0; i < r[2]; i++) {
         mcu.flash[r[0] + i] &= mcu.readUint8(r[1] + i); // programming only clears bits
       }
       events.programmed += r[2];
+      const ns = Math.ceil(r[2] / 256) * PAGE_PROGRAM_NS;
+      events.flash_ns += ns;
+      mcu.clock.tick(ns);
     } else if (traps[n] === undefined) {
       throw new Error(`breakpoint ${n} at 0x${(core.PC - 2).toString(16)}`);
     }
