@@ -216,7 +216,9 @@ class EmulatedPico:
         return None if self.running() else EmulatedPicoError(self.failure())
 
     def running(self):
-        return self._failure is None and bool(self._procs) and all(p.poll() is None for p in self._procs)
+        """The supervisor's word: a reboot (the processes started again on the same flash) is not a
+        stop, though the processes are briefly gone."""
+        return self._failure is None and bool(self._procs) and not self._closing
 
     def failure(self):
         """Why the emulated board stopped, or None while it runs."""
@@ -266,6 +268,12 @@ class EmulatedPico:
         return text[-2000:] or "no message"
 
     def _supervise(self):
+        try:
+            self._watch()
+        except Exception as e:  # noqa: BLE001 - whatever it was, the board is no longer watched
+            self._failure = f"the emulated Pico's supervisor failed: {type(e).__name__}: {e}"
+
+    def _watch(self):
         """Restart the pair when the board reboots; note why it stopped otherwise."""
         while not self._closing:
             mcu, plant = self._procs  # pyright: ignore[reportAssignmentType]
