@@ -2,10 +2,15 @@
 
     python benchmarks/rp2040_timing.py [--seconds 60] [--telemetry-hz HZ]
     python benchmarks/rp2040_timing.py --parts
+    python benchmarks/rp2040_timing.py --host-in-device-time [--seconds 60]
 
 --parts: what each piece of the loop costs on the emulated RP2040, timed by the board itself
 (time.ticks_us, emulated cycles) over its REPL (booted with the service jumper): the application's tick
 and service() with no host, each hal/rp2 call the tick makes, and a gc.collect().
+--host-in-device-time: the SDK's wall-clock timers (retransmission waits, heartbeats) stretched by the
+emulator's slowness, measured over the quiet seconds before the session, so that the board gets the
+commands a host gives a real-time board per second of its own time (the heartbeats at twice a real
+host's rate, to keep the lease should the emulator slow down further).
 
 After `traction build --target pico` and `npm ci --prefix tools/rp2040`. A healthy session through the app
 and the SDK, as a host runs it: a lumbar static treatment of --seconds, telemetry at the full control rate
@@ -167,12 +172,27 @@ def parts():
     return 0
 
 
+def stretch_host_timers(dev, board, seconds=2):
+    """Scale the SDK's wall-clock timers by how much slower than real time the emulator runs now."""
+    t0, wall0 = seconds_of(board), time.monotonic()
+    while seconds_of(board) < t0 + seconds:
+        time.sleep(0.1)
+    slow = max(1.0, (time.monotonic() - wall0) / (seconds_of(board) - t0))
+    link = dev.link
+    link.rto_first, link.rto_max, link.budget_s = (x * slow for x in (link.rto_first, link.rto_max,
+                                                                      link.budget_s))
+    dev.heartbeat_s *= slow / 2
+    print(f"host timers stretched {slow:.1f}x (the emulator's slowness over {seconds} emulated s)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=60, help="treatment length (device seconds)")
     parser.add_argument("--telemetry-hz", type=float, default=None,
                         help="telemetry rate (default: the control rate, one sample per period)")
     parser.add_argument("--parts", action="store_true", help="the cost of each part of the loop instead")
+    parser.add_argument("--host-in-device-time", action="store_true",
+                        help="the SDK's timers stretched by the emulator's slowness")
     args = parser.parse_args()
     if args.parts:
         return parts()
@@ -184,6 +204,8 @@ def main():
             while seconds_of(board) < quiet:
                 time.sleep(0.2)
             start = seconds_of(board)  # the session starts within the second after this one
+            if args.host_in_device_time:
+                stretch_host_timers(dev, board)
             first = start + 1
             wall0 = time.monotonic()
             hz = args.telemetry_hz or dev.info.control_hz
