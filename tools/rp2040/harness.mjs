@@ -251,12 +251,14 @@ class Encoder {
     this.b.setInputValue(!!(s & 2));
   }
 
-  moveTo(target, now) {
-    // The plant says where the drum is at the end of its step: the steps to get there are spread evenly
-    // over the next plant step, as a turning encoder gives them (bunched steps would read as a runaway).
+  moveTo(target, now, end) {
+    // The plant says where the drum is at the end of its step (emulated time `end`): the steps to get
+    // there are spread evenly up to then, as a turning encoder gives them (bunched steps would read as a
+    // runaway). Steps already due (plant steps taken late, after a flash operation held the clock) come
+    // as fast as the PIO follows: on a board it counts them while the CPU waits.
     this.target = target;
     const steps = Math.abs(target - this.position);
-    this.interval = steps ? Math.max(ENCODER_MIN_STEP_NS, Math.floor(PLANT_NS / steps)) : 0;
+    this.interval = steps ? Math.max(ENCODER_MIN_STEP_NS, Math.floor((end - now) / steps)) : 0;
     this.nextStep = now + this.interval;
   }
 
@@ -437,7 +439,7 @@ function main() {
       }
       hx711.value = msg.load;
       hx711.ready = msg.load_ready;
-      encoder.moveTo(msg.encoder, mcu.clock.nanos);
+      encoder.moveTo(msg.encoder, mcu.clock.nanos, nextPlant); // its step ends where the next begins
       mcu.adc.channelValues[wiring.current_adc - 26] = msg.current;
       for (const [pin, level] of Object.entries(msg.pins)) {
         mcu.gpio[pin].setInputValue(!!level);
