@@ -39,7 +39,8 @@ const FLASH_SIZE = 2 * 1024 * 1024; // the Pico's W25Q16
 const SECTOR_ERASE_NS = 45_000_000; // 4 KB
 const BLOCK_ERASE_NS = 150_000_000; // 64 KB, which the ROM uses for an aligned 64 KB run
 const PAGE_PROGRAM_NS = 400_000; // 256 B
-const LONG_STRETCH_NS = 10_000_000; // a busy stretch as long as the control period is logged (--stretches)
+// a busy stretch as long as the control period is logged (--stretches); HARNESS_STRETCH_MS sets another length
+const LONG_STRETCH_NS = (Number(process.env.HARNESS_STRETCH_MS) || 10) * 1e6;
 const STRETCH_PCS = 4000; // the most sampled PCs kept per logged stretch
 
 // What the peripherals around the CPU did, for the stretch log: bytes erased and programmed through the
