@@ -1,6 +1,16 @@
 """How much of each control period the product image uses on the emulated RP2040 (docs/firmware.md).
 
     python benchmarks/rp2040_timing.py [--seconds 60] [--telemetry-hz HZ]
+    python benchmarks/rp2040_timing.py --parts
+    python benchmarks/rp2040_timing.py --host-in-device-time [--seconds 60]
+
+--parts: what each piece of the loop costs on the emulated RP2040, timed by the board itself
+(time.ticks_us, emulated cycles) over its REPL (booted with the service jumper): the application's tick
+and service() with no host, each hal/rp2 call the tick makes, and a gc.collect().
+--host-in-device-time: the SDK's wall-clock timers (retransmission waits, heartbeats) stretched by the
+emulator's slowness, measured over the quiet seconds before the session, so that the board gets the
+commands a host gives a real-time board per second of its own time (the heartbeats at twice a real
+host's rate, to keep the lease should the emulator slow down further).
 
 After `traction build --target pico` and `npm ci --prefix tools/rp2040`. A healthy session through the app
 and the SDK, as a host runs it: a lumbar static treatment of --seconds, telemetry at the full control rate
@@ -10,17 +20,26 @@ outside the firmware, by the emulator harness, in emulated time (rp2040js counts
 interrupts, USB). Printed: the mean busy share of the time, the worst 10 ms window (the harness's, not
 aligned with the firmware's period marks: a loop may be split across two), and the longest busy stretch
 (from a wake-up to the next sleep: one loop's whole work when nothing splits it), against the target of
-50 % of the 10 ms period at 100 Hz. Also the host's wall time per emulated second.
+50 % of the 10 ms period at 100 Hz. Also the host's wall time per emulated second, the overruns the
+firmware itself counted (STATUS), the host's retransmissions, and each busy stretch of a period or more:
+what the flash (the trapped boot ROM functions) and USB did during it, and where its cycles went (the
+sampled program counters named by the image's symbols, build/pico/build-rp2/firmware.elf);
+HARNESS_STRETCH_MS=4 logs the shorter ones too.
 """
 
 import argparse
+import bisect
 import json
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from traction import Device, Session, Treatment
+from traction.build_pico import BUILD_DIR
 from traction.emulated_pico import EmulatedPico
 
 PERIOD_MS = 10.0
@@ -53,16 +72,144 @@ def seconds_of(board):
     return json.loads(lines[-1])["t_s"] if lines else 0
 
 
+class Symbols:
+    """The image's function symbols (arm-none-eabi-nm), to name a program counter."""
+
+    def __init__(self, elf):
+        self.starts, self.names = [], []
+        nm = shutil.which("arm-none-eabi-nm")
+        if nm is None or not Path(elf).is_file():
+            return
+        out = subprocess.run([nm, "-n", "--defined-only", str(elf)], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            addr, kind, name = (line.split() + ["", "", ""])[:3]
+            if kind.lower() == "t":
+                self.starts.append(int(addr, 16) & ~1)
+                self.names.append(name)
+
+    def name(self, pc):
+        i = bisect.bisect_right(self.starts, pc) - 1
+        return self.names[i] if i >= 0 else f"0x{pc:x}"
+
+
+def read_lines(path):
+    try:
+        return [json.loads(x) for x in Path(path).read_text().splitlines()]
+    except FileNotFoundError:
+        return []
+
+
+def print_stretches(lines, symbols, first_s, last_s, show=12):
+    """The logged busy stretches of the session, the longest first, each with where its cycles went
+    (the flash's own time aside: the CPU waits in the boot ROM then)."""
+    during = [x for x in lines if first_s <= x["t_ms"] / 1000 <= last_s]
+    at_least = os.environ.get("HARNESS_STRETCH_MS", 10)
+    print(f"busy stretches of {at_least} ms or more in the session: {len(during)}, "
+          f"{sum(x['ms'] for x in during):.0f} ms in all")
+    for x in sorted(during, key=lambda x: -x["ms"])[:show]:
+        funcs = {}
+        for pc, n in x["pcs"]:
+            name = symbols.name(pc)
+            funcs[name] = funcs.get(name, 0) + n
+        top = sorted(funcs.items(), key=lambda f: -f[1])[:6]
+        where = ", ".join(f"{name} {n * 100 // max(1, x['samples'])}%" for name, n in top)
+        print(f"  at {x['t_ms'] / 1000:7.3f} s {x['ms']:6.1f} ms: flash erased {x['erased']} B, programmed "
+              f"{x['programmed']} B ({x['flash_ns'] / 1e6:.1f} ms); USB from host {x['usb_out']} B, to host "
+              f"{x['usb_in']} B; {where}")
+
+
+# Run on the board's REPL: the application built afresh (startup.app(), as main.py does), then each part
+# called N times in a loop, the loop's own cost taken off. Interrupts stay on (the period timer, USB), as
+# in the loop.
+PARTS = """
+import gc, time
+from traction_fw import startup
+a = startup.app()
+b = a.board
+N = 200
+def per_call(f):
+    t0 = time.ticks_us()
+    for _ in range(N):
+        f()
+    return time.ticks_diff(time.ticks_us(), t0) / N
+def nothing():
+    pass
+base = per_call(nothing)
+buf = bytearray(64)
+parts = [("app tick (heap locked, idle)", a.locked_tick), ("app service (no host)", a.service),
+         ("board.service (USB drain)", b.service), ("clock.ticks_us", b.clock.ticks_us),
+         ("loadcell.ready (PIO FIFO)", b.loadcell.ready), ("loadcell.read (PIO FIFO)", b.loadcell.read),
+         ("motor.position (encoder PIO)", b.motor.position), ("motor.current (ADC)", b.motor.current),
+         ("motor.command(0)", lambda: b.motor.command(0)), ("stop_switch.pressed", b.stop_switch.pressed),
+         ("watchdog.feed", b.watchdog.feed), ("link.read (nothing there)", lambda: b.link.read(buf))]
+for name, f in parts:
+    print("\\nPART %s|%.1f" % (name, per_call(f) - base))
+gc.collect()
+t0 = time.ticks_us()
+gc.collect()
+print("\\nPART gc.collect (after boot)|%.1f" % time.ticks_diff(time.ticks_us(), t0))
+print("\\nPART heap free after boot, bytes|%d" % gc.mem_free())
+"""
+
+
+def parts():
+    """Each part's cost in microseconds of emulated time, printed."""
+    from mpremote.transport_serial import SerialTransport
+
+    with EmulatedPico(jumper_at_boot=True) as board:
+        t = SerialTransport(board.port, timeout=1)
+        try:
+            t.enter_raw_repl(soft_reset=False, timeout_overall=60)
+            out, err = t.exec_raw(PARTS, timeout=60 * board.SLOWDOWN)
+            if err:
+                raise SystemExit(f"the board raised: {err.decode()}")
+            out = out.decode(errors="replace")  # the app's frames go out on the same port
+        finally:
+            t.close()
+    period_us = PERIOD_MS * 1000
+    for line in out.splitlines():
+        if line.startswith("PART "):
+            name, value = line[5:].split("|")
+            share = "" if "bytes" in name else f" ({float(value) / period_us * 100:4.1f} % of the period)"
+            print(f"{name:32s} {float(value):9.1f}{'' if 'bytes' in name else ' us'}{share}")
+    return 0
+
+
+def stretch_host_timers(dev, board, seconds=2):
+    """Scale the SDK's wall-clock timers by how much slower than real time the emulator runs now."""
+    t0, wall0 = seconds_of(board), time.monotonic()
+    while seconds_of(board) < t0 + seconds:
+        time.sleep(0.1)
+    slow = max(1.0, (time.monotonic() - wall0) / (seconds_of(board) - t0))
+    link = dev.link
+    link.rto_first, link.rto_max, link.budget_s = (x * slow for x in (link.rto_first, link.rto_max,
+                                                                      link.budget_s))
+    dev.heartbeat_s *= slow / 2
+    print(f"host timers stretched {slow:.1f}x (the emulator's slowness over {seconds} emulated s)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=60, help="treatment length (device seconds)")
     parser.add_argument("--telemetry-hz", type=float, default=None,
                         help="telemetry rate (default: the control rate, one sample per period)")
+    parser.add_argument("--parts", action="store_true", help="the cost of each part of the loop instead")
+    parser.add_argument("--host-in-device-time", action="store_true",
+                        help="the SDK's timers stretched by the emulator's slowness")
     args = parser.parse_args()
+    if args.parts:
+        return parts()
     treatment = Treatment.from_toml(TREATMENT.format(seconds=args.seconds), file="<rp2040 timing>")
     with tempfile.TemporaryDirectory() as tmp, EmulatedPico() as board:
         with Device.open(board.port, store=Path(tmp) / "host.db", key=board.key) as dev:
-            first = seconds_of(board) + 1
+            # boot and the SDK's opening commands out of the way: two quiet emulated seconds first
+            quiet = seconds_of(board) + 2
+            while seconds_of(board) < quiet:
+                time.sleep(0.2)
+            start = seconds_of(board)  # the session starts within the second after this one
+            if args.host_in_device_time:
+                stretch_host_timers(dev, board)
+            first = start + 1
             wall0 = time.monotonic()
             hz = args.telemetry_hz or dev.info.control_hz
             session = Session(dev, treatment, telemetry_hz=hz).start()
@@ -70,7 +217,10 @@ def main():
             record = session.wait(timeout=60 * board.SLOWDOWN)
             last = seconds_of(board)
             wall = time.monotonic() - wall0
+            overruns = dev.status().overruns
+            retransmissions = dev.link.retransmissions
         lines = [json.loads(x) for x in Path(board.stats).read_text().splitlines()]
+        stretches = read_lines(board.stretches)
     during = [x for x in lines if first <= x["t_s"] <= last]
     if not during or record is None:
         print(f"no measurement: session {'record missing' if record is None else 'too short'}")
@@ -88,6 +238,9 @@ def main():
           f"({window / PERIOD_MS * 100:.0f} % of the period)")
     print(f"longest busy stretch (one loop's work) {stretch:5.2f} ms (target <= {target_ms:.1f} ms: "
           f"{'met' if stretch <= target_ms else 'NOT met'})")
+    print(f"overruns counted by the firmware since boot {overruns} (STATUS); host retransmissions "
+          f"{retransmissions}")
+    print_stretches(stretches, Symbols(BUILD_DIR / "build-rp2" / "firmware.elf"), start, last)
     return 0
 
 

@@ -10,22 +10,52 @@ import pytest
 from traction import Device
 from traction.emulated_pico import SERIAL, EmulatedPico
 
+# Waits are bounded by wall-clock time: the emulator runs at 0.05-0.4x real time on two shared cores, so
+# what takes the board a few seconds is given SLOWDOWN times that, and a dead emulator fails at once.
+WAIT_S = 20 * EmulatedPico.SLOWDOWN
+REPL_S = 60  # to get the raw REPL (mpremote's overall timeout; the serial port's own is 1 s per byte)
 
-@pytest.fixture
-def board(request):
+
+def _board(request, **kwargs):
     if request.config.getoption("--board") != "rp2040":
         pytest.skip("the emulated Pico runs with --board rp2040 (.ci/run)")
-    with EmulatedPico() as b:
+    with EmulatedPico(**kwargs) as b:
         yield b
         b.check()
 
 
-def _until(check, what, timeout_s=60 * EmulatedPico.SLOWDOWN):
+@pytest.fixture
+def board(request):
+    yield from _board(request)
+
+
+@pytest.fixture
+def jumpered_board(request):
+    """Booted with the service jumper fitted: the product image offers its REPL only then (lockdown)."""
+    yield from _board(request, jumper_at_boot=True)
+
+
+def _until(board, check, what, timeout_s=WAIT_S):
     deadline = time.monotonic() + timeout_s
     while not (value := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        board.check()
+        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f} s waiting for {what}"
         time.sleep(0.1)
     return value
+
+
+def _raw_repl(port, timeout_s=REPL_S):
+    """The board's raw REPL through mpremote, or TransportError within timeout_s (a port whose REPL is not
+    offered stays silent: without a serial timeout mpremote would wait for ever)."""
+    from mpremote.transport_serial import SerialTransport
+
+    t = SerialTransport(port, timeout=1)
+    try:
+        t.enter_raw_repl(soft_reset=False, timeout_overall=timeout_s)  # breaks into the firmware (SPEC s. 11)
+    except BaseException:
+        t.close()
+        raise
+    return t
 
 
 def test_traction_sim_prints_its_pty_and_traction_info_reads_the_product_image(request, tmp_path):
@@ -54,32 +84,41 @@ def test_the_hx711_read_by_the_pio_carries_the_plants_counts(board, tmp_path):
     with Device.open(board.port, store=tmp_path / "host.db", key=board.key) as dev:
         assert abs(dev.status().force_n) < 3
         board.inject("loadcell_offset_step", step_n=80.0)
-        _until(lambda: abs(dev.status().force_n - 80) < 3, "80 N read")
+        _until(board, lambda: abs(dev.status().force_n - 80) < 3, "80 N read")
         board.clear("loadcell_offset_step")
-        _until(lambda: abs(dev.status().force_n) < 3, "0 N read again")
+        _until(board, lambda: abs(dev.status().force_n) < 3, "0 N read again")
 
 
-def test_the_store_on_flash_survives_a_watchdog_reboot(board, tmp_path):
+def test_the_store_on_flash_survives_a_watchdog_reboot(jumpered_board, tmp_path):
     # LittleFS writes go through the boot ROM's flash functions (trapped by the harness); machine.reset()
-    # is a watchdog reboot, after which the launcher starts the emulator again on the same flash.
-    from mpremote.transport_serial import SerialTransport
-
+    # is a watchdog reboot, after which the launcher starts the emulator again on the same flash. The
+    # files are written and read over the REPL, so the jumper is fitted (and stays fitted across the
+    # reboot, as a technician's would).
+    board = jumpered_board
     with Device.open(board.port, store=tmp_path / "host.db", key=board.key) as dev:
         assert dev.status().state == "IDLE"
-    t = SerialTransport(board.port)
+    t = _raw_repl(board.port)
     try:
-        t.enter_raw_repl(soft_reset=False, timeout_overall=60)  # breaks into the firmware (SPEC section 11)
         t.fs_writefile("/kept.txt", b"across a reboot")
         t.exec_raw_no_follow("import machine; machine.reset()")
     finally:
         t.close()
-    _until(lambda: board.restarts == 1, "the board to reboot")
+    _until(board, lambda: board.restarts == 1, "the board to reboot")
     board.wait_answering()  # the emulator boots the image again: about 10 s
     with Device.open(board.port, store=tmp_path / "host.db", key=board.key) as dev:
         assert dev.info.serial == SERIAL and dev.status().state == "IDLE"
-    t = SerialTransport(board.port)
+    t = _raw_repl(board.port)
     try:
-        t.enter_raw_repl(soft_reset=False, timeout_overall=60)
         assert t.fs_readfile("/kept.txt") == b"across a reboot"
     finally:
         t.close()
+
+
+def test_a_production_board_booted_without_the_jumper_offers_no_repl(board):
+    # Lockdown (docs/safety.md): the break-in is ignored, so mpremote gives up after its timeout instead
+    # of waiting for ever, and the firmware still answers afterwards.
+    from mpremote.transport import TransportError
+
+    with pytest.raises(TransportError, match="could not enter raw repl"):
+        _raw_repl(board.port, timeout_s=15).close()
+    board.wait_answering()

@@ -126,6 +126,7 @@ class EmulatedPico:
         self.side = None
         self.flash = None
         self.stats = None
+        self.stretches = None
         self._relay = None
         self._runtime = None
         self._procs = ()
@@ -158,6 +159,7 @@ class EmulatedPico:
             (self._runtime / "plant.json").write_text(json.dumps(plant_config(self.channel)))
             self.flash = self._runtime / "flash.bin"
             self.stats = self._runtime / "cpu.jsonl"  # how busy the CPU is, a line per emulated second
+            self.stretches = self._runtime / "stretches.jsonl"  # busy stretches of a period or more
             start = self._start_flash if self._start_flash is not None else first_boot_flash(self.image)
             if start:
                 shutil.copyfile(start, self.flash)
@@ -214,7 +216,9 @@ class EmulatedPico:
         return None if self.running() else EmulatedPicoError(self.failure())
 
     def running(self):
-        return self._failure is None and bool(self._procs) and all(p.poll() is None for p in self._procs)
+        """The supervisor's word: a reboot (the processes started again on the same flash) is not a
+        stop, though the processes are briefly gone."""
+        return self._failure is None and bool(self._procs) and not self._closing
 
     def failure(self):
         """Why the emulated board stopped, or None while it runs."""
@@ -242,7 +246,7 @@ class EmulatedPico:
         env = dict(os.environ, MICROPYPATH=str(firmware_dir()))
         mcu_cmd = ["node", str(HARNESS), "--uf2", str(self.image), "--bootrom", str(bootrom()),
                    "--tty", os.ttyname(self._relay.board_fd), "--wiring", json.dumps(harness_wiring()),
-                   "--flash", str(self.flash), "--stats", str(self.stats)]
+                   "--flash", str(self.flash), "--stats", str(self.stats), "--stretches", str(self.stretches)]
         plant_cmd = [interpreter(), str(PLANT), str(self._runtime / "plant.json")]
         try:
             with open(self._runtime / "plant.log", "ab") as plant_log, \
@@ -264,6 +268,12 @@ class EmulatedPico:
         return text[-2000:] or "no message"
 
     def _supervise(self):
+        try:
+            self._watch()
+        except Exception as e:  # noqa: BLE001 - whatever it was, the board is no longer watched
+            self._failure = f"the emulated Pico's supervisor failed: {type(e).__name__}: {e}"
+
+    def _watch(self):
         """Restart the pair when the board reboots; note why it stopped otherwise."""
         while not self._closing:
             mcu, plant = self._procs  # pyright: ignore[reportAssignmentType]
@@ -324,7 +334,8 @@ def first_boot_flash(image):
     board = EmulatedPico(image, flash="", jumper_at_boot=True)
     board.start()
     try:
-        transport = SerialTransport(board.port, baudrate=115200)
+        # a read timeout, else mpremote's overall timeout is never looked at on a silent pty
+        transport = SerialTransport(board.port, baudrate=115200, timeout=1)
         try:
             transport.enter_raw_repl(soft_reset=False, timeout_overall=int(BOOT_TIMEOUT_S))
             for name, data in files.items():

@@ -1,6 +1,7 @@
 // The emulated Pico: a UF2 on rp2040js, with the traction unit's peripherals around it.
 //
 //   node harness.mjs --uf2 IMAGE --bootrom ROM.ts --tty PTY --wiring JSON [--flash FILE] [--stats FILE]
+//                    [--stretches FILE]
 //
 // The USB-CDC port is bridged to PTY (the board side of the launcher's pty relay). The plant is not here:
 // tools/rp2040/plant.py (started by host_sdk/traction/emulated_pico.py) runs the one plant model, hal/sim's,
@@ -33,6 +34,19 @@ const HX711_PERIOD_NS = { 1: 12_500_000, 0: 100_000_000 }; // RATE high: 80 SPS,
 const HX711_POWERDOWN_NS = 60_000;
 const QUADRATURE = [0, 1, 3, 2]; // (B << 1) | A for position & 3: A leads when winding in
 const FLASH_SIZE = 2 * 1024 * 1024; // the Pico's W25Q16
+// How long the W25Q16JV takes (its datasheet's typical figures): the CPU waits in the boot ROM meanwhile,
+// with interrupts off (MicroPython's rp2 port writes flash in a critical section).
+const SECTOR_ERASE_NS = 45_000_000; // 4 KB
+const BLOCK_ERASE_NS = 150_000_000; // 64 KB, which the ROM uses for an aligned 64 KB run
+const PAGE_PROGRAM_NS = 400_000; // 256 B
+// a busy stretch as long as the control period is logged (--stretches); HARNESS_STRETCH_MS sets another length
+const LONG_STRETCH_NS = (Number(process.env.HARNESS_STRETCH_MS) || 10) * 1e6;
+const STRETCH_PCS = 4000; // the most sampled PCs kept per logged stretch
+
+// What the peripherals around the CPU did, for the stretch log: bytes erased and programmed through the
+// trapped flash functions and the time the chip took, bytes the host sent (USB OUT) and the device sent
+// (USB IN).
+const events = { erased: 0, programmed: 0, flash_ns: 0, usb_in: 0, usb_out: 0 };
 
 function parseArgs(argv) {
   const args = {};
@@ -68,7 +82,17 @@ function loadUF2(path, mcu) {
   }
 }
 
-// ---- flash: the boot ROM's flash functions, done on the flash array ----
+// ---- flash: the boot ROM's flash functions, done on the flash array, taking the chip's time ----
+function eraseNs(addr, count) {
+  let ns = 0;
+  for (let at = addr; at < addr + count;) {
+    const block = at % 65536 === 0 && addr + count - at >= 65536;
+    ns += block ? BLOCK_ERASE_NS : SECTOR_ERASE_NS;
+    at += block ? 65536 : 4096;
+  }
+  return ns;
+}
+
 const ROM_FLASH = {
   IF: 'connect_internal_flash',
   EX: 'flash_exit_xip',
@@ -99,10 +123,18 @@ function trapFlashFunctions(mcu, bootrom) {
     const r = core.registers;
     if (traps[n] === 'RE') {
       mcu.flash.fill(0xff, r[0], r[0] + r[1]);
+      events.erased += r[1];
+      const ns = eraseNs(r[0], r[1]);
+      events.flash_ns += ns;
+      mcu.clock.tick(ns);
     } else if (traps[n] === 'RP') {
       for (let i = 0; i < r[2]; i++) {
         mcu.flash[r[0] + i] &= mcu.readUint8(r[1] + i); // programming only clears bits
       }
+      events.programmed += r[2];
+      const ns = Math.ceil(r[2] / 256) * PAGE_PROGRAM_NS;
+      events.flash_ns += ns;
+      mcu.clock.tick(ns);
     } else if (traps[n] === undefined) {
       throw new Error(`breakpoint ${n} at 0x${(core.PC - 2).toString(16)}`);
     }
@@ -220,12 +252,14 @@ class Encoder {
     this.b.setInputValue(!!(s & 2));
   }
 
-  moveTo(target, now) {
-    // The plant says where the drum is at the end of its step: the steps to get there are spread evenly
-    // over the next plant step, as a turning encoder gives them (bunched steps would read as a runaway).
+  moveTo(target, now, end) {
+    // The plant says where the drum is at the end of its step (emulated time `end`): the steps to get
+    // there are spread evenly up to then, as a turning encoder gives them (bunched steps would read as a
+    // runaway). Steps already due (plant steps taken late, after a flash operation held the clock) come
+    // as fast as the PIO follows: on a board it counts them while the CPU waits.
     this.target = target;
     const steps = Math.abs(target - this.position);
-    this.interval = steps ? Math.max(ENCODER_MIN_STEP_NS, Math.floor(PLANT_NS / steps)) : 0;
+    this.interval = steps ? Math.max(ENCODER_MIN_STEP_NS, Math.floor((end - now) / steps)) : 0;
     this.nextStep = now + this.interval;
   }
 
@@ -246,9 +280,15 @@ class Encoder {
 // Busy is every nanosecond the core is not asleep in WFE/WFI: the loop, its interrupts, USB. Per plant
 // window (10 ms, not aligned with the firmware's period marks) and per stretch (from a wake-up to the next
 // sleep: a loop's whole work when no interrupt splits it). One JSON line per emulated second to --stats.
+// Each stretch of LONG_STRETCH_NS or more, one JSON line to --stretches: when, how long, what the flash and
+// USB did during it, and the program counters sampled in it (one per batch of up to 1000 instructions),
+// for benchmarks/rp2040_timing.py to name with the image's symbols.
 class CpuLoad {
-  constructor(path) {
+  constructor(path, stretchPath) {
     this.path = path;
+    this.stretchPath = stretchPath;
+    this.pcs = new Map();
+    this.eventsAtWake = { ...events };
     this.sleeping = false;
     this.wokeAt = 0;
     this.windowStart = 0;
@@ -259,16 +299,29 @@ class CpuLoad {
   asleep(now, dt) {
     if (!this.sleeping) {
       this.sleeping = true;
-      this.second.stretch_max_ns = Math.max(this.second.stretch_max_ns, now - this.wokeAt);
+      const stretch = now - this.wokeAt;
+      this.second.stretch_max_ns = Math.max(this.second.stretch_max_ns, stretch);
+      if (this.stretchPath && stretch >= LONG_STRETCH_NS) this.logStretch(stretch);
     }
     this.windowSleep += dt;
   }
 
-  awake(now) {
+  awake(now, pc) {
     if (this.sleeping) {
       this.sleeping = false;
       this.wokeAt = now;
+      this.pcs.clear();
+      this.eventsAtWake = { ...events };
     }
+    if (this.stretchPath) this.pcs.set(pc, (this.pcs.get(pc) || 0) + 1);
+  }
+
+  logStretch(stretch) {
+    const line = { t_ms: this.wokeAt / 1e6, ms: stretch / 1e6 };
+    for (const [k, v] of Object.entries(events)) line[k] = v - this.eventsAtWake[k];
+    line.samples = [...this.pcs.values()].reduce((a, b) => a + b, 0);
+    line.pcs = [...this.pcs.entries()].sort((a, b) => b[1] - a[1]).slice(0, STRETCH_PCS);
+    fs.appendFileSync(this.stretchPath, JSON.stringify(line) + '\n');
   }
 
   window(now) {
@@ -323,6 +376,7 @@ function main() {
   const toDevice = [];
   const cdc = new USBCDC(mcu.usbCtrl);
   cdc.onSerialData = (data) => {
+    events.usb_in += data.length;
     try {
       fs.writeSync(fd, data);
     } catch (e) {
@@ -351,6 +405,7 @@ function main() {
   }
   port.on('data', (chunk) => {
     for (const b of chunk) toDevice.push(b);
+    events.usb_out += chunk.length;
     resume();
   });
 
@@ -385,7 +440,7 @@ function main() {
       }
       hx711.value = msg.load;
       hx711.ready = msg.load_ready;
-      encoder.moveTo(msg.encoder, mcu.clock.nanos);
+      encoder.moveTo(msg.encoder, mcu.clock.nanos, nextPlant); // its step ends where the next begins
       mcu.adc.channelValues[wiring.current_adc - 26] = msg.current;
       for (const [pin, level] of Object.entries(msg.pins)) {
         mcu.gpio[pin].setInputValue(!!level);
@@ -409,17 +464,23 @@ function main() {
   }
 
   let scheduled = false;
+  // HARNESS_SPEED=X caps the emulation at X times real time (it runs as fast as the host allows without
+  // it): to see what the speed changes, the host's wall-clock timeouts meeting a slow board.
+  const speed = Number(process.env.HARNESS_SPEED) || Infinity;
+  const wallStart = Date.now();
   function resume() {
     if (!scheduled && !waitingForPlant && !stopped) {
       scheduled = true;
-      setImmediate(run);
+      const ahead = clock.nanos / 1e6 / speed - (Date.now() - wallStart);
+      if (ahead > 1) setTimeout(run, ahead);
+      else setImmediate(run);
     }
   }
 
   const core = mcu.core;
   const clock = mcu.clock;
   const stats = { waits: 0, instructions: 0 };
-  const load = new CpuLoad(args.stats);
+  const load = new CpuLoad(args.stats, args.stretches);
   if (process.env.HARNESS_DEBUG) {
     // once a second of host time: how far the board got, and where
     let last = 0;
@@ -434,7 +495,8 @@ function main() {
   function run() {
     scheduled = false;
     const until = Date.now() + 20;
-    while (!waitingForPlant && !stopped && Date.now() < until) {
+    const emulatedUntil = (Date.now() - wallStart + 20) * 1e6 * speed; // HARNESS_SPEED caps it
+    while (!waitingForPlant && !stopped && Date.now() < until && clock.nanos < emulatedUntil) {
       for (let i = 0; i < 2000 && !waitingForPlant && !stopped; i++) {
         let now = clock.nanos;
         const next = Math.min(hx711.nextConversion, encoder.due(), nextPlant);
@@ -445,13 +507,13 @@ function main() {
           clock.tick(dt);
           load.asleep(now, dt);
         } else {
-          load.awake(now);
           // instructions up to the next peripheral event (interrupts are taken between any two)
           const until = Math.min(next, pio.due());
           for (let k = 0; k < 1000 && !core.waiting && clock.nanos < until; k++) {
             clock.tick(core.executeInstruction() * CYCLE_NS);
             stats.instructions++;
           }
+          load.awake(now, core.PC);
           if (profile) profile.set(core.PC, (profile.get(core.PC) || 0) + 1);
         }
         now = clock.nanos;
