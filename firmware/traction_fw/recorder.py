@@ -31,6 +31,8 @@ class Recorder:
         self.seal_pending = False
         self.checkpoint_ms = 0  # session time of the last CHECKPOINT
         self.dropped = []  # records the store failed to take: unsealed until the next boot seals them
+        self.kept = 0
+        self.recount()
 
     def ids(self):
         """Sealed records, oldest first (the one being written, or given up, is not listed)."""
@@ -40,7 +42,12 @@ class Recorder:
         return [i for i in ids if i not in self.dropped]
 
     def pending(self):
-        return len(self.ids()) > 0
+        """A sealed record waits for the host. GET_STATUS asks every second, during a treatment too: the
+        records are counted when the store changes, not listed (allocating) on each call."""
+        return self.kept > 0
+
+    def recount(self):
+        self.kept = len(self.ids())
 
     def seal_after_reset(self):
         """Seal what a reset left unsealed (end reason RESET). Returns how many there were."""
@@ -56,6 +63,7 @@ class Recorder:
                     writer.write(t, pairs)
                 writer.seal()
                 sealed += 1
+        self.recount()
         return sealed
 
     def begin(self):
@@ -107,8 +115,14 @@ class Recorder:
         if self.open:
             self.seal_pending = True
 
+    def due(self):
+        """Whether service() has a line to write: an item, the end and seal, or a CHECKPOINT. A line
+        allocates (its JSON, its hash, the file append); a call with none allocates nothing."""
+        return self.open and (self.app.journal.items.count > 0 or self.seal_pending
+                              or self.app.session.session_ms - self.checkpoint_ms >= CHECKPOINT_MS)
+
     def service(self):
-        if not self.open:
+        if not self.due():
             return
         items = self.app.journal.items
         try:
@@ -118,7 +132,7 @@ class Recorder:
                 items.pop()
             elif self.seal_pending:
                 self._seal()
-            elif self.app.session.session_ms - self.checkpoint_ms >= CHECKPOINT_MS:
+            else:
                 self._checkpoint()
         except OSError:
             # The store cannot take the record: a treatment that cannot be documented ends, gradually.
@@ -133,6 +147,7 @@ class Recorder:
         self.open = False
         self.seal_pending = False
         self.app.journal.recording = False
+        self.recount()
 
     def _write_item(self, d, o):
         period = self.app.period_us
@@ -192,3 +207,4 @@ class Recorder:
         self.writer = None
         self.open = False
         self.seal_pending = False
+        self.recount()
