@@ -95,7 +95,8 @@ def board_main():
         after = gc.mem_alloc()
         allocated += max(0, after - before)
         line = _record_head(app)
-        command = app.link.last_key
+        seq = app.link.last_seq  # the last command (not a tuple: allocating here would count as service()'s)
+        kind = app.link.last_type
         t2 = ticks_us()
         app.service()
         t3 = ticks_us()
@@ -117,7 +118,7 @@ def board_main():
             add("service_gc", service)
         elif _record_head(app) != line:
             add("service_store", service)
-        elif app.link.last_key is not command and app.link.last_key[1] == RECORD_READ:
+        elif app.link.last_type == RECORD_READ and (app.link.last_seq != seq or kind != RECORD_READ):
             add("service_read", service)
         else:
             add("service_other", service)

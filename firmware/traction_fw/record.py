@@ -1,6 +1,7 @@
 # Session records (SPEC section 9): JSON lines, each carrying the SHA-256 of the line before it, closed by
-# an HMAC-SHA256 seal over the last hash with the device key. Written line by line to records/NNNNN.rec
-# and flushed, so a reset loses at most the line being written; the next boot seals what is there.
+# an HMAC-SHA256 seal over the last hash with the device key. Written line by line to records/NNNNN.rec,
+# or to the board's spool (spool.py) and from there to the file, so a reset loses at most the line being
+# written; the next boot seals what is there.
 
 import hashlib
 import json
@@ -83,7 +84,9 @@ def path_of(store, record_id):
 
 
 class Writer:
-    """Appends lines to one record file, chaining each to the hash of the line before."""
+    """Appends lines to one record file, chaining each to the hash of the line before. With a spool
+    (spool.py), the lines wait there and go into the file in one append: when the record is sealed, or
+    when the spool is full."""
 
     def __init__(self, store, record_id, key, prev=ZERO_HASH):
         self.path = path_of(store, record_id)
@@ -91,6 +94,12 @@ class Writer:
         self.key = key
         self.prev = prev
         self.sealed = False
+        self.spool = None
+
+    def spool_to(self, spool):
+        """From the next line on, spool the lines (each follows the one before, as the chain does)."""
+        spool.start(self.record_id, self.prev)
+        self.spool = spool
 
     def write(self, t, pairs):
         """Append one line of type t; pairs is a list of (key, value) after `t` and `prev`."""
@@ -101,7 +110,7 @@ class Writer:
         append: on a board each append is a commit of the store, the costly part of a line."""
         text = self._line("end", end) if end is not None else ""
         mac = hexlify(hmac_sha256(self.key, bytes.fromhex(self.prev))).decode()
-        self._append(text + self._line("seal", [("alg", "HMAC-SHA256"), ("mac", mac)]))
+        self._append(text + self._line("seal", [("alg", "HMAC-SHA256"), ("mac", mac)]), True)
         self.sealed = True
 
     def _line(self, t, pairs):
@@ -110,9 +119,23 @@ class Writer:
         self.prev = sha256_hex(line.encode())
         return line + "\n"
 
-    def _append(self, text):
-        with open(self.path, "a") as f:
-            f.write(text)
+    def _append(self, text, last=False):
+        data = text.encode()
+        sp = self.spool
+        if sp is not None and not last and sp.append(data):
+            return
+        # one append, one commit of the store: the spooled lines, then this one
+        with open(self.path, "ab") as f:
+            if sp is not None:
+                sp.copy_to(f)
+            f.write(data)
+        if sp is None:
+            return
+        if last:
+            sp.clear()
+            self.spool = None
+        else:
+            sp.start(self.record_id, self.prev)
 
 
 class Store:
@@ -149,6 +172,10 @@ class Store:
     def load(self, record_id):
         with open(path_of(self.root, record_id), "rb") as f:
             return f.read()
+
+    def append(self, record_id, data):
+        with open(path_of(self.root, record_id), "ab") as f:
+            f.write(data)
 
     def delete(self, record_id):
         try:

@@ -1,8 +1,9 @@
 # Turns a session into its record (SPEC section 9): the head at START, then the items the tick left in
 # the journal (events, holds, phases) as lines, then end and seal once the line is released. Runs in
-# service(), outside the tick, one line per call: on a board each line is a file append and commit
-# (hundreds of thousands of instructions on the emulated board's LittleFS), so more than one would break
-# the service() budget (docs/firmware.md). Every CHECKPOINT_MS of session time
+# service(), outside the tick, one line per call. On a board with a spool (spool.py) the lines of a
+# treatment wait there and go into the file with the seal; on one without, each line is a file append
+# and commit (hundreds of thousands of instructions on the emulated board's LittleFS, over the service()
+# budget: docs/firmware.md). Every CHECKPOINT_MS of session time
 # it also writes a CHECKPOINT event with the session's running totals, so a record left open by a reset
 # can be sealed at the next boot with what had been delivered up to it, rather than with zeros.
 
@@ -13,6 +14,7 @@ from traction_protocol.constants import ANGLE_NOT_SET, EVENT, FAULT_NAME, REGION
 from . import record
 from .journal import EV_EDIT, EV_FAULT, EV_NAMES, R_EV, R_HOLD, R_PHASE
 from .profile import HOLD, MODE_NAMES, STEP
+from .spool import Spool
 from .stats import mean
 
 MAX_RECORDS = 100  # RECORDS lists at most 100 ids
@@ -26,6 +28,8 @@ class Recorder:
     def __init__(self, app):
         self.app = app
         self.store = record.Store(app.board.store)
+        region = getattr(app.board, "spool", None)  # optional in the hal (hal/__init__.py)
+        self.spool = Spool(region) if region is not None else None
         self.writer = None
         self.open = False
         self.seal_pending = False
@@ -52,6 +56,7 @@ class Recorder:
     def seal_after_reset(self):
         """Seal what a reset left unsealed (end reason RESET). Returns how many there were."""
         key = self.app.settings.key
+        self._unspool(key)
         sealed = 0
         for rid in self.store.ids():
             writer, lines = self.store.reopen(rid, key)
@@ -66,6 +71,20 @@ class Recorder:
         self.recount()
         return sealed
 
+    def _unspool(self, key):
+        """The lines a reset left in the spool go into their record, if the record still ends where they
+        begin (not if they went in before the reset, or the record is sealed or gone)."""
+        sp = self.spool
+        found = sp.found() if sp is not None else None
+        if found is None:
+            return
+        rid, prev, data = found
+        if data and rid in self.store.ids():
+            writer, _ = self.store.reopen(rid, key)
+            if writer is not None and writer.prev == prev:
+                self.store.append(rid, data)
+        sp.clear()
+
     def begin(self):
         """Open the record of a session at START. 0, or the error name refusing START."""
         ids = self.store.ids()
@@ -79,6 +98,8 @@ class Recorder:
         try:
             self.writer = record.Writer(self.store.root, rid, st.key)
             self.writer.write("head", self._head(rid))
+            if self.spool is not None:
+                self.writer.spool_to(self.spool)
         except OSError:
             self._drop()
             return "STORE_FULL"

@@ -18,7 +18,7 @@ FRAMING = START + CRC_SIZE + 1  # a frame's bytes on the wire beyond its payload
 
 
 @micropython.viper
-def _crc16(data: ptr8, start: int, end: int) -> int:  # noqa: F821 - viper's pointer types
+def crc16(data: ptr8, start: int, end: int) -> int:  # noqa: F821 - viper's pointer types
     """CRC-16/MCRF4XX of data[start:end] (crc.py's, a bit at a time: no table on the heap)."""
     c = 0xFFFF
     for i in range(start, end):
@@ -72,7 +72,7 @@ class FrameWriter:
         buf[3] = type_id & 0xFF
         end = START + n
         # viper takes any buffer for a pointer argument; the stubs' ptr8 is not a buffer type
-        c = _crc16(buf, 1, end)  # pyright: ignore[reportArgumentType]
+        c = crc16(buf, 1, end)  # pyright: ignore[reportArgumentType]
         buf[end] = c & 0xFF
         buf[end + 1] = c >> 8
         end += CRC_SIZE
@@ -158,7 +158,7 @@ class FrameReader:
         if m < HEADER_SIZE + CRC_SIZE or m > MAX_FRAME:
             return False
         end = m - CRC_SIZE
-        if buf[end] | (buf[end + 1] << 8) != _crc16(buf, 0, end):  # pyright: ignore[reportArgumentType]
+        if buf[end] | (buf[end + 1] << 8) != crc16(buf, 0, end):  # pyright: ignore[reportArgumentType]
             return False
         self.version = buf[0]
         self.seq = buf[1]
