@@ -113,26 +113,18 @@ class Commands:
                   ses.remaining_ms() if treating else 0, flags, min(0xFFFF, b.clock.overruns))
 
     def record_list(self, f):
-        return ("RECORDS", {"record_ids": self.app.recorder.ids()})
+        return ("RECORDS", {"record_ids": list(self.app.recorder.listed)})
 
     def record_read(self, f):
-        rec = self.app.recorder
         rid = f["record_id"]
-        if rid not in rec.ids():
-            return "UNKNOWN_RECORD"
-        total = rec.store.size(rid)
         off = f["offset"]
-        data = rec.store.read(rid, off, CHUNK) if off < total else b""
-        return ("RECORD_CHUNK", {"record_id": rid, "offset": off, "total": total, "data": data})
+        got = self.app.recorder.read(rid, off, CHUNK)
+        if got is None:
+            return "UNKNOWN_RECORD"
+        return ("RECORD_CHUNK", {"record_id": rid, "offset": off, "total": got[0], "data": got[1]})
 
     def record_ack(self, f):
-        rec = self.app.recorder
-        rid = f["record_id"]
-        if rid not in rec.ids():
-            return "UNKNOWN_RECORD"
-        rec.store.delete(rid)
-        rec.recount()
-        return 0
+        return 0 if self.app.recorder.delete(f["record_id"]) else "UNKNOWN_RECORD"
 
     def estop(self, f):
         app = self.app

@@ -158,17 +158,6 @@ class Store:
         out.sort()
         return out
 
-    def size(self, record_id):
-        try:
-            return os.stat(path_of(self.root, record_id))[6]
-        except OSError:
-            return -1
-
-    def read(self, record_id, offset, n):
-        with open(path_of(self.root, record_id), "rb") as f:
-            f.seek(offset)
-            return f.read(n)
-
     def load(self, record_id):
         with open(path_of(self.root, record_id), "rb") as f:
             return f.read()
