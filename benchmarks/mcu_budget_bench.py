@@ -13,11 +13,12 @@ app.tick() and app.service() allocate; the same again for the periods of the tre
 PAUSED, RELEASING as the tick leaves them: the period that seals the record comes after). The plant model
 (Clock.wait_tick) is the simulation's, not the board's, and is not counted; nor is its garbage: the heap is
 collected after each plant step, outside the timed calls. A collection that lands in service() is then
-one that service()'s own allocation caused; what service() allocates in a treatment (record lines, on a
-board with a spool) is printed with how long a board's free heap takes to fill with it, which is when a
-collection would land in a service() call mid-treatment. The service() calls are also split by what made
-them costly: a collection landed in the call, the call wrote a record line, it answered a RECORD_READ, or
-none of these. A full gc.collect() with the session's heap is timed once at the end.
+one that service()'s own allocation caused; what service() allocates in a treatment is printed with how
+long a board's free heap takes to fill with it, which is when a collection would land in a service()
+call mid-treatment. The service() calls are also split by what made them costly: a collection landed
+in the call, it recorded something (an item or a CHECKPOINT: a row in the spool during a treatment; the
+seal), it answered a RECORD_READ, or none of these. A full gc.collect() with the session's heap is timed
+once at the end.
 """
 
 # ruff: noqa: UP031 - %-formatting, the same on MicroPython (which runs this file) as on CPython
@@ -50,13 +51,7 @@ LABELS = {"tick": "app.tick()", "service": "app.service()", "board": "board.serv
           "period": "whole period", "treating_service": "app.service() in a treatment",
           "treating_period": "whole period in a treatment", "gc": "gc.collect()",
           "service_gc": "  a collection in it",
-          "service_store": "  a record line", "service_read": "  a RECORD_READ", "service_other": "  none"}
-
-
-def _record_head(app):
-    """The record's last line hash (moves with each line written), or None between records."""
-    w = app.recorder.writer
-    return w.prev if w is not None else None
+          "service_store": "  it recorded", "service_read": "  a RECORD_READ", "service_other": "  none"}
 
 
 def board_main():
@@ -116,7 +111,7 @@ def board_main():
         t1 = ticks_us()
         after = gc.mem_alloc()
         allocated += max(0, after - before)
-        line = _record_head(app)
+        line = app.recorder.due()  # an item, a CHECKPOINT or the seal to record
         seq = app.link.last_seq  # the last command (not a tuple: allocating here would count as service()'s)
         kind = app.link.last_type
         t2 = ticks_us()
@@ -143,7 +138,7 @@ def board_main():
                 treating_bytes += in_use - after
         if in_use < after:
             add("service_gc", service)
-        elif _record_head(app) != line:
+        elif line:
             add("service_store", service)
         elif app.link.last_type == RECORD_READ and (app.link.last_seq != seq or kind != RECORD_READ):
             add("service_read", service)

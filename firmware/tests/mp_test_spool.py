@@ -1,16 +1,20 @@
-# The record spool (traction_fw/spool.py): a treatment's record lines wait in a raw region of the store and
-# go into the file in one append with the seal, or when the region is full; what a reset leaves there goes
-# into the record at the next boot, once, and only where the record still ends where the spool begins.
+# The record spool (traction_fw/spool.py, recorder.py): a treatment's items and checkpoints wait in a raw
+# region of the store as rows and become the record's lines in one append with the seal, or when the
+# region is full; what a reset leaves there becomes lines at the next boot, once, and only where the
+# record still ends where the spool begins.
 
 import json
+from struct import pack_into
 
 import fw_harness as h
 from traction_fw import record
 from traction_fw.hal.sim.region import FileRegion
-from traction_fw.spool import HEADER, Spool
+from traction_fw.journal import EV_EDIT, EV_PAUSE, R_EV
+from traction_fw.recorder import ROW, ROW_WIDTH
+from traction_fw.spool import ENTRY, HEADER, Spool
 
 KEY = bytes(range(32))
-IDLE, RUNNING = 1, 3
+IDLE = 1
 
 
 def _lines(path):
@@ -23,17 +27,17 @@ def _session(host):
                         ramp_down_ms=1000, duration_ms=32000)])  # 4 cycles of 8 s
 
 
-def test_a_treatments_lines_wait_in_the_spool_and_go_into_the_file_with_the_seal():
+def test_a_treatments_rows_wait_in_the_spool_and_become_lines_with_the_seal():
     host = h.Host()
     _session(host)
     app = host.app
     rec = app.recorder
     path = rec.writer.path
-    assert host.until(lambda: app.session.cycle == 2, 30)  # two hold lines written by now
+    assert host.until(lambda: app.session.cycle == 2, 30)  # two holds recorded by now
     assert len(_lines(path)) == 1  # the head only: START wrote it
-    rid, prev, data = rec.spool.found()
+    rid, prev = rec.spool.found()
     assert rid == rec.writer.record_id and prev == record.sha256_hex(_lines(path)[0])
-    assert [json.loads(x)["t"] for x in record.split_lines(data)] == ["hold", "hold"]
+    assert len(list(rec.spool.entries())) == 2
     assert host.until(lambda: app.state == IDLE and not rec.open, 30)
     data = host.read_record(host.records()[0])
     assert record.verify(data, host.key())
@@ -44,9 +48,9 @@ def test_a_treatments_lines_wait_in_the_spool_and_go_into_the_file_with_the_seal
     h.cleanup()
 
 
-def test_a_full_spool_goes_into_the_file_and_nothing_is_lost():
+def test_a_full_spool_becomes_lines_in_the_file_and_nothing_is_lost():
     cfg = h.config()
-    cfg["sim"]["spool"] = {"size": HEADER + 450}  # room for two lines
+    cfg["sim"]["spool"] = {"size": HEADER + 2 * (ENTRY + 4 * ROW_WIDTH) + ENTRY}  # room for two rows
     host = h.Host(cfg=cfg)
     _session(host)
     rec = host.app.recorder
@@ -60,48 +64,53 @@ def test_a_full_spool_goes_into_the_file_and_nothing_is_lost():
     h.cleanup()
 
 
+def _row(*values):
+    row = bytearray(4 * ROW_WIDTH)
+    pack_into(ROW, row, 0, *(values + (0,) * (ROW_WIDTH - len(values))))
+    return row
+
+
 def _spooled_record(store):
-    """A record with its head in the file and two lines in a spool, as a reset mid-treatment leaves it."""
+    """A record with its head in the file and two rows in the spool, as a reset mid-treatment leaves it."""
     st = record.Store(store)
     sp = Spool(FileRegion(store + "/record.spool", 4096))
     w = record.Writer(store, 9, KEY)
     w.write("head", [("v", 1), ("record", 9), ("phases", [[("mode", "STATIC"), ("duration_ms", 9000)]])])
-    w.spool_to(sp)
-    w.write("ev", [("ms", 10), ("ev", "EDIT"), ("phase", 0), ("force_dn", 10), ("target_dn", 20)])
-    w.write("ev", [("ms", 20), ("ev", "PAUSE"), ("phase", 0), ("force_dn", 10)])
+    sp.start(9, w.prev)
+    sp.append(_row(R_EV, EV_EDIT, 10, 0, 10, 20))  # ms 10, phase 0, force 10, target 20
+    sp.append(_row(R_EV, EV_PAUSE, 20, 0, 10))
     return st, sp, w
 
 
-def test_a_reset_leaves_the_spooled_lines_for_the_next_boot_once():
+def test_a_reset_leaves_the_spooled_rows_for_the_next_boot_once():
     store = h.new_store()
     st, sp, w = _spooled_record(store)
     path = record.path_of(store, 9)
-    assert len(_lines(path)) == 1
-    # a line cut short by the reset: written, its entry header not yet
-    sp.region.write(sp.at + 4, b'{"t":"ev","prev":"00')
-    rid, prev, data = sp.found()
-    assert rid == 9 and len(record.split_lines(data)) == 2
-    cfg = h.config(store=store)
-    host = h.Host(cfg=cfg)  # the boot after the reset: seals the record with the spooled lines in it
+    sp.region.write(sp.at + ENTRY, _row(R_EV, EV_PAUSE, 30))  # a row the reset cut short: no header yet
+    assert sp.found() == (9, w.prev) and len(list(sp.entries())) == 2
+    host = h.Host(cfg=h.config(store=store))  # the boot after the reset: the rows become lines, sealed
     data = host.read_record(host.records()[0])
-    assert record.verify(data, host.key())  # the chain through the spooled lines, sealed with the board's key
+    assert record.verify(data, host.key())
     lines = [json.loads(x) for x in record.split_lines(data)]
     assert [x["t"] for x in lines] == ["head", "ev", "ev", "phase", "end", "seal"], lines
-    assert lines[-2]["reason"] == "RESET" and lines[-2]["edits"] == 1 and lines[-2]["pauses"] == 1, lines
+    got = (lines[1]["ev"], lines[1]["target_dn"], lines[2]["ev"], lines[2]["ms"])
+    assert got == ("EDIT", 20, "PAUSE", 20)
+    assert lines[-2]["reason"] == "RESET" and lines[-2]["edits"] == 1 and lines[-2]["pauses"] == 1
     assert host.app.recorder.spool.found() is None
+    assert _lines(path)[0] == record.split_lines(data)[0]
     h.cleanup()
 
 
-def test_lines_already_in_the_file_are_not_added_again():
-    # the reset came after the spool went into the file (a full spool, or the seal) but before it was
-    # cleared: the record no longer ends where the spool begins
+def test_rows_already_in_the_file_are_not_added_again():
+    # the reset came after the spool's rows went into the file (a full spool, or the seal) but before it
+    # was cleared: the record no longer ends where the spool begins
     store = h.new_store()
     st, sp, w = _spooled_record(store)
-    w.seal()  # spooled lines, then the seal, in one append; the spool is cleared after it
-    sealed = st.load(9)
-    sp.start(9, record.ZERO_HASH)  # a spool that was never cleared (its base is not the record's end)
-    sp.append(b'{"t":"ev"}\n')
+    w.write("ev", [("ms", 10), ("ev", "EDIT"), ("phase", 0), ("force_dn", 10), ("target_dn", 20)])
+    before = st.load(9)
     host = h.Host(cfg=h.config(store=store))
-    assert st.load(9) == sealed and record.verify(sealed, KEY)
+    lines = [json.loads(x) for x in record.split_lines(host.read_record(host.records()[0]))]
+    assert [x["t"] for x in lines] == ["head", "ev", "phase", "end", "seal"], lines
+    assert st.load(9).startswith(before)
     assert host.app.recorder.spool.found() is None
     h.cleanup()

@@ -1,7 +1,7 @@
 # Session records (SPEC section 9): JSON lines, each carrying the SHA-256 of the line before it, closed by
-# an HMAC-SHA256 seal over the last hash with the device key. Written line by line to records/NNNNN.rec,
-# or to the board's spool (spool.py) and from there to the file, so a reset loses at most the line being
-# written; the next boot seals what is there.
+# an HMAC-SHA256 seal over the last hash with the device key. Written line by line to records/NNNNN.rec
+# (during a treatment, on a board with a spool, as rows that become lines later: recorder.py), so a reset
+# loses at most the line being written; the next boot seals what is there.
 
 import hashlib
 import json
@@ -84,9 +84,7 @@ def path_of(store, record_id):
 
 
 class Writer:
-    """Appends lines to one record file, chaining each to the hash of the line before. With a spool
-    (spool.py), the lines wait there and go into the file in one append: when the record is sealed, or
-    when the spool is full."""
+    """Appends lines to one record file, chaining each to the hash of the line before."""
 
     def __init__(self, store, record_id, key, prev=ZERO_HASH):
         self.path = path_of(store, record_id)
@@ -94,48 +92,32 @@ class Writer:
         self.key = key
         self.prev = prev
         self.sealed = False
-        self.spool = None
-
-    def spool_to(self, spool):
-        """From the next line on, spool the lines (each follows the one before, as the chain does)."""
-        spool.start(self.record_id, self.prev)
-        self.spool = spool
 
     def write(self, t, pairs):
         """Append one line of type t; pairs is a list of (key, value) after `t` and `prev`."""
-        self._append(self._line(t, pairs))
+        self._append(self.text(t, pairs))
 
     def seal(self, end=None):
         """Append the seal line; with end (the end line's pairs), the end line before it, in the same
         append: on a board each append is a commit of the store, the costly part of a line."""
-        text = self._line("end", end) if end is not None else ""
-        mac = hexlify(hmac_sha256(self.key, bytes.fromhex(self.prev))).decode()
-        self._append(text + self._line("seal", [("alg", "HMAC-SHA256"), ("mac", mac)]), True)
-        self.sealed = True
+        self._append(self.seal_text(end))
 
-    def _line(self, t, pairs):
+    def seal_text(self, end=None):
+        """The seal line's text (after the end line's, with end), for an append made elsewhere."""
+        text = self.text("end", end) if end is not None else ""
+        mac = hexlify(hmac_sha256(self.key, bytes.fromhex(self.prev))).decode()
+        self.sealed = True
+        return text + self.text("seal", [("alg", "HMAC-SHA256"), ("mac", mac)])
+
+    def text(self, t, pairs):
         """The line's text (with its newline); the chain moves on to its hash."""
         line = to_json([("t", t), ("prev", self.prev)] + pairs)
         self.prev = sha256_hex(line.encode())
         return line + "\n"
 
-    def _append(self, text, last=False):
-        data = text.encode()
-        sp = self.spool
-        if sp is not None and not last and sp.append(data):
-            return
-        # one append, one commit of the store: the spooled lines, then this one
-        with open(self.path, "ab") as f:
-            if sp is not None:
-                sp.copy_to(f)
-            f.write(data)
-        if sp is None:
-            return
-        if last:
-            sp.clear()
-            self.spool = None
-        else:
-            sp.start(self.record_id, self.prev)
+    def _append(self, text):
+        with open(self.path, "a") as f:
+            f.write(text)
 
 
 class Store:
@@ -161,10 +143,6 @@ class Store:
     def load(self, record_id):
         with open(path_of(self.root, record_id), "rb") as f:
             return f.read()
-
-    def append(self, record_id, data):
-        with open(path_of(self.root, record_id), "ab") as f:
-            f.write(data)
 
     def delete(self, record_id):
         try:

@@ -1,14 +1,12 @@
-# The open record's lines, kept in a raw region of the board's store outside its filesystem while a
-# treatment runs (docs/firmware.md, "Instruction budgets"). On a filesystem each line is an append and a
-# commit (0.75-1.4 M instructions on the emulated board's LittleFS, more than a control period's budget,
-# and on a Pico a flash erase with interrupts off); here a line is one copy into the region. The lines
-# go into the record file in one append when the record is sealed, when the region is full, or at the
-# next boot after a reset, so a reset loses at most the line being written, as before.
+# A raw region of the board's store outside its filesystem, where the open record's rows wait while a
+# treatment runs (recorder.py; docs/firmware.md, "Instruction budgets"). On a filesystem each record line
+# is an append and a commit (0.75-1.4 M instructions on the emulated board's LittleFS, more than a control
+# period's budget, and on a Pico a flash erase with interrupts off); here a row is one copy of its bytes.
 #
-# Layout: a header (MAGIC, record id, the chain hash the first line follows), then entries of
-# [length u16][CRC-16 u16][the line's bytes]. The entry after the last reads length 0xFFFF: it is written
-# before the entry's own header, so an entry cut short by a reset is never read. A region is any object
-# with size, read(offset, n) (bytes or a view) and write(offset, data) (the hal: board.spool).
+# Layout: a header (MAGIC, record id, the record's chain hash where the rows begin), then entries of
+# [length u16][CRC-16 u16][bytes]. The entry after the last reads length 0xFFFF: it is written before the
+# entry's own header, so an entry cut short by a reset is never read. A region is any object with size,
+# read(offset, n) (bytes or a view) and write(offset, data) (the hal: board.spool).
 
 from binascii import hexlify
 from struct import pack_into, unpack_from
@@ -30,7 +28,7 @@ class Spool:
         self.entry = bytearray(ENTRY)
 
     def start(self, record_id, prev_hex):
-        """Begin spooling the lines of record_id, which follow the line whose hash is prev_hex."""
+        """Begin spooling the rows of record_id, whose lines follow the line whose hash is prev_hex."""
         r = self.region
         r.write(0, bytes(4))  # not a spool while the header changes
         self._end(HEADER)
@@ -42,7 +40,8 @@ class Spool:
         self.at = HEADER
 
     def append(self, data):
-        """Add one line (bytes); False when the region has no room for it."""
+        """Add one entry (a buffer); False when the region has no room for it. Allocates nothing when
+        the region's write does not."""
         n = len(data)
         at = self.at
         if n >= END or at + 2 * ENTRY + n > self.region.size:
@@ -63,31 +62,27 @@ class Spool:
         self.region.write(0, bytes(4))
         self.at = HEADER
 
-    def copy_to(self, f):
-        """Write the spooled lines to the open file f."""
+    def entries(self):
+        """The entries spooled (bytes each), oldest first."""
         at = HEADER
         while at < self.at:
-            n = unpack_from("<H", self.region.read(at, 2))[0]
-            f.write(self.region.read(at + ENTRY, n))
+            n = unpack_from("<H", bytes(self.region.read(at, 2)))[0]
+            yield bytes(self.region.read(at + ENTRY, n))
             at += ENTRY + n
 
     def found(self):
-        """After a reset: (record id, prev hash hex, the lines' bytes) left in the region, or None."""
+        """After a reset: (record id, prev hash hex) of what the region holds, or None; entries() then
+        gives its entries, up to the first one a reset cut short."""
         r = self.region
         head = bytes(r.read(0, HEADER))
         magic, record_id = unpack_from("<IH", head)
         if magic != MAGIC:
             return None
-        out = bytearray()
         at = HEADER
         while at + ENTRY <= r.size:
             n, crc = unpack_from("<HH", bytes(r.read(at, ENTRY)))
-            if n == END or at + ENTRY + n > r.size:
+            if n == END or at + ENTRY + n > r.size or crc16(bytes(r.read(at + ENTRY, n)), 0, n) != crc:
                 break
-            line = bytes(r.read(at + ENTRY, n))
-            if crc16(line, 0, n) != crc:
-                break
-            out.extend(line)
             at += ENTRY + n
         self.at = at
-        return record_id, hexlify(head[8:]).decode(), bytes(out)
+        return record_id, hexlify(head[8:]).decode()
