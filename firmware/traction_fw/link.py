@@ -20,7 +20,7 @@ from traction_protocol.framing import MAX_PAYLOAD, VERSION, Frame
 from traction_protocol.messages import encode_payload
 
 from .commands import Commands
-from .wire import START, FrameReader, FrameWriter, copy, same
+from .wire import START, FrameReader, FrameWriter, copy, same, u32
 
 READ_MAX = 256  # bytes taken from the port per service() call
 EVENTS_PER_SERVICE = 2
@@ -208,7 +208,7 @@ class Link:
             if o < 0:
                 return sent
             d = ring.data
-            pack_into(EVENT.fmt, self.writer.body, START, j.event_number, d[o + 3] & 0xFFFFFFFF, d[o],
+            pack_into(EVENT.fmt, self.writer.body, START, j.event_number, u32(d[o + 3]), d[o],
                       d[o + 1] & 0xFF, d[o + 2])
             # taken off the ring before it is sent: an exception in the port loses this event once
             # rather than sending it again on every call
@@ -232,7 +232,7 @@ class Link:
             # packed in place, allocating nothing (the catalogue's TELEMETRY layout; tests/mp_test_wire.py
             # checks these frames against the reference codec)
             body = self.writer.body
-            pack_into(TELEMETRY_HEAD, body, START, first & 0xFFFFFFFF, app.period_us * div,
+            pack_into(TELEMETRY_HEAD, body, START, u32(first), app.period_us * div,
                       d[o + 3], d[o + 4], d[o + 5])
             at = START + TELEMETRY.size
             for _ in range(n):

@@ -17,6 +17,12 @@ START = 1 + HEADER_SIZE  # where a payload goes in the buffer
 FRAMING = START + CRC_SIZE + 1  # a frame's bytes on the wire beyond its payload: COBS code, header, CRC, 0
 
 
+def u32(v):
+    """v as an unsigned 32-bit field. Without a long-int constant where v is a small int: 0xFFFFFFFF is
+    one on a 32-bit port, and any operation with it makes a long int on the heap."""
+    return v if 0 <= v <= 0x3FFFFFFF else v & 0xFFFFFFFF
+
+
 @micropython.viper
 def crc16(data: ptr8, start: int, end: int) -> int:  # noqa: F821 - viper's pointer types
     """CRC-16/MCRF4XX of data[start:end] (crc.py's, a bit at a time: no table on the heap)."""
