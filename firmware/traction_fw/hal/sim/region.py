@@ -22,18 +22,20 @@ class MemoryRegion:
 
 
 class FileRegion:
+    """Grows as it is written: what lies past the end of the file reads as zeros (no spool)."""
+
     def __init__(self, path, size):
         self.size = size
         try:
             self.f = open(path, "r+b")
         except OSError:
-            with open(path, "wb") as f:
-                f.write(bytes(size))
+            open(path, "wb").close()
             self.f = open(path, "r+b")
 
     def read(self, at, n):
         self.f.seek(at)
-        return self.f.read(n)
+        data = self.f.read(n)
+        return data if len(data) == n else data + bytes(n - len(data))
 
     def write(self, at, data):
         self.f.seek(at)
