@@ -46,7 +46,6 @@ SESSION_S = 40
 STATS = ("tick", "service", "board", "period", "treating_service", "treating_period", "gc", "service_gc",
          "service_store", "treating_store", "service_read", "service_other")
 TREATING = (3, 4, 5)  # RUNNING, PAUSED, RELEASING: the line is under the firmware's control
-RECORD_READ = 0x10
 SYST_RVR = 0xE000E014  # Cortex-M SysTick reload and current value registers
 SYST_CVR = 0xE000E018
 LABELS = {"tick": "app.tick()", "service": "app.service()", "board": "board.service()",
@@ -134,8 +133,6 @@ def board_main():
         after = gc.mem_alloc()
         allocated += max(0, after - before)
         line = app.recorder.due()  # an item, a CHECKPOINT or the seal to record
-        seq = app.link.last_seq  # the last command (not a tuple: allocating here would count as service()'s)
-        kind = app.link.last_type
         t2 = start_us()
         app.service()
         t3 = end_us()
@@ -152,26 +149,26 @@ def board_main():
         if app.state in TREATING:  # as the tick left it: the period that seals the record is after it
             add("treating_service", service)
             add("treating_period", tick + service + board)
-        # what the service() call did that costs most: a collection landed in it (the heap in use
-        # dropped), it wrote the session record (the hash chain moved), it answered a RECORD_READ, or none
         in_use = gc.mem_alloc()
         if in_use >= after:
             service_bytes += in_use - after
             if app.state in TREATING:
                 treating_bytes += in_use - after
+        n += 1
+        host._collect()
+        chunk = [r for r in host.replies if r.name == "RECORD_CHUNK"]
+        # what the service() call did that costs most: a collection landed in it (the heap in use
+        # dropped), it recorded something, it answered a RECORD_READ (a RECORD_CHUNK came back), or none
         if in_use < after:
             add("service_gc", service)
         elif line:
             add("service_store", service)
             if app.state in TREATING:
                 add("treating_store", service)
-        elif app.link.last_type == RECORD_READ and (app.link.last_seq != seq or kind != RECORD_READ):
+        elif chunk:
             add("service_read", service)
         else:
             add("service_other", service)
-        n += 1
-        host._collect()
-        chunk = [r for r in host.replies if r.name == "RECORD_CHUNK"]
         del host.replies[:]  # the host keeps nothing: a board's heap is small
         del host.events[:]
         if app.state == 1 and reading is None and not app.recorder.open:

@@ -22,22 +22,35 @@ class MemoryRegion:
 
 
 class FileRegion:
-    """Grows as it is written: what lies past the end of the file reads as zeros (no spool)."""
+    """Made on its first write and grown as it is written: what lies past its end, or in no file at all,
+    reads as zeros (no spool). A board that never records makes no file."""
 
     def __init__(self, path, size):
+        self.path = path
         self.size = size
-        try:
-            self.f = open(path, "r+b")
-        except OSError:
-            open(path, "wb").close()
-            self.f = open(path, "r+b")
+        self.f = None
+
+    def _open(self, create):
+        if self.f is None:
+            try:
+                self.f = open(self.path, "r+b")
+            except OSError:
+                if not create:
+                    return None
+                open(self.path, "wb").close()
+                self.f = open(self.path, "r+b")
+        return self.f
 
     def read(self, at, n):
-        self.f.seek(at)
-        data = self.f.read(n)
+        f = self._open(False)
+        data = b""
+        if f is not None:
+            f.seek(at)
+            data = f.read(n)
         return data if len(data) == n else data + bytes(n - len(data))
 
     def write(self, at, data):
-        self.f.seek(at)
-        self.f.write(data)
-        self.f.flush()
+        f = self._open(True)
+        f.seek(at)
+        f.write(data)
+        f.flush()
