@@ -40,9 +40,9 @@ def over(bench):
 
 # Not met yet (issue 10 stays open): outside a treatment, the call that seals a record makes its lines
 # from the spool and appends them with the seal in one LittleFS commit (3.9 M instructions for a 40 s
-# record), and a RECORD_READ chunk costs up to 0.49 M (docs/firmware.md, Instruction budgets). During a
-# treatment every budget is met (the test above). Strict: the day these are met, the xfail test fails and
-# they move to the test above it.
+# record), and a RECORD_READ chunk costs up to 0.57 M (with a HEARTBEAT in the same call; docs/firmware.md,
+# Instruction budgets). During a treatment every budget is met (the test above). Strict: the day these
+# are met, the xfail test fails and they move to the test above it.
 NOT_MET = ("service_worst", "period_worst")
 
 
@@ -50,8 +50,8 @@ def test_the_firmware_allocates_nothing_per_tick_nor_in_a_treatment_and_meets_it
     assert [o for o in over if o[0] not in NOT_MET] == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: worst service() 3.9 M and worst period 4.0 M instructions "
+@pytest.mark.xfail(strict=True, reason="issue 10: worst service() 3.9 M and worst period 4.1 M instructions "
                    "against 400 k and 481 k, outside a treatment: sealing a record (its lines and one "
-                   "LittleFS commit) and RECORD_READ (0.49 M) (docs/firmware.md)")
+                   "LittleFS commit) and RECORD_READ (0.57 M) (docs/firmware.md)")
 def test_service_and_the_whole_period_stay_within_their_budgets_outside_a_treatment_too(over):
     assert [o for o in over if o[0] in NOT_MET] == []
