@@ -23,9 +23,9 @@ from .commands import Commands
 from .wire import START, FrameReader, FrameWriter, copy, same, u32
 
 READ_MAX = 256  # bytes taken from the port per service() call
-EVENTS_PER_SERVICE = 2
-# Samples per TELEMETRY frame (the SPEC allows 40): a frame of 10 at 100 Hz is still under a tenth of
-# 115200 baud, and ten frames a second keep the host's view fresh.
+EVENTS_PER_SERVICE = 2  # frames per call: each is framed (CRC, COBS) and written within the call
+# Samples per TELEMETRY frame (the SPEC allows 40): 10 a frame at 100 Hz is still under a tenth of
+# 115200 baud.
 TELEMETRY_MAX = 10
 TELEMETRY_AGE = 25  # control periods: a batch this old goes out even if short
 HELLO = 0x01
