@@ -4,7 +4,7 @@
 
 import fw_harness as h
 import micropython
-from traction_fw import profile
+from traction_fw import profile, record
 
 IDLE, READY, RUNNING, PAUSED, RELEASING, FAULT, SERVICE = 1, 2, 3, 4, 5, 6, 7
 
@@ -89,4 +89,61 @@ def test_every_phase_and_segment_ticks_without_allocating():
         assert st in set(s for s, _ in host.seen), "state %d never ticked" % st
     assert (FAULT, profile.RELEASE) in host.seen and (RELEASING, profile.RELEASE) in host.seen
     assert host.locked_ticks > 8000 and len(host.telemetry) > 5000
+    h.cleanup()
+
+
+def test_a_healthy_treatment_is_served_without_allocating():
+    """service() with the heap locked through a whole treatment and its release: the heartbeat and
+    GET_STATUS every second and their replies, TELEMETRY every period, the EVENTs, and the record's holds,
+    phase and CHECKPOINT as rows into the spool (in memory, as on the emulated board). Only the call that
+    seals the record (its lines made from the rows, one file append) runs unlocked."""
+    import uctypes
+
+    region = bytearray(8192)
+    cfg = h.config()
+    cfg["sim"]["spool"] = {"address": uctypes.addressof(region), "size": len(region)}
+    host = h.Host(cfg=cfg)
+    host.telemetry.keep = 0
+    b = host.board
+    app = host.app
+    rec = app.recorder
+    host.setup([h.phase(mode=2, force_dn=5000, base_dn=2000, hold_ms=4000, rest_ms=2000, ramp_up_ms=3000,
+                        ramp_down_ms=2000, duration_ms=40000)], region=2, telemetry_div=1)
+    host.ok("START")
+    del host.replies[:]
+    replies = {}
+    events = 0
+    unlocked = 0
+    n = 0
+    while app.state != IDLE or rec.open:
+        assert n < 6000, "the treatment did not end"
+        b.clock.wait_tick()
+        if n % 100 == 0:
+            b.link.host_write(h.encode("HEARTBEAT", host._next_seq(), {"lease_ms": 10000}))
+        elif n % 100 == 50:
+            b.link.host_write(h.encode("GET_STATUS", host._next_seq(), {}))
+        app.locked_tick()
+        if rec.seal_pending:
+            app.service()
+            unlocked += 1
+        else:
+            micropython.heap_lock()
+            try:
+                app.service()
+            finally:
+                micropython.heap_unlock()
+        host._collect()
+        for r in host.replies:
+            replies[r.name] = replies.get(r.name, 0) + 1
+        del host.replies[:]
+        events += len(host.events)
+        del host.events[:]
+        n += 1
+        if n % 100 == 0:
+            h.gc.collect()  # the plant's float garbage (wait_tick), not the firmware's
+    assert replies == {"ACK": (n + 99) // 100, "STATUS": (n + 49) // 100}, (n, replies)
+    assert len(host.telemetry) > 4000 and events >= 3  # RELEASING, IDLE, RECORD at least
+    assert unlocked == 1
+    kinds = [h.json.loads(x)["t"] for x in record.split_lines(host.read_record(host.records()[-1]))]
+    assert kinds.count("hold") == 4 and kinds.count("ev") == 1 and kinds[-3:] == ["phase", "end", "seal"]
     h.cleanup()

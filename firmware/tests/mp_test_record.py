@@ -254,7 +254,10 @@ def test_a_store_that_fails_mid_session_ends_the_treatment_gradually():
     def full(t, pairs):
         raise OSError(28)  # ENOSPC
 
-    host.app.recorder.writer.write = full
+    rec = host.app.recorder
+    rec.writer.write = full
+    if rec.spool is not None:
+        rec.spool.region.write = full  # where the treatment's rows go on a board with a spool
     assert host.until(lambda: host.app.state == 5, 10)  # RELEASING: a stop, not a drop
     assert host.until(lambda: host.app.state == 1, 30) and host.app.fault == 0
     assert host.records() == []  # the unsealed record is not offered

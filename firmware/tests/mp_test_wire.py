@@ -1,13 +1,17 @@
-# The board's frame encoder (traction_fw/wire.py: viper CRC and COBS into fixed buffers) against the
-# reference codec: the same bytes for every vector in protocol/vectors and for payloads of every length
-# with zero runs, 0xFF runs and the 254-byte COBS boundary; TELEMETRY as the link packs it in place.
+# The board's frame encoder and decoder (traction_fw/wire.py: viper CRC and COBS in fixed buffers) against
+# the reference codec: the same bytes for every vector in protocol/vectors and for payloads of every length
+# with zero runs, 0xFF runs and the 254-byte COBS boundary; TELEMETRY, ACK, STATUS and EVENT as the link
+# packs them in place; the same frames (and none where the reference finds an error) from the same bytes,
+# valid, corrupted and random.
+
+import random
 
 import fw_harness as h
 import vector_cases
-from traction_fw.wire import FrameWriter
-from traction_protocol import BY_NAME, encode
+from traction_fw.wire import START, FrameReader, FrameWriter
+from traction_protocol import BY_NAME, FrameDecoder, decode, encode
 from traction_protocol.errors import EncodeError
-from traction_protocol.framing import MAX_PAYLOAD, encode_frame
+from traction_protocol.framing import MAX_ENCODED, MAX_PAYLOAD, Frame, encode_frame
 from traction_protocol.messages import encode_payload
 
 VECTORS = "../../protocol/vectors"
@@ -95,4 +99,91 @@ def test_a_telemetry_sample_outside_its_field_is_refused_as_the_reference_refuse
             pass
         else:
             raise AssertionError("sent %r" % (bad,))
+    h.cleanup()
+
+
+def _reader_frames(data):
+    """What FrameReader makes of data: [(version, seq, type_id, payload)]."""
+    r = FrameReader()
+    out = []
+    for b in data:
+        if r.put(b):
+            out.append((r.version, r.seq, r.type_id, bytes(r.buf[r.PAYLOAD:r.PAYLOAD + r.size])))
+    return out
+
+
+def _reference_frames(data):
+    return [(f.version, f.seq, f.type_id, bytes(f.payload)) for f in FrameDecoder().feed(data)
+            if isinstance(f, Frame)]
+
+
+def _streams():
+    """Valid frames of every payload length, the same with one byte flipped, cut short, run together,
+    overlong blocks, COBS codes pointing past the end, and random bytes."""
+    rnd = random
+    rnd.seed(10)
+    seq = 0
+    for p in _payloads():
+        seq = (seq + 1) & 0xFF
+        f = encode_frame(seq, 0x84, p)
+        yield f
+        i = rnd.getrandbits(16) % (len(f) - 1)
+        bad = bytearray(f)
+        bad[i] ^= 1 << (rnd.getrandbits(3))
+        yield bytes(bad) + f  # the corrupted one (or two, if a delimiter appeared) then a good one
+        yield f[:len(f) // 2] + b"\x00" + f
+        yield f + f + b"\x00\x00" + f
+    yield b"\x01" * (MAX_ENCODED + 5) + b"\x00" + encode_frame(1, 2, b"\x01\x02")
+    yield b"\x05\x01\x00" + encode_frame(3, 4, b"")
+    yield encode_frame(1, 2, b"")[:-2] + b"\x00"  # too short for a header and CRC
+    for _ in range(300):
+        yield bytes(rnd.getrandbits(8) if rnd.getrandbits(3) else 0 for _ in range(rnd.getrandbits(9)))
+
+
+def test_the_in_place_decoder_finds_the_frames_the_reference_finds():
+    n = 0
+    for data in _streams():
+        want = _reference_frames(data)
+        assert _reader_frames(data) == want, data
+        n += len(want)
+    assert n > 3 * MAX_PAYLOAD
+
+
+def _packed(host, send):
+    """The frame the link packs in place when send() runs, decoded by the reference."""
+    host.board.link.host_read()
+    send()
+    got = FrameDecoder().feed(host.board.link.host_read())
+    assert len(got) == 1 and isinstance(got[0], Frame), got
+    return decode(got[0])
+
+
+def test_ack_status_and_event_packed_in_place_are_the_reference_messages():
+    host = h.Host()
+    app = host.app
+    link = app.link
+    msg = _packed(host, lambda: link._ack(201))
+    assert msg.name == "ACK" and msg.fields == {"re": 201, "state": app.state}
+    msg = _packed(host, lambda: link._nak(7, "BAD_STATE"))
+    assert msg.name == "NAK" and msg.fields == {"re": 7, "error": 1, "state": app.state}, msg.fields
+    app.target = 70000  # clamped to the field, as the reference would refuse it
+    app.safety.force = -40000
+    app.session.treatment_ms = 123456789
+
+    def status():
+        link.commands.pack_status(link.writer.body, START, 99)
+        link._finish(BY_NAME["STATUS"].type_id, BY_NAME["STATUS"].size)
+
+    msg = _packed(host, status)
+    assert msg.name == "STATUS" and msg.fields["re"] == 99 and msg.fields["target_dn"] == 65535
+    assert msg.fields["force_dn"] == -32768 and msg.fields["treatment_ms"] == 123456789
+    assert msg.fields["state"] == app.state and msg.fields["remaining_ms"] == 0
+    j = app.journal
+    j.events.clear()
+    j.event_number = 65535
+    j.event(3, 0x1FF, -2000000000, 4000000000)
+    msg = _packed(host, link._send_events)
+    assert msg.name == "EVENT" and msg.fields == {"event": 65535, "ms": 4000000000, "kind": 3,
+                                                  "code": 0xFF, "value": -2000000000}, msg.fields
+    assert j.event_number == 0
     h.cleanup()

@@ -1,8 +1,12 @@
 # What each command does in each state (SPEC section 7). A handler returns 0 (ACK), the name of the
 # error for a NAK, or (reply name, fields) for the commands answered with data. Runs in service().
+# HEARTBEAT and GET_STATUS, a treatment's steady traffic, come straight from link.py (heartbeat(),
+# pack_status()) without a decoded message, so that they allocate nothing.
 
-from traction_protocol import VERSION
-from traction_protocol.constants import ERROR, EVENT, FLAG_CALIBRATED, FLAG_MOTOR_ENABLED, \
+from struct import pack_into
+
+from traction_protocol import BY_NAME, VERSION
+from traction_protocol.constants import EVENT, FLAG_CALIBRATED, FLAG_MOTOR_ENABLED, \
     FLAG_RECORD_PENDING, FLAG_SERVICE_JUMPER, FLAG_STOP_SWITCH, SECURITY_PROVISIONED, SECURITY_REPL, \
     SECURITY_SETTINGS_OK
 
@@ -14,16 +18,17 @@ CHUNK = 200  # RECORD_CHUNK data bytes
 RELEASED_DN = 50  # CLEAR_FAULT needs the measured force below 5 N
 SPAN_FRACTION = 200  # a calibration load must move the reading by at least 1/200 of the ADC's range
 E_FAULT_CLEARED = EVENT["FAULT_CLEARED"]
+STATUS = BY_NAME["STATUS"].fmt
 
 
 class Commands:
     def __init__(self, app):
         self.app = app
         self.table = {
-            "HELLO": self.hello, "HEARTBEAT": self.heartbeat, "SET_TIME": self.set_time,
+            "HELLO": self.hello, "SET_TIME": self.set_time,
             "SETUP": self.setup, "PHASE": self.phase, "START": self.start, "PAUSE": self.pause,
             "RESUME": self.resume, "EDIT_FORCE": self.edit_force, "STOP": self.stop, "ESTOP": self.estop,
-            "CLEAR_FAULT": self.clear_fault, "GET_STATUS": self.get_status, "TARE": self.tare,
+            "CLEAR_FAULT": self.clear_fault, "TARE": self.tare,
             "RECORD_LIST": self.record_list, "RECORD_READ": self.record_read, "RECORD_ACK": self.record_ack,
             "SERVICE_ENTER": self.service_enter, "SERVICE_EXIT": self.service_exit,
             "PROVISION": self.provision, "CALIBRATE": self.calibrate, "LOADCELL_READ": self.loadcell_read,
@@ -31,18 +36,10 @@ class Commands:
         }
 
     def run(self, msg):
-        app = self.app
         handler = self.table.get(msg.name)
         if handler is None:  # a board -> host message sent to the board
-            return ("NAK", {"re": msg.seq, "error": ERROR["UNKNOWN_TYPE"], "state": app.state})
-        result = handler(msg.fields)
-        if result == 0:
-            return ("ACK", {"re": msg.seq, "state": app.state})
-        if isinstance(result, str):
-            return ("NAK", {"re": msg.seq, "error": ERROR[result], "state": app.state})
-        name, fields = result
-        fields["re"] = msg.seq
-        return (name, fields)
+            return "UNKNOWN_TYPE"
+        return handler(msg.fields)
 
     # ---- any state ----
 
@@ -82,10 +79,10 @@ class Commands:
                              "current_counts": -1 if cur is None else cur, "position": pos or 0,
                              "state": app.state})
 
-    def heartbeat(self, f):
+    def heartbeat(self, lease_ms):
+        """HEARTBEAT (any state): the lease the host asks for, clamped to the board's range."""
         app = self.app
-        app.lease_ms = max(app.lease_min_ms, min(app.lease_max_ms, f["lease_ms"]))
-        return 0
+        app.lease_ms = max(app.lease_min_ms, min(app.lease_max_ms, lease_ms))
 
     def set_time(self, f):
         app = self.app
@@ -93,7 +90,8 @@ class Commands:
         app.utc_at_ms = app.board.clock.ticks_ms()
         return 0
 
-    def get_status(self, f):
+    def pack_status(self, buf, at, re):
+        """GET_STATUS (any state): the STATUS payload packed at buf[at:], allocating nothing."""
         app = self.app
         ses = app.session
         b = app.board
@@ -110,33 +108,23 @@ class Commands:
             flags |= FLAG_SERVICE_JUMPER
         treating = app.state == RUNNING or app.state == PAUSED
         force = max(-32768, min(32767, app.force()))
-        return ("STATUS", {
-            "state": app.state, "fault": app.fault, "phase": ses.index, "segment": app.segment(),
-            "target_dn": max(0, min(65535, app.target)), "force_dn": force,
-            "treatment_ms": ses.treatment_ms, "traction_ms": ses.traction_ms,
-            "remaining_ms": ses.remaining_ms() if treating else 0, "flags": flags,
-            "overruns": min(0xFFFF, b.clock.overruns)})
+        pack_into(STATUS, buf, at, re, app.state, app.fault, ses.index, app.segment(),
+                  max(0, min(65535, app.target)), force, ses.treatment_ms, ses.traction_ms,
+                  ses.remaining_ms() if treating else 0, flags, min(0xFFFF, b.clock.overruns))
 
     def record_list(self, f):
-        return ("RECORDS", {"record_ids": self.app.recorder.ids()})
+        return ("RECORDS", {"record_ids": list(self.app.recorder.listed)})
 
     def record_read(self, f):
-        rec = self.app.recorder
         rid = f["record_id"]
-        if rid not in rec.ids():
-            return "UNKNOWN_RECORD"
-        total = rec.store.size(rid)
         off = f["offset"]
-        data = rec.store.read(rid, off, CHUNK) if off < total else b""
-        return ("RECORD_CHUNK", {"record_id": rid, "offset": off, "total": total, "data": data})
+        got = self.app.recorder.read(rid, off, CHUNK)
+        if got is None:
+            return "UNKNOWN_RECORD"
+        return ("RECORD_CHUNK", {"record_id": rid, "offset": off, "total": got[0], "data": got[1]})
 
     def record_ack(self, f):
-        rec = self.app.recorder
-        rid = f["record_id"]
-        if rid not in rec.ids():
-            return "UNKNOWN_RECORD"
-        rec.store.delete(rid)
-        return 0
+        return 0 if self.app.recorder.delete(f["record_id"]) else "UNKNOWN_RECORD"
 
     def estop(self, f):
         app = self.app

@@ -1,6 +1,7 @@
 # Session records (SPEC section 9): JSON lines, each carrying the SHA-256 of the line before it, closed by
 # an HMAC-SHA256 seal over the last hash with the device key. Written line by line to records/NNNNN.rec
-# and flushed, so a reset loses at most the line being written; the next boot seals what is there.
+# (during a treatment, on a board with a spool, as rows that become lines later: recorder.py), so a reset
+# loses at most the line being written; the next boot seals what is there.
 
 import hashlib
 import json
@@ -94,17 +95,21 @@ class Writer:
 
     def write(self, t, pairs):
         """Append one line of type t; pairs is a list of (key, value) after `t` and `prev`."""
-        self._append(self._line(t, pairs))
+        self._append(self.text(t, pairs))
 
     def seal(self, end=None):
         """Append the seal line; with end (the end line's pairs), the end line before it, in the same
         append: on a board each append is a commit of the store, the costly part of a line."""
-        text = self._line("end", end) if end is not None else ""
-        mac = hexlify(hmac_sha256(self.key, bytes.fromhex(self.prev))).decode()
-        self._append(text + self._line("seal", [("alg", "HMAC-SHA256"), ("mac", mac)]))
-        self.sealed = True
+        self._append(self.seal_text(end))
 
-    def _line(self, t, pairs):
+    def seal_text(self, end=None):
+        """The seal line's text (after the end line's, with end), for an append made elsewhere."""
+        text = self.text("end", end) if end is not None else ""
+        mac = hexlify(hmac_sha256(self.key, bytes.fromhex(self.prev))).decode()
+        self.sealed = True
+        return text + self.text("seal", [("alg", "HMAC-SHA256"), ("mac", mac)])
+
+    def text(self, t, pairs):
         """The line's text (with its newline); the chain moves on to its hash."""
         line = to_json([("t", t), ("prev", self.prev)] + pairs)
         self.prev = sha256_hex(line.encode())
@@ -134,17 +139,6 @@ class Store:
                 out.append(int(name[:5]))
         out.sort()
         return out
-
-    def size(self, record_id):
-        try:
-            return os.stat(path_of(self.root, record_id))[6]
-        except OSError:
-            return -1
-
-    def read(self, record_id, offset, n):
-        with open(path_of(self.root, record_id), "rb") as f:
-            f.seek(offset)
-            return f.read(n)
 
     def load(self, record_id):
         with open(path_of(self.root, record_id), "rb") as f:

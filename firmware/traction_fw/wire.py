@@ -10,14 +10,21 @@
 
 import micropython
 from traction_protocol.errors import EncodeError
-from traction_protocol.framing import HEADER_SIZE, MAX_ENCODED, MAX_PAYLOAD, VERSION
+from traction_protocol.framing import HEADER_SIZE, MAX_ENCODED, MAX_FRAME, MAX_PAYLOAD, VERSION
 
 CRC_SIZE = 2
 START = 1 + HEADER_SIZE  # where a payload goes in the buffer
+FRAMING = START + CRC_SIZE + 1  # a frame's bytes on the wire beyond its payload: COBS code, header, CRC, 0
+
+
+def u32(v):
+    """v as an unsigned 32-bit field. Without a long-int constant where v is a small int: 0xFFFFFFFF is
+    one on a 32-bit port, and any operation with it makes a long int on the heap."""
+    return v if 0 <= v <= 0x3FFFFFFF else v & 0xFFFFFFFF
 
 
 @micropython.viper
-def _crc16(data: ptr8, start: int, end: int) -> int:  # noqa: F821 - viper's pointer types
+def crc16(data: ptr8, start: int, end: int) -> int:  # noqa: F821 - viper's pointer types
     """CRC-16/MCRF4XX of data[start:end] (crc.py's, a bit at a time: no table on the heap)."""
     c = 0xFFFF
     for i in range(start, end):
@@ -42,12 +49,18 @@ def _cobs_in_place(buf: ptr8, end: int):  # noqa: F821
 
 
 class FrameWriter:
-    """One frame at a time into a fixed buffer; frame() returns a view valid until the next call."""
+    """One frame at a time into a fixed buffer; frame() returns a view valid until the next call.
+    A frame's wire length is its payload's + FRAMING (in-place COBS inserts nothing): the views of the
+    payload sizes given are made once here, so that sending those frames allocates nothing (a slice of
+    a memoryview is a new object on the heap); other sizes get a fresh view."""
 
-    def __init__(self):
+    def __init__(self, sizes=()):
         self.buf = bytearray(MAX_ENCODED + 1)  # + the delimiter
         self.view = memoryview(self.buf)
         self.body = self.buf  # payloads are packed at body[START:] (finish() then frames them)
+        self.views = {}
+        for n in sizes:
+            self.views[n] = self.view[:n + FRAMING]
 
     def frame(self, seq, type_id, payload):
         """The wire bytes (delimiter included) of one frame."""
@@ -65,10 +78,96 @@ class FrameWriter:
         buf[3] = type_id & 0xFF
         end = START + n
         # viper takes any buffer for a pointer argument; the stubs' ptr8 is not a buffer type
-        c = _crc16(buf, 1, end)  # pyright: ignore[reportArgumentType]
+        c = crc16(buf, 1, end)  # pyright: ignore[reportArgumentType]
         buf[end] = c & 0xFF
         buf[end + 1] = c >> 8
         end += CRC_SIZE
         _cobs_in_place(buf, end)  # pyright: ignore[reportArgumentType]
         buf[end] = 0
-        return self.view[:end + 1]
+        view = self.views.get(n)
+        return view if view is not None else self.view[:end + 1]
+
+
+@micropython.viper
+def _uncobs_in_place(buf: ptr8, n: int) -> int:  # noqa: F821
+    """COBS-decode buf[:n] where it lies (the output never overtakes the input); the decoded length, or -1
+    where the reference cobs.decode raises BadCobs."""
+    i = 0
+    o = 0
+    while i < n:
+        code = buf[i]
+        if code == 0:
+            return -1
+        end = i + code
+        if end > n:
+            return -1
+        for j in range(i + 1, end):
+            buf[o] = buf[j]
+            o += 1
+        i = end
+        if code != 0xFF and i < n:
+            buf[o] = 0
+            o += 1
+    return o
+
+
+@micropython.viper
+def copy(dst: ptr8, at: int, src: ptr8, start: int, n: int):  # noqa: F821
+    """dst[at:at + n] = src[start:start + n], with no slice objects."""
+    for i in range(n):
+        dst[at + i] = src[start + i]
+
+
+@micropython.viper
+def same(a: ptr8, at: int, b: ptr8, start: int, n: int) -> bool:  # noqa: F821
+    """a[at:at + n] == b[start:start + n], with no slice objects."""
+    for i in range(n):
+        if a[at + i] != b[start + i]:
+            return False
+    return True
+
+
+class FrameReader:
+    """The frames in the bytes read from the port, decoded in place: what the reference FrameDecoder
+    hands back as a Frame, allocating nothing (tests/mp_test_wire.py holds it to FrameDecoder). Frame
+    errors are dropped silently (SPEC 3.1 steps 1-5: the host retransmits). After put() returned True, the
+    frame is version, seq, type_id and the payload at buf[PAYLOAD:PAYLOAD + size], until the next put()."""
+
+    PAYLOAD = HEADER_SIZE
+
+    def __init__(self):
+        self.buf = bytearray(MAX_ENCODED)
+        self.n = 0
+        self.overflow = False
+        self.version = self.seq = self.type_id = self.size = 0
+
+    def reset(self):
+        self.n = 0
+        self.overflow = False
+
+    def put(self, b):
+        """One byte from the port; True when it completed a valid frame."""
+        if b:
+            if self.n < MAX_ENCODED:
+                self.buf[self.n] = b
+                self.n += 1
+            else:
+                self.overflow = True
+            return False
+        ok = not self.overflow and self.n > 0 and self._decode()
+        self.reset()
+        return ok
+
+    def _decode(self):
+        buf = self.buf
+        m = _uncobs_in_place(buf, self.n)  # pyright: ignore[reportArgumentType]
+        if m < HEADER_SIZE + CRC_SIZE or m > MAX_FRAME:
+            return False
+        end = m - CRC_SIZE
+        if buf[end] | (buf[end + 1] << 8) != crc16(buf, 0, end):  # pyright: ignore[reportArgumentType]
+            return False
+        self.version = buf[0]
+        self.seq = buf[1]
+        self.type_id = buf[2]
+        self.size = end - HEADER_SIZE
+        return True

@@ -9,12 +9,14 @@ from .link import MemoryLink, StdioLink
 from .loadcell import LoadCell
 from .motor import Motor
 from .plant import Plant
+from .region import FileRegion, MemoryRegion
 from .rng import Rng
 
 # Process exit codes in stdio mode; the launcher restarts the board after either.
 EXIT_RESET = 3  # reset requested by the firmware (board.reset())
 EXIT_UNEXPECTED = 4  # watchdog or injected reset: restart with sim.after_reset = true
 G = 9.80665  # standard gravity: a reference weight's mass to newtons
+SPOOL_SIZE = 65536  # bytes: ~250 record lines, a long treatment's (spool.py; full, it goes to the file)
 
 
 class BoardReset(BaseException):
@@ -85,6 +87,7 @@ class Board:
         self.period_us = 1000000 // self.control_hz
         self.time_scale = sim["time_scale"]
         self.store = config.get("store", ".")
+        self.spool = self._spool(sim.get("spool"))
         if sim["region"] not in config["patients"]:
             raise ValueError("sim.region %s: no such patient in the board config" % sim["region"])
         if not 1 <= sim["time_scale"] <= 1000:
@@ -114,6 +117,13 @@ class Board:
 
             self.channel = Channel(sim["channel"], self.sim)
             self.channel.poll()  # the physical world as it is at power-on (the jumper, a hung weight)
+
+    def _spool(self, where):
+        """The record spool's region: memory at the config's address, else a file in the store."""
+        if where and where.get("address"):
+            return MemoryRegion(where["address"], where["size"])
+        size = where["size"] if where else SPOOL_SIZE
+        return FileRegion(self.store + "/record.spool", size)
 
     # -- the hal contract --
     def service_jumper(self):

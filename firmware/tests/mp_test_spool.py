@@ -1,0 +1,116 @@
+# The record spool (traction_fw/spool.py, recorder.py): a treatment's items and checkpoints wait in a raw
+# region of the store as rows and become the record's lines in one append with the seal, or when the
+# region is full; what a reset leaves there becomes lines at the next boot, once, and only where the
+# record still ends where the spool begins.
+
+import json
+from struct import pack_into
+
+import fw_harness as h
+from traction_fw import record
+from traction_fw.hal.sim.region import FileRegion
+from traction_fw.journal import EV_EDIT, EV_PAUSE, R_EV
+from traction_fw.recorder import ROW, ROW_WIDTH
+from traction_fw.spool import ENTRY, HEADER, Spool
+
+KEY = bytes(range(32))
+IDLE = 1
+
+
+def _lines(path):
+    with open(path, "rb") as f:
+        return record.split_lines(f.read())
+
+
+def _session(host):
+    host.start([h.phase(mode=2, force_dn=3000, base_dn=1000, hold_ms=3000, rest_ms=1000, ramp_up_ms=3000,
+                        ramp_down_ms=1000, duration_ms=32000)])  # 4 cycles of 8 s
+
+
+def test_a_treatments_rows_wait_in_the_spool_and_become_lines_with_the_seal():
+    host = h.Host()
+    _session(host)
+    app = host.app
+    rec = app.recorder
+    path = rec.writer.path
+    assert host.until(lambda: app.session.cycle == 2, 30)  # two holds recorded by now
+    assert len(_lines(path)) == 1  # the head only: START wrote it
+    rid, prev = rec.spool.found()
+    assert rid == rec.writer.record_id and prev == record.sha256_hex(_lines(path)[0])
+    assert len(list(rec.spool.entries())) == 2
+    assert host.until(lambda: app.state == IDLE and not rec.open, 30)
+    data = host.read_record(host.records()[0])
+    assert record.verify(data, host.key())
+    kinds = [json.loads(x)["t"] for x in record.split_lines(data)]
+    # the ev is a CHECKPOINT
+    assert kinds == ["head", "hold", "hold", "hold", "hold", "ev", "phase", "end", "seal"], kinds
+    assert rec.spool.found() is None  # cleared once the record is sealed
+    h.cleanup()
+
+
+def test_a_full_spool_becomes_lines_in_the_file_and_nothing_is_lost():
+    cfg = h.config()
+    cfg["sim"]["spool"] = {"size": HEADER + 2 * (ENTRY + 4 * ROW_WIDTH) + ENTRY}  # room for two rows
+    host = h.Host(cfg=cfg)
+    _session(host)
+    rec = host.app.recorder
+    path = rec.writer.path
+    assert host.until(lambda: host.app.session.cycle == 3, 30)
+    assert len(_lines(path)) > 1  # the full spool went into the file
+    assert host.until(lambda: host.app.state == IDLE and not rec.open, 30)
+    data = host.read_record(host.records()[0])
+    assert record.verify(data, host.key())
+    assert [json.loads(x)["t"] for x in record.split_lines(data)].count("hold") == 4
+    h.cleanup()
+
+
+def _row(*values):
+    row = bytearray(4 * ROW_WIDTH)
+    pack_into(ROW, row, 0, *(values + (0,) * (ROW_WIDTH - len(values))))
+    return row
+
+
+def _spooled_record(store):
+    """A record with its head in the file and two rows in the spool, as a reset mid-treatment leaves it."""
+    st = record.Store(store)
+    sp = Spool(FileRegion(store + "/record.spool", 4096))
+    w = record.Writer(store, 9, KEY)
+    w.write("head", [("v", 1), ("record", 9), ("phases", [[("mode", "STATIC"), ("duration_ms", 9000)]])])
+    sp.start(9, w.prev)
+    sp.append(_row(R_EV, EV_EDIT, 10, 0, 10, 20))  # ms 10, phase 0, force 10, target 20
+    sp.append(_row(R_EV, EV_PAUSE, 20, 0, 10))
+    return st, sp, w
+
+
+def test_a_reset_leaves_the_spooled_rows_for_the_next_boot_once():
+    store = h.new_store()
+    st, sp, w = _spooled_record(store)
+    path = record.path_of(store, 9)
+    sp.region.write(sp.at + ENTRY, _row(R_EV, EV_PAUSE, 30))  # a row the reset cut short: no header yet
+    assert sp.found() == (9, w.prev) and len(list(sp.entries())) == 2
+    host = h.Host(cfg=h.config(store=store))  # the boot after the reset: the rows become lines, sealed
+    data = host.read_record(host.records()[0])
+    assert record.verify(data, host.key())
+    lines = [json.loads(x) for x in record.split_lines(data)]
+    assert [x["t"] for x in lines] == ["head", "ev", "ev", "phase", "end", "seal"], lines
+    got = (lines[1]["ev"], lines[1]["target_dn"], lines[2]["ev"], lines[2]["ms"])
+    assert got == ("EDIT", 20, "PAUSE", 20)
+    assert lines[-2]["reason"] == "RESET" and lines[-2]["edits"] == 1 and lines[-2]["pauses"] == 1
+    assert host.app.recorder.spool.found() is None
+    assert _lines(path)[0] == record.split_lines(data)[0]
+    h.cleanup()
+
+
+def test_rows_already_in_the_file_are_not_added_again():
+    # the reset came after the spool's rows went into the file (a full spool, or the seal) but before it
+    # was cleared: the record no longer ends where the spool begins
+    store = h.new_store()
+    st, sp, w = _spooled_record(store)
+    w.write("ev", [("ms", 10), ("ev", "EDIT"), ("phase", 0), ("force_dn", 10), ("target_dn", 20)])
+    before = st.load(9)
+    host = h.Host(cfg=h.config(store=store))
+    lines = [json.loads(x) for x in record.split_lines(host.read_record(host.records()[0]))]
+    assert [x["t"] for x in lines] == ["head", "ev", "phase", "end", "seal"], lines
+    assert st.load(9).startswith(before)
+    assert host.app.recorder.spool.found() is None
+    h.cleanup()
