@@ -144,3 +144,29 @@ def test_a_failed_encoder_is_found_when_the_motor_next_pulls_and_harmless_in_a_h
     r = campaign.run("encoder_fail", {}, "mid-hold", "lumbar")
     assert r["state"] == 3 and r["peak_dn"] <= r["ceiling_dn"] * 102 // 100, r
     campaign.h.cleanup()
+
+
+@hazard("H-09")
+def test_a_late_loop_near_the_top_of_the_ramp_is_not_taken_for_a_runaway():
+    # A loop that starts late (a flash erase, a long command) leaves the motor running longer than its
+    # samples say. Counted in samples, one late period near the top of a ramp latched MOTOR and ended the
+    # treatment (every case below did; the emulated Pico's sessions ended so); the window is timed now.
+    for periods, moment in ((1, "top-250"), (5, "top-100")):
+        for region in ("cervical", "lumbar"):
+            r = campaign.run("loop_late", {"periods": periods}, moment, region)
+            assert r["latched"] is None and r["state"] == campaign.RUNNING, r
+            assert r["peak_dn"] <= r["ceiling_dn"] * 102 // 100, r
+    campaign.h.cleanup()
+
+
+@hazard("H-09")
+def test_a_runaway_is_still_cut_when_the_loop_then_runs_late():
+    # the window's allowance grows with the time it spans, not with what the motor did meanwhile
+    for region in ("cervical", "lumbar"):
+        r = check("motor_runaway", {"speed": 1000}, "top-100", region, within_ms=50,
+                  then=(20, "loop_late", {"periods": 5}))
+        assert r["latched"] == "MOTOR", r
+    # at the ceiling, the 50 ms the loop does not run are the motor's: the second fault, caught next tick
+    r = check("motor_runaway", {"speed": 1000}, "top", "cervical", within_ms=100,
+              then=(20, "loop_late", {"periods": 5}))
+    campaign.h.cleanup()

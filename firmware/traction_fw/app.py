@@ -155,7 +155,8 @@ class App:
         fault = s.check(self.target, self.speed, self.limit, pos, self.motor_on, treating)
         if fault:
             self.latch(fault, force)
-        fault = self.cross.update(force, s.accepted, pos, b.motor.current(), self.speed, self.motor_on)
+        fault = self.cross.update(force, s.accepted, pos, b.motor.current(), self.speed, self.motor_on,
+                                  b.clock.ticks_ms())
         if fault:
             self.latch(fault, force)
 

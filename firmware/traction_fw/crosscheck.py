@@ -13,6 +13,8 @@
 #
 # update() runs inside the heap-locked tick: integers and preallocated rings only.
 
+import time
+
 from traction_protocol.constants import FAULT
 
 from .safety import ms_to_samples, worse
@@ -105,6 +107,7 @@ class CrossCheck:
         self.still_counts = p["encoder_still_counts"]
         self.stuck_max = p["current_stuck_samples"]
         full = (encoder_cfg or {}).get("full_speed_counts_s", 0)
+        self.full = full  # counts per second at full speed
         self.full_q = full * period_us // 1000  # counts per period at full speed, x1000 (per-mille scale)
         self.run_w = ms_to_samples(p["runaway_ms"], period_us)
         self.run_margin = p["runaway_margin_counts"]
@@ -121,6 +124,7 @@ class CrossCheck:
         n = max(self.run_w, self.mot_w) + AVG + 1
         self.n = n
         self.pos = [0] * n
+        self.ms = [0] * n  # each sample's ticks_ms: a late loop's window spans more time than its samples
         self.force = [0] * n
         self.cur = [0] * n
         self.cmds = [0] * self.lag_n
@@ -200,11 +204,11 @@ class CrossCheck:
         """With the motor off, the current sense reads near its zero (a condition for CLEAR_FAULT)."""
         return not self.has_current or (raw is not None and abs(raw - self.cur_zero) <= self.zero_tol)
 
-    def update(self, force, accepted, position, current, cmd, driving):
+    def update(self, force, accepted, position, current, cmd, driving, now_ms):
         """One tick. force: the last accepted load-cell force; accepted: this tick's sample was plausible;
         position: encoder counts or None; current: raw counts or None; cmd: the speed commanded for the
-        period that just ended; driving: the motor is enabled. 0, or the fault seen (the worst, if
-        many)."""
+        period that just ended; driving: the motor is enabled; now_ms: the tick's ticks_ms. 0, or the
+        fault seen (the worst, if many)."""
         if not driving:
             self._idle(current)
             self.filled = 0
@@ -219,6 +223,7 @@ class CrossCheck:
         i = self.i
         self.force[i] = force
         self.pos[i] = position if position is not None else 0
+        self.ms[i] = now_ms
         if current is not None and self.has_current:
             self.cur[i] = (current - self.cur_zero) * self.dn_per_count
         if self.filled < self.n:
@@ -275,8 +280,11 @@ class CrossCheck:
             if c > fastest:
                 fastest = c
         moved = position - self._back(self.pos, self.run_w)
-        # the most the commands could have moved it: fastest x full speed x window (per-mille scale)
-        could = fastest * self.full_q // 1000 * self.run_w // 1000
+        # The most the commands could have moved it: fastest x full speed x the time the window spans.
+        # A late loop (a flash erase, a long command) leaves the motor running for longer than its
+        # samples say; counted in samples it read as a runaway. ms keeps the products small ints.
+        span_ms = time.ticks_diff(self.ms[self.i], self._back(self.ms, self.run_w))
+        could = fastest * self.full // 1000 * span_ms // 1000
         return MOTOR if moved > could + self.run_margin else 0
 
     def _plateau(self, force, position):

@@ -20,6 +20,7 @@ from traction_protocol.framing import MAX_PAYLOAD, VERSION, Frame
 from traction_protocol.messages import encode_payload
 
 from .commands import Commands
+# copy and same are viper: any buffer is a ptr8 to them, though the stubs say not (pyright ignores below)
 from .wire import START, FrameReader, FrameWriter, copy, same, u32
 
 READ_MAX = 256  # bytes taken from the port per service() call
@@ -128,7 +129,7 @@ class Link:
         r = self.reader
         at = r.PAYLOAD
         if (r.type_id != HELLO and r.type_id == self.last_type and r.seq == self.last_seq
-                and r.size == self.last_size and same(r.buf, at, self.last_payload, 0, r.size)):
+                and r.size == self.last_size and same(r.buf, at, self.last_payload, 0, r.size)):  # pyright: ignore[reportArgumentType]
             self.app.renew_lease()
             self._resend()  # a retransmission: same answer, not run again
             return
@@ -181,20 +182,20 @@ class Link:
 
     def _remember_reply(self, type_id, n):
         """Keep the reply packed at body[START:] for a retransmission, then send it."""
-        copy(self.reply_payload, 0, self.writer.body, START, n)
+        copy(self.reply_payload, 0, self.writer.body, START, n)  # pyright: ignore[reportArgumentType]
         self.reply_type = type_id
         self.reply_size = n
         self._finish(type_id, n)
 
     def _remember(self):
         r = self.reader
-        copy(self.last_payload, 0, r.buf, r.PAYLOAD, r.size)
+        copy(self.last_payload, 0, r.buf, r.PAYLOAD, r.size)  # pyright: ignore[reportArgumentType]
         self.last_seq = r.seq
         self.last_type = r.type_id
         self.last_size = r.size
 
     def _resend(self):
-        copy(self.writer.body, START, self.reply_payload, 0, self.reply_size)
+        copy(self.writer.body, START, self.reply_payload, 0, self.reply_size)  # pyright: ignore[reportArgumentType]
         self._finish(self.reply_type, self.reply_size)
 
     def _send_events(self):

@@ -81,7 +81,7 @@ class Spool:
         at = HEADER
         while at + ENTRY <= r.size:
             n, crc = unpack_from("<HH", bytes(r.read(at, ENTRY)))
-            if n == END or at + ENTRY + n > r.size or crc16(bytes(r.read(at + ENTRY, n)), 0, n) != crc:
+            if n == END or at + ENTRY + n > r.size or crc16(bytes(r.read(at + ENTRY, n)), 0, n) != crc:  # pyright: ignore[reportArgumentType]
                 break
             at += ENTRY + n
         self.at = at

@@ -208,6 +208,8 @@ class Sim:
             b.hung_n = params.get("kg", 0.0) * G
         elif name == "link_silent":
             b.link.silent = True
+        elif name == "loop_late":
+            b.clock.late = params.get("periods", 1)  # once: the next wait_tick
         elif name == "reset":
             b.reset_pending = True  # takes effect at the next wait_tick
         else:
@@ -249,6 +251,8 @@ class Sim:
             b.hung_n = 0.0
         elif name == "link_silent":
             b.link.silent = False
+        elif name == "loop_late":
+            b.clock.late = 0
         elif name == "reset":
             b.reset_pending = False
         else:
@@ -307,5 +311,6 @@ class Sim:
             ("motor_stalled", b.plant.stalled),
             ("motor_ignoring", b.motor.frozen_speed is not None),
             ("link_silent", b.link.silent),
+            ("loop_late", b.clock.late > 0),
         )
         return [name for name, on in flags if on]

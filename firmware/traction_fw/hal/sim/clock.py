@@ -23,6 +23,7 @@ class Clock:
         self._wall_rem = 0  # device us not yet turned into whole wall us
         self._wall_next = time.ticks_us()
         self.overruns = 0
+        self.late = 0  # periods the next tick starts late (the loop_late fault): the plant runs on meanwhile
 
     # -- the hal contract (called in the tick: stored ints only) --
     def ticks_ms(self):
@@ -33,11 +34,14 @@ class Clock:
 
     def wait_tick(self):
         """Start the next control period: pace wall time, advance device time, step the plant."""
-        if not self._free_run:
-            self._pace()
-        self.device_us += self.period_us
-        self._set_ticks()
-        self._on_tick()
+        periods = 1 + self.late
+        self.late = 0
+        for _ in range(periods):
+            if not self._free_run:
+                self._pace()
+            self.device_us += self.period_us
+            self._set_ticks()
+            self._on_tick()
 
     # -- the simulation side --
     def device_ms(self):

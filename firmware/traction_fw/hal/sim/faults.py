@@ -24,6 +24,7 @@ FAULTS = (
     ("service_jumper", (("present", "bool", None),)),
     ("weight", (("kg", "number", (0, 500)),)),
     ("link_silent", ()),
+    ("loop_late", (("periods", "int", (1, 100)),)),
     ("reset", ()),
 )
 
