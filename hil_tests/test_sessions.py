@@ -11,6 +11,7 @@ from traction_protocol.constants import MODE_NAME, REGION
 
 RELEASE_MAX_S = 10  # SPEC section 8: a release never takes longer
 SLACK_S = 10.0  # wall seconds of grace for a loaded machine
+LATE_PERIODS = 5  # how late a phase's last tick may start on a real board (the emulated Pico: 1)
 MODES = ["static", "intermittent", "cyclic", "progressive", "regressive", ("static", "intermittent")]
 
 
@@ -59,7 +60,11 @@ def test_a_session_runs_to_completion_and_its_record_matches_the_request(device,
     # It ran the whole treatment, every phase, at the forces asked.
     end = record.end
     assert end["reason"] == "COMPLETED" and end["fault"] is None
-    assert end["treatment_ms"] == sum(p["duration_ms"] for p in asked_phases)
+    # A phase ends at the first tick past its time: on the virtual board exactly there; on a board whose
+    # loop can start late (a flash write, a long command), up to that lateness after it.
+    asked_ms = sum(p["duration_ms"] for p in asked_phases)
+    late_ms = LATE_PERIODS * 1000 // device.info.control_hz * len(asked_phases)
+    assert asked_ms <= end["treatment_ms"] <= asked_ms + late_ms, (end["treatment_ms"], asked_ms)
     measure("peak_force", end["peak_dn"] / 10, "N", high=head["limit_dn"] / 10)  # as the board measured it
     if sim is not None:  # the line's true force, from the virtual board's side channel
         measure("true_peak_force", sim.plant()["peak_force_dn"] / 10, "N", high=head["limit_dn"] / 10)

@@ -35,7 +35,7 @@ from . import build, build_pico
 from .errors import TractionError
 from .micropython import interpreter
 from .pty_relay import PtyRelay
-from .virtual_board import SideChannel, VirtualBoard, firmware_dir
+from .virtual_board import SideChannel, VirtualBoard, firmware_dir, protocol_dir
 
 TOOLS = build.ROOT / "tools" / "rp2040"
 HARNESS = TOOLS / "harness.mjs"
@@ -243,7 +243,8 @@ class EmulatedPico:
         (a pipe nobody reads would fill and stop the emulator)."""
         to_plant_r, to_plant_w = os.pipe()
         to_mcu_r, to_mcu_w = os.pipe()
-        env = dict(os.environ, MICROPYPATH=str(firmware_dir()))
+        # hal/sim imports the firmware's wire.py, which imports traction_protocol
+        env = dict(os.environ, MICROPYPATH=os.pathsep.join((str(firmware_dir()), str(protocol_dir()))))
         mcu_cmd = ["node", str(HARNESS), "--uf2", str(self.image), "--bootrom", str(bootrom()),
                    "--tty", os.ttyname(self._relay.board_fd), "--wiring", json.dumps(harness_wiring()),
                    "--flash", str(self.flash), "--stats", str(self.stats), "--stretches", str(self.stretches)]
