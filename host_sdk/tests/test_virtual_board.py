@@ -207,15 +207,17 @@ def test_bad_injection_parameters_never_reach_the_board(board):
 
 
 def test_a_firmware_that_cannot_start_stops_with_one_line_and_keeps_its_last_words(tmp_path):
-    with VirtualBoard(store_dir=tmp_path / "board", overrides={"control_hz": 0}) as vb:
-        assert wait_until(lambda: vb.failure, timeout=20)
-        # One line: the last line of the interpreter's last traceback; the tracebacks themselves on the side.
-        assert vb.failure == ("virtual board stopped: MicroPython failed 6 times within 10 s "
-                              "(last exit code 1): ZeroDivisionError: divide by zero")
-        assert "Traceback" in vb.failure_detail and "hal/sim/board.py" in vb.failure_detail
-        with pytest.raises(VirtualBoardError, match="MicroPython failed 6 times") as e:
-            vb.check()
-        assert str(e.value) == vb.failure and e.value.detail == vb.failure_detail
+    vb = VirtualBoard(store_dir=tmp_path / "board", overrides={"control_hz": 0})
+    with pytest.raises(VirtualBoardError) as started:
+        vb.start()  # it waits for the firmware's loop, so a crash loop is its error
+    # One line: the last line of the interpreter's last traceback; the tracebacks themselves on the side.
+    assert vb.failure == ("virtual board stopped: MicroPython failed 6 times within 10 s "
+                          "(last exit code 1): ZeroDivisionError: divide by zero")
+    assert "Traceback" in vb.failure_detail and "hal/sim/board.py" in vb.failure_detail
+    assert str(started.value) == vb.failure and started.value.detail == vb.failure_detail
+    with pytest.raises(VirtualBoardError, match="MicroPython failed 6 times") as e:
+        vb.check()
+    assert str(e.value) == vb.failure and e.value.detail == vb.failure_detail
 
 
 def test_last_exception_is_the_last_tracebacks_last_line():
@@ -235,7 +237,7 @@ def test_a_crash_loop_on_the_command_line_is_one_line_unless_debugging(tmp_path)
                               capture_output=True, text=True, timeout=60, env={**os.environ, **env})
 
     done = sim(TRACTION_DEBUG="")
-    assert done.returncode == 1 and done.stdout.startswith("/dev/pts/")
+    assert done.returncode == 1 and done.stdout == ""  # no pty to connect to: the board never ran its loop
     errors = [line for line in done.stderr.splitlines() if not line.startswith("virtual board SIM-0001 on")]
     assert errors == ["traction: error: virtual board stopped: MicroPython failed 6 times within 10 s "
                       "(last exit code 1): ZeroDivisionError: divide by zero "

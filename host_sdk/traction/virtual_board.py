@@ -54,6 +54,7 @@ CRASH_LOOP_WINDOW_S = 10.0
 STDERR_LINES = 20
 OUTPUT_TAIL_BYTES = 2048  # of the board's output for the crash message: the unix port prints tracebacks there
 STOP_TIMEOUT_S = 3.0
+BOOT_TIMEOUT_S = 60.0  # from the interpreter's start to the firmware's loop (about 1 s on a quiet machine)
 LAST_WORDS_S = 2.0  # how long a crash verdict waits for the interpreter's last output to arrive
 
 # machine.reset() is missing on the unix port; a board's mpremote `reset` needs it. This module shadows
@@ -338,10 +339,24 @@ class VirtualBoard:
         _set_aside_unsealed_settings(self.store)
         try:
             self._launch(exe, main)
+            self._wait_for_boot()
         except BaseException:
             self.close()
             raise
         return self
+
+    def _wait_for_boot(self):
+        """Until the firmware's loop runs (its first plant.json, about a second after the interpreter
+        starts): a HELLO sent sooner counted the start-up against the link's 3.5 s, which a loaded
+        machine can stretch past it."""
+        deadline = time.monotonic() + BOOT_TIMEOUT_S
+        while not (self.channel / "plant.json").exists():
+            if self.failure:
+                raise VirtualBoardError(self.failure, detail=self.failure_detail)
+            if time.monotonic() > deadline:
+                raise VirtualBoardError(f"virtual board did not start its control loop within "
+                                        f"{BOOT_TIMEOUT_S:.0f} s", detail="\n".join(self.stderr_tail()))
+            time.sleep(0.02)
 
     def _lock_store(self):
         # Two boards on one store would write the same records: the second one is refused.
