@@ -87,8 +87,9 @@ def _follow(session, console, unit, json_lines, notes, keys):
             if status is not None:
                 view.status(status)
             time.sleep(REFRESH_S)
-    view.events(session.events, shown)
+    shown = view.events(session.events, shown)
     record = session.wait()  # the treatment is over: a press now only counts (or gives up in an outage)
+    view.events(session.events, shown)  # the board's RECORD event can come while its record is fetched
     _print_outage(notes, session, outage)
     return record
 
