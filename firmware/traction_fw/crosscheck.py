@@ -107,8 +107,7 @@ class CrossCheck:
         self.still_counts = p["encoder_still_counts"]
         self.stuck_max = p["current_stuck_samples"]
         full = (encoder_cfg or {}).get("full_speed_counts_s", 0)
-        self.full = full  # counts per second at full speed
-        self.full_q = full * period_us // 1000  # counts per period at full speed, x1000 (per-mille scale)
+        self.full = full  # counts per second at full speed; 0 without an encoder
         self.run_w = ms_to_samples(p["runaway_ms"], period_us)
         self.run_margin = p["runaway_margin_counts"]
         self.mot_w = ms_to_samples(p["motion_ms"], period_us)
@@ -273,7 +272,7 @@ class CrossCheck:
         return s // AVG
 
     def _runaway(self, position):
-        if self.filled <= self.run_w or not self.full_q:
+        if self.filled <= self.run_w or not self.full:
             return 0
         fastest = 0
         for c in self.cmds:
