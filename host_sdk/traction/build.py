@@ -33,7 +33,7 @@ TOOLS = ("arm-none-eabi-gcc", "make", "patch")
 # The emulated board's config: the sim board's, with its link on the console UART, the side channel on
 # UART1 and device time at wall-clock pace (the MCU runs the plant model too: it cannot run 30x).
 # The record spool (firmware/traction_fw/spool.py) in the MPS2's PSRAM just past the LittleFS store that
-# firmware/ports/qemu/_boot.py mounts at 0x21000000 (1 MB): QEMU keeps it across a system reset too.
+# firmware/ports/qemu/ramblocks.py places at 0x21000000 (1 MB): QEMU keeps it across a system reset too.
 IMAGE_SETTINGS = {"sim": {"link": "stdio", "channel": "uart:1", "time_scale": 1, "free_run": False,
                           "spool": {"address": 0x21100000, "size": 65536}}}
 

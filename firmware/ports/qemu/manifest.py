@@ -11,6 +11,7 @@ options.defaults(config_dir=None, tests=False)
 
 include("../../manifest.py", port_manifest=False, sim=True, scripts=True)
 module("_boot.py")
+module("ramblocks.py")
 module("image_config.py", base_path=options.config_dir)
 if options.tests:
     # every MicroPython module beside the tests (their helpers too), not the CPython tests (test_*.py)
