@@ -225,11 +225,52 @@ class PIO:
     SHIFT_LEFT = 0
 
 
+class Flash:
+    """rp2.Flash over a run of the flash storage, as the rp2 port and the chip behave: 4 KB blocks;
+    writeblocks(block, buf, offset) programs whole 256-byte pages (the pico-sdk's rule), and programming
+    only clears bits: a byte keeps the AND of what it held and what is programmed, so 0xFF leaves it as
+    it was. `programmed_over` counts the bytes programmed with a value (not 0xFF) that needed a bit set,
+    which a spool must never do; ioctl(6, block) erases a block."""
+
+    SECTOR = 4096
+
+    def __init__(self, size=64 * 1024):
+        self.mem = bytearray(size)  # as a board leaves it: not erased
+        self.programs = 0
+        self.erases = 0
+        self.programmed_over = 0
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return len(self.mem) // self.SECTOR
+        if op == 6:
+            at = arg * self.SECTOR
+            self.mem[at:at + self.SECTOR] = b"\xff" * self.SECTOR
+            self.erases += 1
+            return 0
+        return None
+
+    def readblocks(self, block, buf, offset=0):
+        at = block * self.SECTOR + offset
+        buf[:] = self.mem[at:at + len(buf)]
+
+    def writeblocks(self, block, buf, offset):
+        at = block * self.SECTOR + offset
+        assert at % 256 == 0 and len(buf) % 256 == 0, "flash is programmed in whole pages"
+        for i in range(len(buf)):
+            old = self.mem[at + i]
+            if buf[i] != 0xFF and old & buf[i] != buf[i]:
+                self.programmed_over += 1
+            self.mem[at + i] = old & buf[i]
+        self.programs += 1
+
+
 class Rp2:
     """The `rp2` module: asm_pio leaves the program function unassembled."""
 
     PIO = PIO
     StateMachine = StateMachine
+    Flash = Flash
 
     @staticmethod
     def asm_pio(**_kw):

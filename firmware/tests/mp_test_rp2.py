@@ -2,6 +2,7 @@
 # (fw_harness_rp2.py): what it drives on the pins, how it reads the ADCs, encoder and switches, when it
 # feeds the watchdog, how the link queues, and that the application's tick on it allocates nothing.
 import json
+import sys
 
 import fw_harness as h
 import fw_harness_rp2 as w
@@ -14,6 +15,8 @@ from fw_harness_rp2 import ADC, PWM, SPI, WDT, Pin, StateMachine, machine  # noq
 from traction_fw import hal  # noqa: E402
 from traction_fw.hal.rp2 import board as rp2board  # noqa: E402
 from traction_fw.hal.rp2.link import UsbLink  # noqa: E402
+from traction_fw.hal.rp2.region import FlashRegion  # noqa: E402
+from traction_fw.spool import Spool  # noqa: E402
 
 HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 
@@ -336,6 +339,63 @@ def test_link_reads_only_what_is_asked():
     buf = bytearray(3)
     assert link.read(buf) == 3 and buf == b"hel"
     assert port.inbox == b"lo"
+
+
+# ---- the record spool on the flash ----
+
+def test_the_spool_on_flash_programs_whole_pages_and_never_needs_a_bit_set():
+    flash = w.Flash()
+    sp = Spool(FlashRegion(flash))
+    prev = "ab" * 32
+    row = bytearray(range(80))
+    for rid in (1, 2):  # the second session erases what the first wrote, and only that
+        sp.start(rid, prev)
+        for i in range(100):  # 8.4 KB: into a third sector
+            row[0] = i
+            assert sp.append(row)
+        assert sp.found() == (rid, prev)
+        got = list(sp.entries())
+        assert len(got) == 100 and got[37][0] == 37 and got[37][1:] == bytes(row[1:])
+        sp.clear()
+        assert sp.found() is None
+    assert flash.programmed_over == 0
+    assert flash.erases == 16 + 3  # all of it before the first use, then the three sectors used
+
+
+def test_a_row_goes_to_the_flash_without_allocating_or_erasing():
+    flash = w.Flash()
+    sp = Spool(FlashRegion(flash))
+    sp.start(1, "00" * 32)
+    erases = flash.erases
+    row = bytearray(80)
+    ok = True
+    micropython.heap_lock()
+    try:
+        for _ in range(20):
+            ok = sp.append(row) and ok
+    finally:
+        micropython.heap_unlock()
+    assert ok and flash.erases == erases and len(list(sp.entries())) == 20
+
+
+def test_the_board_spools_on_the_flash_the_image_sets_apart_and_only_there():
+    class Layout:  # firmware/ports/rp2/flashstore.py, as the product image's _boot.py left it
+        spool = w.Flash()
+
+    cfg = pico()
+    cfg["store"] = h.new_store()
+    sys.modules["flashstore"] = Layout
+    try:
+        wired()
+        assert hal.load(cfg).spool.size == 64 * 1024
+        Layout.spool = None  # a board whose filesystem spans the whole flash: kept, without a spool
+        wired()
+        assert hal.load(cfg).spool is None
+    finally:
+        del sys.modules["flashstore"]
+    wired()
+    assert hal.load(cfg).spool is None  # not the product image
+    h.remove_store(cfg["store"])
 
 
 # ---- the application on it ----

@@ -114,3 +114,77 @@ def test_rows_already_in_the_file_are_not_added_again():
     assert st.load(9).startswith(before)
     assert host.app.recorder.spool.found() is None
     h.cleanup()
+
+
+class NorFlash:
+    """A region as NOR flash behaves: erased a 4 KB sector at a time to 0xFF, and a write may only clear
+    bits (one that would set a bit fails the test: on a Pico it would leave the AND of both)."""
+
+    SECTOR = 4096
+
+    def __init__(self, size):
+        self.size = size
+        self.mem = bytearray(b"\x00" * size)  # as a board leaves it: not erased
+        self.erased = 0
+
+    def read(self, at, n):
+        return memoryview(self.mem)[at:at + n]
+
+    def write(self, at, data):
+        for i in range(len(data)):
+            old = self.mem[at + i]
+            assert old & data[i] == data[i], "a write sets a bit at %d: %02x over %02x" % (
+                at + i, data[i], old)
+            self.mem[at + i] = data[i]
+
+    def erase(self, n):
+        n = min(self.size, (n + self.SECTOR - 1) // self.SECTOR * self.SECTOR)
+        self.mem[0:n] = b"\xff" * n
+        self.erased += n
+
+
+def test_the_spool_writes_flash_only_as_nor_flash_allows_session_after_session_and_after_a_reset():
+    sp = Spool(NorFlash(4 * NorFlash.SECTOR))
+    prev = "ab" * 32
+    for rid in (1, 2, 3):
+        sp.start(rid, prev)
+        for i in range(60):  # past the first sector
+            assert sp.append(_row(R_EV, EV_PAUSE, 10 * i))
+        assert sp.found() == (rid, prev) and len(list(sp.entries())) == 60
+        sp.clear()
+        assert sp.found() is None
+    flash = sp.region
+    sp.start(4, prev)
+    sp.append(_row(R_EV, EV_EDIT, 1))
+    flash.write(sp.at + ENTRY, _row(R_EV, EV_PAUSE, 2))  # a reset cuts the next row short: no header yet
+    after = Spool(flash)  # the next boot
+    assert after.found() == (4, prev)
+    assert [bytes(e) for e in after.entries()] == [bytes(_row(R_EV, EV_EDIT, 1))]
+    after.clear()
+    before = flash.erased
+    after.start(5, prev)  # erases what the cut row touched, and no more than that sector
+    assert flash.erased - before == NorFlash.SECTOR
+    assert after.append(_row(R_EV, EV_EDIT, 3)) and after.append(_row(R_EV, EV_EDIT, 4))
+    again = Spool(flash)
+    assert again.found() == (5, prev)
+    rows = [bytes(_row(R_EV, EV_EDIT, 3)), bytes(_row(R_EV, EV_EDIT, 4))]
+    assert [bytes(e) for e in again.entries()] == rows
+
+
+def test_a_spool_that_never_was_is_erased_whole_before_its_first_use():
+    flash = NorFlash(2 * NorFlash.SECTOR)
+    sp = Spool(flash)
+    assert sp.found() is None
+    sp.start(1, "cd" * 32)
+    assert flash.erased == 2 * NorFlash.SECTOR
+    assert sp.append(_row(R_EV, EV_PAUSE, 5)) and sp.found() == (1, "cd" * 32)
+
+
+def test_a_new_boards_spool_is_prepared_at_boot_not_at_its_first_start():
+    store = h.new_store()
+    host = h.Host(cfg=h.config(store=store))
+    sp = host.app.recorder.spool
+    assert not sp.blank and sp.written < 2 * ENTRY + HEADER + 256  # START erases only its header's sector
+    again = Spool(FileRegion(store + "/record.spool", sp.region.size))  # as the next boot reads it
+    assert again.found() is None and not again.blank
+    h.cleanup()

@@ -122,6 +122,9 @@ class Recorder:
         sp = self.spool
         found = sp.found() if sp is not None else None
         if found is None:
+            if sp is not None and sp.blank:  # a new board's: erased now (on a Pico 16 sector erases,
+                sp.start(0, record.ZERO_HASH)  # 0.7 s), not at its first START
+                sp.clear()
             return
         rid, prev = found
         if rid in self.store.ids():

@@ -10,9 +10,10 @@
 # board.time_scale      device seconds per wall second (1 on real hardware)
 # board.store           path (str) of the board's file store root; records/ and settings.json live there
 # board.spool           optional: a raw region of the store outside its filesystem, where the open record's
-#                       lines wait during a treatment (spool.py): size, read(offset, n), write(offset, data);
-#                       it must outlive a reset. A board without one (hal/rp2 today) has each line
-#                       appended to the record file as it is written.
+#                       lines wait during a treatment (spool.py): size, read(offset, n), write(offset, data),
+#                       erase(n) (its first n bytes read 0xFF after); written as NOR flash allows, and it
+#                       must outlive a reset. A board without one has each line appended to the record
+#                       file as it is written.
 #
 # board.clock.ticks_ms() / ticks_us()  monotonic device time; wraps like time.ticks_*: compare only
 #                                      with time.ticks_diff / ticks_add

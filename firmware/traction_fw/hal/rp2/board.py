@@ -1,7 +1,8 @@
 # The Pico board (RP2040): the hal contract (hal/__init__.py) over MicroPython's machine and rp2 modules.
 # The board config (boards/pico.json; the wiring table is in docs/firmware.md) chooses the load-cell ADC
 # (HX711 by PIO, or ADS1220 over SPI), the pins, the rates and what paces the loop. The store is the
-# LittleFS filesystem that the port's own _boot.py mounts on the flash at "/".
+# LittleFS filesystem that the image's _boot.py mounts on the flash at "/", and the record spool the last
+# 64 KB of the flash, outside it (firmware/ports/rp2/flashstore.py, region.py).
 import machine
 
 from .ads1220 import ADS1220
@@ -10,6 +11,7 @@ from .hx711 import HX711
 from .inputs import Absent, Latch
 from .link import UsbLink
 from .motor import Motor
+from .region import FlashRegion
 from .watchdog import Watchdog
 
 # machine.reset() is a watchdog reboot on the RP2040, so machine.reset_cause() cannot tell a requested
@@ -39,6 +41,7 @@ class Board:
         self.limit_switch = Latch("limit_switch", limit) if limit else Absent()
         self._jumper = Latch("service_jumper", inputs["service_jumper"])
         self.link = UsbLink(config.get("link", {}).get("queue_bytes", 4096))
+        self.spool = _spool()
         self._pace(config.get("clock", {}).get("pace", "timer"))
 
     def _pace(self, how):
@@ -67,6 +70,16 @@ class Board:
     def overruns(self):
         """Loops that ended after the next period had begun, since boot."""
         return self.clock.overruns
+
+
+def _spool():
+    """The record spool's region, if the image's store layout sets one apart (flashstore.py), else None:
+    the record's lines are then appended to its file as they come, as on a board formatted before."""
+    try:
+        import flashstore  # pyright: ignore[reportMissingImports] - frozen into the product image
+    except ImportError:
+        return None
+    return FlashRegion(flashstore.spool) if flashstore.spool is not None else None
 
 
 def _loadcell(params, control_hz):
