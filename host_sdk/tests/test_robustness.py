@@ -98,7 +98,7 @@ def test_e2e_a_second_reader_on_the_port_does_not_end_a_running_treatment(tmp_pa
             reader.join()
             assert dev.lost is None
         record = session.wait(timeout=120)
-    assert record is not None and record.end["reason"] == "COMPLETED", record and record.end
+    assert record is not None and record.end["reason"] == "COMPLETED", _ended(record)
     assert not record.end["fault"]
 
 
@@ -185,6 +185,11 @@ def test_a_board_that_goes_away_mid_treatment_is_reconnected_and_its_record_fetc
     assert store.session(session.row)["outcome"] == "FAULT"
 
 
+def _ended(record):
+    """How a record ended, short enough that pytest shows it whole."""
+    return record and f"{record.end['reason']} {record.end['fault']} at {record.end['end_ms']} ms"
+
+
 # ---- a line that damages bytes ----
 
 @pytest.mark.e2e
@@ -203,7 +208,8 @@ def test_e2e_a_treatment_and_its_record_cross_a_line_that_damages_one_byte_in_a_
         finally:
             line.close()
     assert damaged > 20 and retransmissions > 0
-    assert record is not None and record.end["reason"] == "COMPLETED" and not record.end["fault"]
+    assert record is not None and record.end["reason"] == "COMPLETED", _ended(record)
+    assert not record.end["fault"]
     assert [p["mode"] for p in record.head["phases"]] == ["STATIC"]  # SETUP and PHASE ran once each
     (row,) = store.sessions()
     assert row["outcome"] == "COMPLETED" and row["verified"] == 1
