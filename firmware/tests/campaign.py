@@ -45,10 +45,13 @@ def _until_ms(host, t_ms, first):
             first[0] = _ms(host)
 
 
-def run(fault, params, moment, region, seed=1, then=None, hold_pct=100):
+def run(fault, params, moment, region, seed=1, then=None, hold_pct=100, loadcell=None):
     """then: None, or (delay_ms, fault, params) for a second fault after the first; hold_pct: the hold's
-    force as % of the ceiling. Returns a dict."""
-    host = h.Host(region=region, seed=seed)
+    force as % of the ceiling; loadcell: settings for the sim's load cell (e.g. its ADC's latency_ms and
+    sps). Returns a dict."""
+    cfg = h.config(region, seed=seed)
+    cfg["loadcell"].update(loadcell or {})
+    host = h.Host(cfg=cfg)
     host.seconds(1)  # booted a second before the treatment (a host's handshake takes longer)
     ceiling = CEILING[region]
     phase = h.phase(mode=1, force_dn=ceiling * hold_pct // 100, ramp_up_ms=RAMP_MS, ramp_down_ms=2000,

@@ -9,8 +9,8 @@ import campaign
 from hazard import hazard
 
 
-def check(fault, params, moment, region, within_ms=None, then=None, seed=1):
-    r = campaign.run(fault, params, moment, region, seed, then)
+def check(fault, params, moment, region, within_ms=None, then=None, seed=1, loadcell=None):
+    r = campaign.run(fault, params, moment, region, seed, then, loadcell=loadcell)
     over = 100.0 * (r["peak_dn"] - r["ceiling_dn"]) / r["ceiling_dn"]
     limit = 10.0 if then else 2.0
     assert over <= limit, "%s %s %s: true peak %+.2f %% of the ceiling" % (fault, moment, region, over)
@@ -169,4 +169,36 @@ def test_a_runaway_is_still_cut_when_the_loop_then_runs_late():
     # at the ceiling, the 50 ms the loop does not run are the motor's: the second fault, caught next tick
     r = check("motor_runaway", {"speed": 1000}, "top", "cervical", within_ms=100,
               then=(20, "loop_late", {"periods": 5}))
+    campaign.h.cleanup()
+
+
+# A load cell whose sample lags the current sense, as an HX711 at 80 SPS read by the 100 Hz loop does: a
+# conversion taken before the plant moved, read after the current saw it (the emulated Pico's lags so by up
+# to a period), and at 80 SPS one tick in five brings no sample.
+LAGGING = {"latency_ms": 10}
+HX711 = {"latency_ms": 20, "sps": 80}
+
+
+@hazard("H-14")
+def test_a_cable_snap_near_the_ceiling_is_a_cable_snap_with_the_load_cell_lagging():
+    # The current sense sees the slack line a period before the load cell; compared at the same tick, the
+    # gross disagreement latched FORCE_DISAGREE first (every case below did, as the emulated Pico did in 2
+    # runs of 3; at 80 SPS the line coming taut on the ramp already did). The cross-check now compares the
+    # load cell with the current over the cell's lag (crosscheck.py, cell_lag_ms).
+    for cell, region, moment in ((LAGGING, "cervical", "top-50"), (LAGGING, "lumbar", "top+100"),
+                                 (HX711, "cervical", "top+100"), (HX711, "lumbar", "top-50")):
+        r = check("cable_snap", {}, moment, region, within_ms=100, loadcell=cell)
+        assert r["state_at_injection"] == campaign.RUNNING, r
+        assert r["latched"] == "CABLE_SNAP" and r["recorded"][0] == "CABLE_SNAP", r
+        assert r["peak_dn"] <= r["ceiling_dn"], r  # the true force never went past the ceiling
+    campaign.h.cleanup()
+
+
+@hazard("H-07")
+def test_a_small_offset_step_is_found_by_the_trend_with_an_80_sps_load_cell():
+    # was never found: each tick without a sample restarted the trend's block, so at 80 SPS no block ever
+    # closed (4 samples of 10 at most) and a 6 N step, inside the band, stayed for the whole hold
+    r = check("loadcell_offset_step", {"step_n": -6}, "mid-hold", "lumbar", within_ms=500,
+              loadcell={"sps": 80})
+    assert r["state_at_injection"] == campaign.RUNNING and r["latched"] == "FORCE_DISAGREE", r
     campaign.h.cleanup()

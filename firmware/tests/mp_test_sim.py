@@ -170,6 +170,25 @@ def test_load_cell_counts_follow_force_with_noise():
     assert abs(loaded - expected) < 5 * noise_counts
 
 
+def test_the_load_cell_can_lag_and_convert_at_its_own_rate():
+    # An HX711 at 80 SPS read by a 100 Hz loop: some periods bring no sample, and a sample shows the force
+    # of latency_ms before (the cross-check must allow for it: mp_test_campaign.py)
+    cfg = config("cervical")
+    cfg["loadcell"].update(noise_n=0.0, nonlin_n=0.0, hysteresis_n=0.0, drift_n_per_min=0.0, latency_ms=20,
+                           sps=80)
+    lc = hal.load(cfg).loadcell
+    seen = []
+    for k in range(100):
+        lc.sample(100.0 if k >= 50 else 0.0, 0.01)  # a step to 100 N at the 50th period
+        if lc.ready():
+            lc.read()
+            seen.append((k, round(lc.reading_n())))
+    assert 79 <= len(seen) <= 81
+    first = [k for k, f in seen if f == 100][0]
+    assert first in (52, 53)  # two periods late, then at the next conversion
+    assert all(f == 0 for k, f in seen if k < 52)
+
+
 def test_zero_drifts_slowly():
     cfg = config("cervical", seed=3)
     b = hal.load(cfg)

@@ -4,7 +4,9 @@
 #   current     the driver's current sense measures the torque the motor delivers: line tension plus
 #               friction, losses and inertia. It fails differently from the load cell (another sensor,
 #               another ADC, another wire). Load cell and current disagreeing beyond a band latches
-#               FORCE_DISAGREE.
+#               FORCE_DISAGREE. The current is read in the tick; the load cell's sample shows the force
+#               of up to cell_lag_ms before (its conversion, and the wait for the loop to read it), so
+#               the load cell is compared with the current over that time.
 #   motion      the encoder: a motor that moves the pulling way faster than any recent command could
 #               make it is running away (MOTOR, cut now); a line wound in further than it can stretch
 #               without the force rising means the reading has frozen or plateaued (ADC_IMPLAUSIBLE).
@@ -36,6 +38,11 @@ DEFAULTS = {
     # disagree_min_dn (a large disagreement latches in one or two samples), or after this many samples
     # beyond it
     "disagree_samples": 20,
+    # The longest the load cell's sample lags the current: the load cell is compared with the nearest of
+    # the current's values over this time. An HX711 at 80 SPS: a conversion (12.5 ms) and up to a period
+    # until the loop reads it; without this a snapped line, seen by the current a period or two first,
+    # read as the two channels disagreeing (docs/safety.md)
+    "cell_lag_ms": 30,
     # FORCE_DISAGREE (trend): within the band the two channels must still move together in a hold. The
     # mean of (load cell - current) over each block of trend_ms is compared with the first block of the
     # hold: its bias (friction, losses) stays put while the motor creeps on, so a change beyond
@@ -99,6 +106,7 @@ class CrossCheck:
         self.band_pct = p["disagree_pct"]
         self.dis_max = p["disagree_samples"]
         self.excess_max = 2 * p["disagree_min_dn"]
+        self.cell_lag = ms_to_samples(p["cell_lag_ms"], period_us) if p["cell_lag_ms"] else 0
         self.block_n = ms_to_samples(p["trend_ms"], period_us)
         self.trend_min = p["trend_min_dn"]
         self.trend_pct = p["trend_pct"]
@@ -127,6 +135,7 @@ class CrossCheck:
         self.force = [0] * n
         self.cur = [0] * n
         self.cmds = [0] * self.lag_n
+        self.cdn = [0] * (self.cell_lag + 1)  # the current's force estimate over the load cell's lag
         self.cur_zero = self.cur_zero_cfg
         self.idle = 0  # smoothed idle current, x32
         self.idle_n = 0
@@ -140,6 +149,9 @@ class CrossCheck:
             self.cur[i] = 0
         for i in range(self.lag_n):
             self.cmds[i] = 0
+        for i in range(self.cell_lag + 1):
+            self.cdn[i] = 0
+        self.ki = 0
         self.i = 0
         self.ci = 0
         self.filled = 0  # samples in the rings since the motor was last enabled
@@ -236,17 +248,20 @@ class CrossCheck:
                 fault = worse(fault, self._plateau(force, position))
         if current is not None and self.has_current:
             self.cur_dn = self._avg(self.cur)
+            self.ki = (self.ki + 1) % (self.cell_lag + 1)
+            self.cdn[self.ki] = self.cur_dn
             # exponential smoothing over 8 samples, kept x8 in an integer
             if self.filled > 1:
                 self.cur_smooth += self.cur[i] - (self.cur_smooth >> 3)
             else:
                 self.cur_smooth = self.cur[i] << 3
             fault = worse(fault, self._stuck(current))
+            # A tick without a sample taken (the ADC slower than the loop, a spike held back) is left
+            # out of the comparisons, not a break in the hold: an HX711 at 80 SPS leaves one tick in five
+            # without a sample, and a block broken by each never closed (the trend check never ran).
             if accepted:
                 fault = worse(fault, self._disagree(current))
                 fault = worse(fault, self._trend(force, position))
-            else:
-                self._reset_trend()
         return fault
 
     def _push_cmd(self, cmd):
@@ -365,13 +380,30 @@ class CrossCheck:
             return FORCE_DISAGREE
         return 0
 
+    def _nearest_current(self, a):
+        """Of the current's force estimates over the load cell's lag, the one nearest a (the load cell's):
+        its sample shows the force of some moment in that time, not necessarily now. Only estimates made
+        since the motor was enabled count (each needs AVG samples)."""
+        k = self.filled - AVG + 1
+        if k > self.cell_lag + 1:
+            k = self.cell_lag + 1
+        best = self.cur_dn
+        gap = a - best if a > best else best - a
+        for j in range(1, k):
+            c = self.cdn[(self.ki - j) % (self.cell_lag + 1)]
+            d = a - c if a > c else c - a
+            if d < gap:
+                best = c
+                gap = d
+        return best
+
     def _disagree(self, current):
         if current <= self.cur_lo or current >= self.cur_hi:
             return FORCE_DISAGREE  # a current sense at its rails is no measurement
         if self.filled < AVG:
             return 0
         a = self._avg(self.force)
-        c = self.cur_dn
+        c = self._nearest_current(a)
         band = self.band_min + (a if a > c else c) * self.band_pct // 100
         d = a - c if a > c else c - a
         if d <= band:

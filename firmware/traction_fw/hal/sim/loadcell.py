@@ -23,6 +23,15 @@ class LoadCell:
         self.nonlin_n = params.get("nonlin_n", 0.0)
         self.play_n = params.get("hysteresis_n", 0.0) / 2.0
         self.played_n = 0.0  # the load as the cell's element last followed it
+        # The ADC's timing. A real one converts at its own rate (an HX711 80 times a second, slower than a
+        # 100 Hz loop: some periods bring no sample) and its sample shows the force as it was a while
+        # before (the conversion and the digital filter's settling: an HX711 at 80 SPS lags by 12.5 ms
+        # and more). Without sps, one sample per control period; without latency_ms, of this period's
+        # force. The firmware's cross-check must allow for it (crosscheck.py, cell_lag_ms).
+        self.sps = params.get("sps", 0)
+        self.latency_s = params.get("latency_ms", 0) / 1000.0
+        self.phase = 0.0  # conversions due, in conversions (sps only)
+        self.past = []  # the forces of the last periods, oldest first (latency only)
         self.rng = rng
         self.drift_n = 0.0
         self.counts = self.zero
@@ -49,12 +58,13 @@ class LoadCell:
 
     # -- the simulation side --
     def sample(self, force_n, dt):
-        """Take the sample that becomes ready at this control period."""
+        """Take the sample that becomes ready at this control period, if one does."""
         if self.drift_tau_s:
             self.drift_n += (self.drift_n_s - self.drift_n / self.drift_tau_s) * dt
         else:
             self.drift_n += self.drift_n_s * dt
-        if self.stale:
+        force_n = self._delayed(force_n, dt)
+        if self.stale or not self._converted(dt):
             return
         self._ready = True
         if self.stuck:
@@ -72,6 +82,25 @@ class LoadCell:
         if self.spike_chance > 0.0 and self.rng.chance(self.spike_chance):
             f += self.spike_n if self.rng.uniform() < 0.5 else -self.spike_n
         self.counts = self._clip(self.zero + int(round(f * self.counts_per_n)))
+
+    def _delayed(self, force_n, dt):
+        """The force latency_s ago, to the nearest control period."""
+        if not self.latency_s:
+            return force_n
+        self.past.append(force_n)
+        if len(self.past) > int(self.latency_s / dt + 0.5) + 1:
+            self.past.pop(0)
+        return self.past[0]
+
+    def _converted(self, dt):
+        """A conversion completed in this period (always, without sps)."""
+        if not self.sps:
+            return True
+        self.phase += self.sps * dt
+        if self.phase < 1.0:
+            return False
+        self.phase -= 1.0
+        return True
 
     def _element(self, force_n):
         """What the cell's element reads for a true load: hysteresis (play), then its bow."""
