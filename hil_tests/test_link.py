@@ -131,8 +131,9 @@ def test_a_garbage_storm_leaves_the_board_safe_and_answering(device, sim, runnin
     limit_n = session.treatment.max_force_n if running else 0.0
     port = device.link.port
     sent = 0
-    deadline = time.monotonic() + 3.0
-    while time.monotonic() < deadline:
+    give_up = time.monotonic() + 60.0  # the storm is counted in bytes: a busy machine takes longer to send
+    while sent < 20_000:
+        assert time.monotonic() < give_up, f"the storm sent only {sent} bytes in 60 s"
         burst = b"".join(junk(rng, frames) for _ in range(10))
         port.write(burst)
         sent += len(burst)
@@ -140,7 +141,6 @@ def test_a_garbage_storm_leaves_the_board_safe_and_answering(device, sim, runnin
         status = device.status()  # answered through the storm (retransmission covers lost frames)
         assert status.state == ("RUNNING" if running else "IDLE") and status.fault is None
         assert status.force_n <= limit_n + 5
-    assert sent > 20_000
     assert device.link.retransmissions > 0  # the storm did hit the link
     status = device.status()
     assert status.state == ("RUNNING" if running else "IDLE")

@@ -116,7 +116,7 @@ def test_garbage_and_corrupt_frames_are_dropped(board, link):
     link.add_listener(seen.append)
     board.send_raw(b"\x13\x37garbage\x00" + bytes(corrupt) + b"\xff" * 300 + b"\x00" + good)
     assert link.request("GET_STATUS").name == "STATUS"
-    deadline = time.monotonic() + 1
+    deadline = time.monotonic() + 10  # ends once seen: the bound is for a busy machine
     while not seen and time.monotonic() < deadline:
         time.sleep(0.01)
     assert [m["event"] for m in seen] == [1]
@@ -128,7 +128,7 @@ def test_telemetry_goes_to_listeners_not_to_replies(board, link):
     link.add_listener(seen.append)
     board.send("TELEMETRY", telemetry(10, [(100, 120), (110, 120)]))
     assert link.request("GET_STATUS").name == "STATUS"
-    deadline = time.monotonic() + 1
+    deadline = time.monotonic() + 10
     while not seen and time.monotonic() < deadline:
         time.sleep(0.01)
     assert seen[0].name == "TELEMETRY" and seen[0]["samples"] == [(100, 120), (110, 120)]
