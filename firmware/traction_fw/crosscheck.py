@@ -51,6 +51,10 @@ DEFAULTS = {
     # taut, the motor creeping on by at most trend_still_counts a block; speeding up or reversing
     # changes the friction and losses the current carries by more than a newton, which the band allows
     "trend_ms": 100,
+    # ... latched when this many blocks in a row are beyond it: one block's mean carries a few newtons
+    # of the current's noise and friction, and a single block just past the band tripped healthy holds
+    # (1 in 24 seeds of a 60 s lumbar hold at 250 N after 2 minutes idle); a drifting channel stays out
+    "trend_blocks": 3,
     "trend_still_counts": 60,
     "trend_min_dn": 45,
     "trend_pct": 2,
@@ -108,6 +112,7 @@ class CrossCheck:
         self.excess_max = 2 * p["disagree_min_dn"]
         self.cell_lag = ms_to_samples(p["cell_lag_ms"], period_us) if p["cell_lag_ms"] else 0
         self.block_n = ms_to_samples(p["trend_ms"], period_us)
+        self.trend_blocks = p["trend_blocks"]
         self.trend_min = p["trend_min_dn"]
         self.trend_pct = p["trend_pct"]
         self.still = p["trend_still_counts"]
@@ -177,6 +182,7 @@ class CrossCheck:
         self.ref_diff = 0  # its mean of (load cell - current)
         self.ref_force = 0
         self.ref_pos = 0
+        self.out = 0  # blocks in a row beyond the band
 
     def tare(self, raw):
         """At START, motor off: the current's idle reading (smoothed while the motor was off, else this
@@ -367,6 +373,7 @@ class CrossCheck:
             return 0
         if not self.ref:
             self.ref = True
+            self.out = 0
             self.ref_diff = diff
             self.ref_force = mean
             self.ref_pos = pos
@@ -374,7 +381,8 @@ class CrossCheck:
         moved = mean - self.ref_force
         allowed = self.trend_min + (moved if moved > 0 else -moved) * self.trend_pct // 100
         drift = diff - self.ref_diff
-        if drift > allowed or drift < -allowed:
+        self.out = self.out + 1 if drift > allowed or drift < -allowed else 0
+        if self.out >= self.trend_blocks:
             return FORCE_DISAGREE
         if position is not None and moved > self.still_rise and pos - self.ref_pos <= self.still_counts:
             return FORCE_DISAGREE
