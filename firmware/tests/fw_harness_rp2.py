@@ -234,7 +234,7 @@ class Flash:
 
     SECTOR = 4096
 
-    def __init__(self, size=64 * 1024):
+    def __init__(self, size=16 * 1024):  # a board's is 64 KB; 16 fit the emulated board's heap
         self.mem = bytearray(size)  # as a board leaves it: not erased
         self.programs = 0
         self.erases = 0

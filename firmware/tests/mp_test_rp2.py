@@ -359,7 +359,7 @@ def test_the_spool_on_flash_programs_whole_pages_and_never_needs_a_bit_set():
         sp.clear()
         assert sp.found() is None
     assert flash.programmed_over == 0
-    assert flash.erases == 16 + 3  # all of it before the first use, then the three sectors used
+    assert flash.erases == 4 + 3  # all of it before the first use, then the three sectors used
 
 
 def test_a_row_goes_to_the_flash_without_allocating_or_erasing():
@@ -387,7 +387,7 @@ def test_the_board_spools_on_the_flash_the_image_sets_apart_and_only_there():
     sys.modules["flashstore"] = Layout
     try:
         wired()
-        assert hal.load(cfg).spool.size == 64 * 1024
+        assert hal.load(cfg).spool.size == 16 * 1024
         Layout.spool = None  # a board whose filesystem spans the whole flash: kept, without a spool
         wired()
         assert hal.load(cfg).spool is None
