@@ -185,6 +185,6 @@ def test_a_new_boards_spool_is_prepared_at_boot_not_at_its_first_start():
     host = h.Host(cfg=h.config(store=store))
     sp = host.app.recorder.spool
     assert not sp.blank and sp.written < 2 * ENTRY + HEADER + 256  # START erases only its header's sector
-    again = Spool(FileRegion(store + "/record.spool", sp.region.size))  # as the next boot reads it
+    again = Spool(sp.region)  # as the next boot reads it
     assert again.found() is None and not again.blank
     h.cleanup()
