@@ -207,7 +207,9 @@ def test_e2e_a_treatment_and_its_record_cross_a_line_that_damages_one_byte_in_a_
                 retransmissions = dev.link.retransmissions
         finally:
             line.close()
+        restarts, stderr = sim.restarts, sim.stderr_tail()
     assert damaged > 20 and retransmissions > 0
+    assert restarts == 0, f"the board restarted {restarts} times; its stderr: {stderr}"
     assert record is not None and record.end["reason"] == "COMPLETED", _ended(record)
     assert not record.end["fault"]
     assert [p["mode"] for p in record.head["phases"]] == ["STATIC"]  # SETUP and PHASE ran once each
