@@ -2,8 +2,8 @@
 # (tools/manifestfile.py in the MicroPython tree)
 # What a board image freezes: the application and the shared protocol codec. An image's own manifest
 # includes this file with options (firmware/ports/qemu/manifest.py is one):
-#   port_manifest  include the port's own boards/manifest.py (default True: rp2's freezes the _boot.py
-#                  that mounts the filesystem); the qemu port has none
+#   port_manifest  include the port's own boards/manifest.py (default True); the qemu port has none, and
+#                  the Pico image leaves rp2's out for its own _boot.py (firmware/ports/rp2/manifest.py)
 #   sim            freeze hal/sim, the simulated board (default False: a product image leaves it out)
 #   scripts        freeze boot.py and main.py (default False: on a real board they stay on its filesystem,
 #                  where MicroPython runs them at start)
