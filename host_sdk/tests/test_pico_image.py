@@ -53,7 +53,8 @@ def test_uf2_is_firmware_bin_for_the_rp2040(image):
 def test_frozen_content(image):
     binary = (image.parent / "build-rp2" / "firmware.bin").read_bytes()
     for name in (b"traction_fw/app.py", b"traction_fw/hal/rp2/board.py", b"traction_fw/hal/rp2/pio.py",
-                 b"traction_protocol/", b"_boot.py", b"image_config.py"):
+                 b"traction_fw/hal/rp2/region.py", b"traction_protocol/", b"_boot.py", b"flashstore.py",
+                 b"rp2.py", b"image_config.py"):
         assert name in binary, name
     assert b"traction_fw/hal/sim" not in binary
     assert b'"hal": "rp2"' in binary  # pico.json as the default board.json
