@@ -188,3 +188,18 @@ def test_a_new_boards_spool_is_prepared_at_boot_not_at_its_first_start():
     again = Spool(sp.region)  # as the next boot reads it
     assert again.found() is None and not again.blank
     h.cleanup()
+
+
+def test_a_region_left_by_the_spool_of_before_is_erased_whole_at_boot():
+    # That format wrote an end marker after each entry and over it later, so bytes past its last entry
+    # may be a longer, older session's entries: read as this spool's, a reset would add them to a record.
+    region = FileRegion(h.new_store() + "/record.spool", 4096)
+    old = bytearray(HEADER)
+    pack_into("<IH2x", old, 0, 0x4C505354, 7)  # "TSPL", record 7
+    region.write(0, old)
+    region.write(HEADER, bytes([80, 0, 0x12, 0x34]) + bytes(80))  # an old entry
+    sp = Spool(region)
+    assert sp.found() is None and sp.blank
+    sp.start(8, "ab" * 32)
+    assert bytes(region.read(HEADER, 4)) == b"\xff" * 4  # erased: nothing of the old spool is read
+    h.cleanup()

@@ -15,7 +15,7 @@ from struct import pack_into, unpack_from
 
 from .wire import crc16
 
-MAGIC = 0x4C505354  # "TSPL"
+MAGIC = 0x32505354  # "TSP2": a region of the format before (which wrote over its bytes) reads as blank
 HASH_SIZE = 32
 HEADER = 8 + HASH_SIZE
 ENTRY = 4
