@@ -20,11 +20,12 @@ in the call, it recorded something (an item or a CHECKPOINT: a row in the spool 
 seal), it answered a RECORD_READ, or none of these. A full gc.collect() with the session's heap is timed
 once at the end.
 
-A call that commits to the store (LittleFS: the seal) costs 1-4 M instructions on this image whatever the
-store's geometry (benchmarks/store_bench.py), more than a period's budget; on a Pico it is a flash erase
-and program. So the service() and period budgets are judged on the calls that do not commit, and a commit
-must come with the motor disabled (the line released): the calls that wrote to the store device
-(ramblocks.DEVICE.programs moved) are counted apart, with those made while the motor was enabled.
+A call that commits to the store (LittleFS: START, the seal, RECORD_ACK) costs 1 to 8 M instructions on
+this image whatever the store's geometry (benchmarks/store_bench.py), more than a period's budget; on a
+Pico it is a flash erase and program. So the service() and period budgets are judged on the calls that
+do not commit, and a commit must come with the motor disabled (the line released): the calls that wrote
+to the store device (ramblocks.DEVICE.programs moved) are counted apart, with those made while the motor
+was enabled.
 """
 
 # ruff: noqa: UP031 - %-formatting, the same on MicroPython (which runs this file) as on CPython
@@ -139,8 +140,8 @@ def board_main():
         after = gc.mem_alloc()
         allocated += max(0, after - before)
         # the treatment's periods: as the tick leaves the state (START's period is before, the seal's after)
-        treating = app.state in TREATING
         state = app.state
+        treating = state in TREATING
         line = app.recorder.due()  # an item, a CHECKPOINT or the seal to record
         programs = store.programs
         driving = b.motor.enabled()

@@ -56,8 +56,9 @@ def test_the_firmware_meets_its_budgets(bench, figures):
 
 
 def test_the_store_is_committed_to_only_with_the_motor_off_at_start_seal_and_ack(figures):
-    # A commit (LittleFS) costs 1-4 M instructions, more than any period's budget (benchmarks/store_bench.py):
-    # the session commits the record's head at START, the record at its seal, and deletes it on RECORD_ACK,
-    # each with the motor disabled, and never during the treatment (its rows go to the spool).
+    # A commit (LittleFS) costs 1 to 8 M instructions, more than any period's budget
+    # (benchmarks/store_bench.py): the session commits the record's head at START, the record at its
+    # seal, and deletes it on RECORD_ACK, each with the motor disabled, and never during the treatment
+    # (its rows go to the spool).
     assert figures["service_commit_count"] == 3
     assert figures["commits_driving"] == 0
