@@ -93,6 +93,18 @@ def test_every_phase_and_segment_ticks_without_allocating():
     h.cleanup()
 
 
+def _service(app, locked):
+    """app.service(), with the heap locked if locked."""
+    if not locked:
+        app.service()
+        return
+    micropython.heap_lock()
+    try:
+        app.service()
+    finally:
+        micropython.heap_unlock()
+
+
 def test_a_healthy_treatment_is_served_without_allocating():
     """service() with the heap locked through a whole treatment and its release: the heartbeat and
     GET_STATUS every second and their replies, TELEMETRY every period, the EVENTs, and the record's holds,
@@ -125,14 +137,8 @@ def test_a_healthy_treatment_is_served_without_allocating():
             b.link.host_write(h.encode("GET_STATUS", host._next_seq(), {}))
         app.locked_tick()
         if rec.seal_pending:
-            app.service()
             unlocked += 1
-        else:
-            micropython.heap_lock()
-            try:
-                app.service()
-            finally:
-                micropython.heap_unlock()
+        _service(app, locked=not rec.seal_pending)
         host._collect()
         for r in host.replies:
             replies[r.name] = replies.get(r.name, 0) + 1
@@ -172,14 +178,7 @@ def test_a_record_is_read_back_without_allocating():
             b.link.host_write(h.encode("HEARTBEAT", host._next_seq(), {"lease_ms": 10000}))
         last = len(want) - len(got) < 200
         for _ in range(2):  # one frame a call
-            if last:
-                app.service()
-                continue
-            micropython.heap_lock()
-            try:
-                app.service()
-            finally:
-                micropython.heap_unlock()
+            _service(app, locked=not last)
         host._collect()
         for r in host.replies:
             if r.name == "RECORD_CHUNK":
