@@ -225,8 +225,9 @@ def test_record_chunks_packed_in_place_are_the_reference_frames():
     assert len(data) > 600
     for offset in list(range(0, len(data), 200)) + [len(data) - 1, len(data), len(data) + 7, 0xFFFFFFFF]:
         seq = host._next_seq()
+        chunk = data[offset:offset + 200] if offset < len(data) else b""  # (a long int: no slice index)
         want = encode("RECORD_CHUNK", link.seq, {"re": seq, "record_id": rid, "offset": offset,
-                                                 "total": len(data), "data": data[offset:offset + 200]})
+                                                 "total": len(data), "data": chunk})
         assert _answer(host, encode("RECORD_READ", seq, {"record_id": rid, "offset": offset})) == want, offset
     # a retransmission gets the same chunk (the remembered reply) under the board's next seq
     read = encode("RECORD_READ", 77, {"record_id": rid, "offset": 200})
