@@ -1,8 +1,9 @@
 # The board's frame encoder (SPEC section 3): the bytes traction_protocol.encode_frame makes, built in one
 # preallocated buffer with the CRC and COBS compiled by MicroPython's viper emitter (machine code: the
 # image's mpy-cross targets the port's CPU). In bytecode the two cost about 2,000 instructions per frame
-# byte on a Cortex-M3 (a 200-byte RECORD_CHUNK ~0.45 M), here under 100. traction_protocol stays the
-# reference, on both sides, for payloads and for decoding; tests/mp_test_wire.py holds this to it.
+# byte on a Cortex-M3 (a 200-byte RECORD_CHUNK ~0.45 M), here ~130 (CRC ~80, COBS ~40: a whole
+# RECORD_CHUNK is framed in 28 k, measured under -icount). traction_protocol stays the reference, on both
+# sides, for payloads and for decoding; tests/mp_test_wire.py holds this to it.
 #
 # COBS in place: the frame (header, payload, CRC) sits in buf[1:], and each zero byte becomes the code of
 # the block after it, the first code going in buf[0]. No byte moves, because a frame of at most MAX_FRAME
