@@ -1,6 +1,7 @@
 # The control tick allocates nothing: app.tick() runs under micropython.heap_lock() (any allocation raises
 # MemoryError) through every state and every segment a treatment has, with telemetry on, pauses, edits,
-# stops and fault releases. wait_tick() and service() run outside the lock, as on the board.
+# stops and fault releases. wait_tick() and service() run outside the lock, as on the board. service()
+# runs locked too through a healthy treatment and while a record is read back.
 
 import fw_harness as h
 import micropython
@@ -92,6 +93,18 @@ def test_every_phase_and_segment_ticks_without_allocating():
     h.cleanup()
 
 
+def _service(app, locked):
+    """app.service(), with the heap locked if locked."""
+    if not locked:
+        app.service()
+        return
+    micropython.heap_lock()
+    try:
+        app.service()
+    finally:
+        micropython.heap_unlock()
+
+
 def test_a_healthy_treatment_is_served_without_allocating():
     """service() with the heap locked through a whole treatment and its release: the heartbeat and
     GET_STATUS every second and their replies, TELEMETRY every period, the EVENTs, and the record's holds,
@@ -124,14 +137,8 @@ def test_a_healthy_treatment_is_served_without_allocating():
             b.link.host_write(h.encode("GET_STATUS", host._next_seq(), {}))
         app.locked_tick()
         if rec.seal_pending:
-            app.service()
             unlocked += 1
-        else:
-            micropython.heap_lock()
-            try:
-                app.service()
-            finally:
-                micropython.heap_unlock()
+        _service(app, locked=not rec.seal_pending)
         host._collect()
         for r in host.replies:
             replies[r.name] = replies.get(r.name, 0) + 1
@@ -146,4 +153,45 @@ def test_a_healthy_treatment_is_served_without_allocating():
     assert unlocked == 1
     kinds = [h.json.loads(x)["t"] for x in record.split_lines(host.read_record(host.records()[-1]))]
     assert kinds.count("hold") == 4 and kinds.count("ev") == 1 and kinds[-3:] == ["phase", "end", "seal"]
+    h.cleanup()
+
+
+def test_a_record_is_read_back_without_allocating():
+    """RECORD_READ answered with the heap locked, chunk after chunk, a HEARTBEAT between two of them: the
+    chunk is read from the file into the frame and packed in place. Unlocked: the first read, which opens
+    the file (the file object, kept open for the next chunks), and the last, shorter than the others,
+    whose frame size has no view made at boot (16 bytes once a record)."""
+    host = h.Host()
+    b = host.board
+    app = host.app
+    host.start([h.phase(mode=1, force_dn=3000, ramp_up_ms=1000, ramp_down_ms=1000, duration_ms=3000)])
+    assert host.until(lambda: app.state == IDLE and not app.recorder.open, 30)
+    rid = app.recorder.listed[-1]
+    with open(record.path_of(app.recorder.store.root, rid), "rb") as f:
+        want = f.read()
+    assert len(want) > 600
+    host.step(2)
+    del host.replies[:]
+    h.gc.collect()
+    got = bytearray(len(want))
+    at = 0
+    first = True
+    while at < len(want):
+        b.link.host_write(h.encode("RECORD_READ", host._next_seq(), {"record_id": rid, "offset": at}))
+        if at == 400:
+            b.link.host_write(h.encode("HEARTBEAT", host._next_seq(), {"lease_ms": 10000}))
+        last = len(want) - at < 200
+        for _ in range(2):  # one frame a call
+            _service(app, locked=not (first or last))
+        first = False
+        host._collect()
+        for r in host.replies:
+            if r.name == "RECORD_CHUNK":
+                data = r["data"]
+                got[at:at + len(data)] = data
+                at += len(data)
+            else:
+                assert r.name == "ACK", r
+        del host.replies[:]
+    assert got == want
     h.cleanup()

@@ -1,16 +1,19 @@
 # The board's frame encoder and decoder (traction_fw/wire.py: viper CRC and COBS in fixed buffers) against
 # the reference codec: the same bytes for every vector in protocol/vectors and for payloads of every length
-# with zero runs, 0xFF runs and the 254-byte COBS boundary; TELEMETRY, ACK, STATUS and EVENT as the link
-# packs them in place; the same frames (and none where the reference finds an error) from the same bytes,
-# valid, corrupted and random.
+# with zero runs, 0xFF runs and the 254-byte COBS boundary; TELEMETRY, ACK, STATUS, EVENT and RECORD_CHUNK
+# as the link packs them in place (and RECORD_READ's refusals as the reference decoder's NAKs); the same
+# frames (and none where the reference finds an error) from the same bytes, valid, corrupted and random.
 
 import random
 
 import fw_harness as h
 import vector_cases
-from traction_fw.wire import START, FrameReader, FrameWriter
+from traction_fw import record
+from traction_fw.wire import START, FrameReader, FrameWriter, crc16
 from traction_protocol import BY_NAME, FrameDecoder, decode, encode
+from traction_protocol.constants import ERROR
 from traction_protocol.errors import EncodeError
+from traction_protocol.crc import crc16 as reference_crc16
 from traction_protocol.framing import MAX_ENCODED, MAX_PAYLOAD, Frame, encode_frame
 from traction_protocol.messages import encode_payload
 
@@ -49,6 +52,13 @@ def test_payloads_of_every_length_match_the_reference():
         seq = (seq + 37) & 0xFF
         for type_id in (0x00, 0x84, 0xFF):
             assert bytes(w.frame(seq, type_id, p)) == encode_frame(seq, type_id, p), (len(p), type_id)
+
+
+def test_the_crc_is_the_reference_crc_over_any_part_of_a_buffer():
+    data = bytes((i * 131 + 7) & 0xFF for i in range(300))
+    assert crc16(b"123456789", 0, 9) == reference_crc16(b"123456789") == 0x6F91  # the catalogue's check
+    for start, end in ((0, 0), (0, 1), (5, 6), (3, 200), (0, 300), (299, 300)):
+        assert crc16(data, start, end) == reference_crc16(data[start:end]), (start, end)
 
 
 def test_an_oversized_payload_is_refused_as_the_reference_refuses_it():
@@ -186,4 +196,60 @@ def test_ack_status_and_event_packed_in_place_are_the_reference_messages():
     assert msg.name == "EVENT" and msg.fields == {"event": 65535, "ms": 4000000000, "kind": 3,
                                                   "code": 0xFF, "value": -2000000000}, msg.fields
     assert j.event_number == 0
+    h.cleanup()
+
+
+def _record(host):
+    """A short session's record: its id and its bytes, read from the store (not over the link)."""
+    app = host.app
+    host.start([h.phase(mode=1, force_dn=3000, ramp_up_ms=1000, ramp_down_ms=1000, duration_ms=3000)])
+    assert host.until(lambda: app.state == 1 and not app.recorder.open, 30)
+    rid = app.recorder.listed[-1]
+    with open(record.path_of(app.recorder.store.root, rid), "rb") as f:
+        return rid, f.read()
+
+
+def _answer(host, data):
+    """The bytes the link sends back for data, in one service() call."""
+    link = host.board.link
+    link.host_read()
+    link.host_write(data)
+    host.app.link.service()
+    return link.host_read()
+
+
+def test_record_chunks_packed_in_place_are_the_reference_frames():
+    host = h.Host()
+    rid, data = _record(host)
+    link = host.app.link
+    assert len(data) > 600
+    for offset in list(range(0, len(data), 200)) + [len(data) - 1, len(data), len(data) + 7, 0xFFFFFFFF]:
+        seq = host._next_seq()
+        chunk = data[offset:offset + 200] if offset < len(data) else b""  # (a long int: no slice index)
+        want = encode("RECORD_CHUNK", link.seq, {"re": seq, "record_id": rid, "offset": offset,
+                                                 "total": len(data), "data": chunk})
+        assert _answer(host, encode("RECORD_READ", seq, {"record_id": rid, "offset": offset})) == want, offset
+    # a retransmission gets the same chunk (the remembered reply) under the board's next seq
+    read = encode("RECORD_READ", 77, {"record_id": rid, "offset": 200})
+    first = decode(FrameDecoder().feed(_answer(host, read))[0])
+    again = decode(FrameDecoder().feed(_answer(host, read))[0])
+    assert again.fields == first.fields and again.seq == (first.seq + 1) & 0xFF
+    h.cleanup()
+
+
+def test_a_refused_record_read_gets_the_reference_decoders_nak():
+    host = h.Host()
+    rid, _ = _record(host)
+    link = host.app.link
+    state = host.app.state
+    payload = encode_payload("RECORD_READ", {"record_id": rid, "offset": 0})
+    for frame, error in (
+            (encode("RECORD_READ", 10, {"record_id": rid + 1, "offset": 0}), "UNKNOWN_RECORD"),
+            (encode_frame(11, 0x10, b"\x00\x00" + payload[2:]), "OUT_OF_RANGE"),  # record_id 0
+            (encode_frame(12, 0x10, payload[:5]), "BAD_LENGTH"),
+            (encode_frame(13, 0x10, payload + b"\x00"), "BAD_LENGTH"),
+            (encode_frame(14, 0x10, payload, version=1), "UNSUPPORTED_VERSION")):
+        seq = FrameDecoder().feed(frame)[0].seq
+        want = encode("NAK", link.seq, {"re": seq, "error": ERROR[error], "state": state})
+        assert _answer(host, frame) == want, error
     h.cleanup()

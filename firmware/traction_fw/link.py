@@ -1,15 +1,20 @@
 # The protocol server (SPEC sections 3-6, 11): reads the port a byte at a time, decodes frames, runs each
 # command once (a retransmission gets the remembered reply), answers ACK/NAK/data, and sends the
 # telemetry and events the tick left in its rings. Everything here runs in service(), outside the tick,
-# with a bounded amount of work per call (docs/firmware.md, instruction budgets): the bytes read, then
-# the replies to what they held, else up to EVENTS_PER_SERVICE events, else one telemetry frame.
+# with a bounded amount of work per call (docs/firmware.md, instruction budgets): the bytes read up to the
+# end of one frame, and the reply to it; else up to EVENTS_PER_SERVICE events, else one telemetry frame.
+# A second frame waits in the port for the next call (a control period later): a host has one command
+# outstanding, but its heartbeat may arrive with it, and two replies in one call (a RECORD_CHUNK and an
+# ACK) cost half as much again.
 #
 # What a healthy treatment sends and receives allocates nothing (tests/mp_test_heap.py runs service()
-# with the heap locked): frames are decoded in place (wire.FrameReader); HEARTBEAT and GET_STATUS are
-# answered from fixed fields; ACK, NAK, STATUS, EVENT and TELEMETRY are packed in place; the last reply
-# is remembered as its payload bytes. A heap that never fills during a treatment never collects in it
-# (a full collection is ~0.9 M instructions on the emulated board: twice a control period's budget).
-# Other commands go through the reference decoder and encoder (traction_protocol), which allocate.
+# with the heap locked), and neither does reading a record back: frames are decoded in place
+# (wire.FrameReader); HEARTBEAT, GET_STATUS and RECORD_READ are answered from fixed fields; ACK, NAK,
+# STATUS, EVENT, TELEMETRY and RECORD_CHUNK are packed in place (the chunk's data read from the file
+# straight into the frame); the last command is remembered by its seq and CRC (SPEC section 5), its reply
+# as payload bytes. A heap that never fills during a treatment never collects in it (a full collection
+# is ~0.9 M instructions on the emulated board: twice a control period's budget). Other commands go
+# through the reference decoder and encoder (traction_protocol), which allocate.
 
 from struct import pack_into
 
@@ -19,11 +24,11 @@ from traction_protocol.errors import EncodeError
 from traction_protocol.framing import MAX_PAYLOAD, VERSION, Frame
 from traction_protocol.messages import encode_payload
 
-from .commands import Commands
-# copy and same are viper: any buffer is a ptr8 to them, though the stubs say not (pyright ignores below)
-from .wire import START, FrameReader, FrameWriter, copy, same, u32
+from .commands import CHUNK, Commands
+# copy is viper: any buffer is a ptr8 to it, though the stubs say not (pyright ignores below)
+from .wire import START, FrameReader, FrameWriter, copy, u32
 
-READ_MAX = 256  # bytes taken from the port per service() call
+READ_MAX = 256  # bytes taken from the port per service() call (fewer once a frame ends)
 EVENTS_PER_SERVICE = 2  # frames per call: each is framed (CRC, COBS) and written within the call
 # Samples per TELEMETRY frame (the SPEC allows 40): 10 a frame at 100 Hz is still under a tenth of
 # 115200 baud.
@@ -33,6 +38,8 @@ HELLO = 0x01
 HEARTBEAT = BY_NAME["HEARTBEAT"]
 LEASE_LO, LEASE_HI = HEARTBEAT.fields[0][2:4]
 GET_STATUS = BY_NAME["GET_STATUS"].type_id
+RECORD_READ = BY_NAME["RECORD_READ"]
+RECORD_CHUNK = BY_NAME["RECORD_CHUNK"]
 ACK = BY_NAME["ACK"]
 NAK = BY_NAME["NAK"]
 STATUS = BY_NAME["STATUS"]
@@ -50,59 +57,51 @@ class Link:
         self.port = app.board.link
         self.reader = FrameReader()
         self.byte = bytearray(1)
-        self.chunk = bytearray(READ_MAX)
-        self.block = 0  # bytes since the last delimiter
-        self.first = 0
         self.repl = False  # a REPL break-in was seen: the loop must hand the port over
         self.seq = 0
-        # the last command executed (seq, type, payload) and the reply it got (type, payload), for a
+        # the last command executed (seq, type, size, CRC) and the reply it got (type, payload), for a
         # retransmission; last_type -1: none (at boot and after HELLO)
         self.last_seq = 0
         self.last_type = -1
-        self.last_payload = bytearray(MAX_PAYLOAD)
         self.last_size = 0
+        self.last_crc = 0
         self.reply_type = 0
         self.reply_payload = bytearray(MAX_PAYLOAD)
         self.reply_size = 0
         self.commands = Commands(app)
-        # the frames of a treatment: ACK, NAK, STATUS, EVENT, TELEMETRY of 1..TELEMETRY_MAX samples
-        self.writer = FrameWriter([ACK.size, NAK.size, STATUS.size, EVENT.size] + [
+        # the frames of a treatment: ACK, NAK, STATUS, EVENT, TELEMETRY of 1..TELEMETRY_MAX samples; and a
+        # whole RECORD_CHUNK, whose data is read into the frame through the view of it made here
+        self.writer = FrameWriter([ACK.size, NAK.size, STATUS.size, EVENT.size, RECORD_CHUNK.size + CHUNK] + [
             TELEMETRY.size + i * TELEMETRY.item_size for i in range(1, TELEMETRY_MAX + 1)])
+        at = START + RECORD_CHUNK.size
+        self.chunk = self.writer.view[at:at + CHUNK]
 
     def service(self):
-        n = self._read()
-        replied = False
-        reader = self.reader
-        chunk = self.chunk
-        for i in range(n):
-            if reader.put(chunk[i]):
-                self._command()
-                replied = True
-        if replied or self._send_events():
+        if self._read() or self._send_events():
             return  # the rings wait for the next call
         self._send_telemetry()
 
     def _read(self):
-        n = 0
+        """Up to READ_MAX bytes from the port, a byte at a time (what is not read stays in the port, for
+        the next call or the REPL), up to the end of a frame, which is answered; whether one was."""
         port = self.port
-        while n < READ_MAX and port.read(self.byte):
-            b = self.byte[0]
-            if b == 0:
-                self.block = 0
-            else:
-                self.block += 1
-                if self.block == 1:
-                    self.first = b
-                elif (self.block == 2 and self.first == REPL_BREAK_1 and b == REPL_BREAK_2
-                      and self.app.repl_allowed()):
-                    # what follows is the REPL's: stop reading here
-                    self.repl = True
-                    self.app.board.watchdog.stop()  # nothing feeds it once the loop has returned
-                    self.reader.reset()
-                    return 0
-            self.chunk[n] = b
-            n += 1
-        return n
+        byte = self.byte
+        reader = self.reader
+        for _ in range(READ_MAX):
+            if not port.read(byte):
+                break
+            b = byte[0]
+            # a block that starts CR, Ctrl-C: a REPL break-in; what follows is the REPL's
+            if (b == REPL_BREAK_2 and reader.n == 1 and reader.buf[0] == REPL_BREAK_1
+                    and self.app.repl_allowed()):
+                self.repl = True
+                self.app.board.watchdog.stop()  # nothing feeds it once the loop has returned
+                reader.reset()
+                break
+            if reader.put(b):
+                self._command()
+                return True
+        return False
 
     def _reply(self, name, fields):
         """A data reply from its fields (the reference encoder: allocates)."""
@@ -129,7 +128,7 @@ class Link:
         r = self.reader
         at = r.PAYLOAD
         if (r.type_id != HELLO and r.type_id == self.last_type and r.seq == self.last_seq
-                and r.size == self.last_size and same(r.buf, at, self.last_payload, 0, r.size)):  # pyright: ignore[reportArgumentType]
+                and r.size == self.last_size and r.crc == self.last_crc):
             self.app.renew_lease()
             self._resend()  # a retransmission: same answer, not run again
             return
@@ -148,7 +147,24 @@ class Link:
             self._remember_reply(STATUS.type_id, STATUS.size)
             self._remember()
             return
+        if r.version == VERSION and r.type_id == RECORD_READ.type_id and r.size == RECORD_READ.size \
+                and (r.buf[at] or r.buf[at + 1]):  # record_id 0 is out of range: the reference's NAK
+            self._record_read(r.seq, r.buf, at)
+            return
         self._decoded(Frame(r.version, r.seq, r.type_id, bytes(r.buf[at:at + r.size])))
+
+    def _record_read(self, re, buf, at):
+        """A RECORD_READ answered in place: the chunk read from the file into the frame."""
+        self.app.renew_lease()
+        rid = buf[at] | (buf[at + 1] << 8)
+        # a long int on a 32-bit port from 1 GiB on: no record is that long
+        offset = buf[at + 2] | (buf[at + 3] << 8) | (buf[at + 4] << 16) | (buf[at + 5] << 24)
+        n = self.commands.pack_chunk(self.writer.body, START, self.chunk, re, rid, offset)
+        if n < 0:
+            self._nak(re, "UNKNOWN_RECORD")
+        else:
+            self._remember_reply(RECORD_CHUNK.type_id, n)
+        self._remember()
 
     def _decoded(self, frame):
         """A command through the reference decoder; its result (commands.py) becomes the reply."""
@@ -189,10 +205,10 @@ class Link:
 
     def _remember(self):
         r = self.reader
-        copy(self.last_payload, 0, r.buf, r.PAYLOAD, r.size)  # pyright: ignore[reportArgumentType]
         self.last_seq = r.seq
         self.last_type = r.type_id
         self.last_size = r.size
+        self.last_crc = r.crc
 
     def _resend(self):
         copy(self.writer.body, START, self.reply_payload, 0, self.reply_size)  # pyright: ignore[reportArgumentType]

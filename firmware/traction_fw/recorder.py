@@ -67,22 +67,25 @@ class Recorder:
         self._close_reader()
         self.listed = self.ids()
 
-    def read(self, rid, offset, n):
-        """(size, up to n bytes from offset) of a listed record, or None. The file stays open between
-        the chunks a host reads: finding, opening and sizing it for each cost ~0.2 M instructions on the
-        emulated board's LittleFS."""
+    def read(self, rid, offset, buf):
+        """A listed record's bytes from offset into buf (as many as it has there, up to len(buf)): its
+        size, or -1 if it is not listed. Allocates nothing once the record is open. The file stays open
+        between the chunks a host reads: finding, opening and sizing it for each cost ~0.2 M instructions
+        on the emulated board's LittleFS."""
         if rid not in self.listed:
-            return None
+            return -1
         r = self.reader
         if r is None or r[0] != rid:
             self._close_reader()
             f = open(record.path_of(self.store.root, rid), "rb")
             r = self.reader = (rid, f, f.seek(0, 2))
-        f = r[1]
-        if offset >= r[2]:
-            return r[2], b""
-        f.seek(offset)
-        return r[2], f.read(n)
+        size = r[2]
+        if offset < size:
+            f = r[1]
+            f.seek(offset)
+            if f.readinto(buf) != min(len(buf), size - offset):
+                raise OSError("record %d changed while it was read" % rid)
+        return size
 
     def delete(self, rid):
         """RECORD_ACK: the host has the record. False if it is not listed."""

@@ -1,8 +1,9 @@
 # The board's frame encoder (SPEC section 3): the bytes traction_protocol.encode_frame makes, built in one
 # preallocated buffer with the CRC and COBS compiled by MicroPython's viper emitter (machine code: the
 # image's mpy-cross targets the port's CPU). In bytecode the two cost about 2,000 instructions per frame
-# byte on a Cortex-M3 (a 200-byte RECORD_CHUNK ~0.45 M), here under 100. traction_protocol stays the
-# reference, on both sides, for payloads and for decoding; tests/mp_test_wire.py holds this to it.
+# byte on a Cortex-M3 (a 200-byte RECORD_CHUNK ~0.45 M), here ~130 (CRC ~80, COBS ~40: a whole
+# RECORD_CHUNK is framed in 28 k, measured under -icount). traction_protocol stays the reference, on both
+# sides, for payloads and for decoding; tests/mp_test_wire.py holds this to it.
 #
 # COBS in place: the frame (header, payload, CRC) sits in buf[1:], and each zero byte becomes the code of
 # the block after it, the first code going in buf[0]. No byte moves, because a frame of at most MAX_FRAME
@@ -25,15 +26,14 @@ def u32(v):
 
 @micropython.viper
 def crc16(data: ptr8, start: int, end: int) -> int:  # noqa: F821 - viper's pointer types
-    """CRC-16/MCRF4XX of data[start:end] (crc.py's, a bit at a time: no table on the heap)."""
+    """CRC-16/MCRF4XX of data[start:end] (crc.py's), a byte at a time with no table (none on the heap):
+    the reflected CCITT polynomial 0x8408 folded over a byte in shifts, as avr-libc's _crc_ccitt_update.
+    A bit at a time it cost ~360 instructions a byte on the Cortex-M3."""
     c = 0xFFFF
     for i in range(start, end):
-        c ^= data[i]
-        for _ in range(8):
-            if c & 1:
-                c = (c >> 1) ^ 0x8408
-            else:
-                c >>= 1
+        x = (c ^ data[i]) & 0xFF
+        x ^= (x << 4) & 0xFF
+        c = (c >> 8) ^ (x << 8) ^ (x << 3) ^ (x >> 4)
     return c
 
 
@@ -118,20 +118,12 @@ def copy(dst: ptr8, at: int, src: ptr8, start: int, n: int):  # noqa: F821
         dst[at + i] = src[start + i]
 
 
-@micropython.viper
-def same(a: ptr8, at: int, b: ptr8, start: int, n: int) -> bool:  # noqa: F821
-    """a[at:at + n] == b[start:start + n], with no slice objects."""
-    for i in range(n):
-        if a[at + i] != b[start + i]:
-            return False
-    return True
-
-
 class FrameReader:
     """The frames in the bytes read from the port, decoded in place: what the reference FrameDecoder
     hands back as a Frame, allocating nothing (tests/mp_test_wire.py holds it to FrameDecoder). Frame
     errors are dropped silently (SPEC 3.1 steps 1-5: the host retransmits). After put() returned True, the
-    frame is version, seq, type_id and the payload at buf[PAYLOAD:PAYLOAD + size], until the next put()."""
+    frame is version, seq, type_id, the payload at buf[PAYLOAD:PAYLOAD + size] and its CRC (which, with
+    seq, tells a retransmission: SPEC section 5), until the next put()."""
 
     PAYLOAD = HEADER_SIZE
 
@@ -139,7 +131,7 @@ class FrameReader:
         self.buf = bytearray(MAX_ENCODED)
         self.n = 0
         self.overflow = False
-        self.version = self.seq = self.type_id = self.size = 0
+        self.version = self.seq = self.type_id = self.size = self.crc = 0
 
     def reset(self):
         self.n = 0
@@ -164,8 +156,10 @@ class FrameReader:
         if m < HEADER_SIZE + CRC_SIZE or m > MAX_FRAME:
             return False
         end = m - CRC_SIZE
-        if buf[end] | (buf[end + 1] << 8) != crc16(buf, 0, end):  # pyright: ignore[reportArgumentType]
+        crc = buf[end] | (buf[end + 1] << 8)
+        if crc != crc16(buf, 0, end):  # pyright: ignore[reportArgumentType]
             return False
+        self.crc = crc
         self.version = buf[0]
         self.seq = buf[1]
         self.type_id = buf[2]
