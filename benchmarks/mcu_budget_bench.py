@@ -20,12 +20,12 @@ in the call, it recorded something (an item or a CHECKPOINT: a row in the spool 
 seal), it answered a RECORD_READ, or none of these. A full gc.collect() with the session's heap is timed
 once at the end.
 
-A call that commits to the store (LittleFS: START, the seal, RECORD_ACK) costs 1 to 8 M instructions on
+A call that commits to the store (LittleFS: START, the seal, RECORD_ACK) costs millions of instructions on
 this image whatever the store's geometry (benchmarks/store_bench.py), more than a period's budget; on a
 Pico it is a flash erase and program. So the service() and period budgets are judged on the calls that
 do not commit, and a commit must come with the motor disabled (the line released): the calls that wrote
 to the store device (ramblocks.DEVICE.programs moved) are counted apart, with those made while the motor
-was enabled.
+was enabled, and have their own budget: half the 100 ms a host waits before it first resends a command.
 """
 
 # ruff: noqa: UP031 - %-formatting, the same on MicroPython (which runs this file) as on CPython
@@ -46,6 +46,9 @@ TARGETS = {
     "treating_service_worst": 400000,
     "treating_period_worst": int(0.5 * PERIOD_S * CPU_HZ / CYCLES_PER_INSTRUCTION),
     "treating_service_bytes": 0,
+    # A commit's own budget: half the 100 ms a host waits before its first retransmission (SPEC 6), so a
+    # command answered after a commit is answered before its host resends it.
+    "service_commit_worst": int(0.5 * 0.100 * CPU_HZ / CYCLES_PER_INSTRUCTION),
 }
 MARGIN = 1.10  # a budget is broken when exceeded by more than 10 %
 SESSION_S = 40
@@ -305,9 +308,9 @@ def host_main():
           % (f["service_commit_count"], f["commits_driving"]))
     print("Budgets (broken above %d %% of the target), in a treatment and over the whole run but for the "
           "calls that commit to the store: worst service() <= %d; worst period <= %d (50 %% of 10 ms at %d "
-          "MHz, %.1f cycles/instruction)" % (
+          "MHz, %.1f cycles/instruction); a call that commits, with the motor off: <= %d (50 ms)" % (
               round(MARGIN * 100), TARGETS["service_nocommit_worst"], TARGETS["period_nocommit_worst"],
-              CPU_HZ // 1000000, CYCLES_PER_INSTRUCTION))
+              CPU_HZ // 1000000, CYCLES_PER_INSTRUCTION, TARGETS["service_commit_worst"]))
     for name, value, target in over_budget(f):
         print("  OVER BUDGET: %s %d > %d" % (name, value, target))
     if args.json:
