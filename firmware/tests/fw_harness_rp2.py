@@ -225,6 +225,12 @@ class PIO:
     SHIFT_LEFT = 0
 
 
+# One flash for every Flash, made when this module is imported: on the emulated board's heap (140 KB,
+# fragmented by the tests before) 16 KB in one piece may no longer be found later in a test module.
+_FLASH = bytearray(16 * 1024)
+_ERASED = b"\xff" * 4096
+
+
 class Flash:
     """rp2.Flash over a run of the flash storage, as the rp2 port and the chip behave: 4 KB blocks;
     writeblocks(block, buf, offset) programs whole 256-byte pages (the pico-sdk's rule), and programming
@@ -234,8 +240,10 @@ class Flash:
 
     SECTOR = 4096
 
-    def __init__(self, size=16 * 1024):  # a board's is 64 KB; 16 fit the emulated board's heap
-        self.mem = bytearray(size)  # as a board leaves it: not erased
+    def __init__(self):
+        self.mem = _FLASH  # a board's is 64 KB; 16 fit the emulated board's heap
+        for i in range(len(self.mem)):  # as a board leaves it: not erased
+            self.mem[i] = 0
         self.programs = 0
         self.erases = 0
         self.programmed_over = 0
@@ -245,7 +253,7 @@ class Flash:
             return len(self.mem) // self.SECTOR
         if op == 6:
             at = arg * self.SECTOR
-            self.mem[at:at + self.SECTOR] = b"\xff" * self.SECTOR
+            self.mem[at:at + self.SECTOR] = _ERASED
             self.erases += 1
             return 0
         return None
