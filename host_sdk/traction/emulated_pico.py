@@ -349,6 +349,13 @@ class EmulatedPico:
                     proc.wait()
 
 
+class EmulatedPicoADS1220(EmulatedPico):
+    """The emulated Pico with an ADS1220 for its load cell (`hil_tests --board rp2040-ads1220`)."""
+
+    def __init__(self, image=None, flash=None, jumper_at_boot=False, **options):
+        super().__init__(image, flash, jumper_at_boot, loadcell="ads1220", **options)
+
+
 def first_boot_flash(image, config=None):
     """The unit's flash after a device maker's first-boot steps on the product image (docs/firmware.md):
     boot.py, main.py and board.json (config, default unit_config()) copied onto its filesystem over the

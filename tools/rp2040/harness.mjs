@@ -315,6 +315,7 @@ class ADS1220 {
       this.conversions++;
       if (this.fresh) this.drdy.setInputValue(true); // not read: DRDY pulses high before it falls again
       this.setDrdy(true);
+      if (!this.wreg && !this.frame?.length) this.frame = null; // the next SCLKs shift it out (CS tied low)
     }
   }
 
