@@ -10,7 +10,7 @@ import time
 
 import pytest
 from traction import Device, Session, Treatment
-from traction.emulated_pico import SERIAL, EmulatedPico
+from traction.emulated_pico import SERIAL, EmulatedPico, EmulatedPicoError, harness_wiring, unit_config
 
 # Waits are bounded by wall-clock time: the emulator runs at 0.05-0.4x real time on two shared cores, so
 # what takes the board a few seconds is given SLOWDOWN times that, and a dead emulator fails at once.
@@ -64,6 +64,22 @@ def _raw_repl(port, timeout_s=REPL_S):
         t.close()
         raise
     return t
+
+
+def test_the_units_board_json_names_the_adc_chosen():
+    # what first boot writes into the emulated flash (runs without the emulator)
+    hx711 = unit_config()
+    assert hx711["loadcell"]["adc"] == "hx711" and hx711["clock"]["pace"] == "timer"
+    ads = unit_config("ads1220")
+    assert ads["loadcell"]["adc"] == "ads1220" and ads["loadcell"]["sps"] == 660
+    assert ads["clock"] == {"pace": "timer"} and ads["provision"] == hx711["provision"]
+    assert unit_config("ads1220", 2000, "drdy")["clock"] == {"pace": "drdy"}
+    assert set(harness_wiring("ads1220")) & {"hx711", "ads1220"} == {"ads1220"}  # one chip on the board
+    assert harness_wiring("ads1220", adc_fitted=False)["ads1220"]["absent"]
+    for bad, message in [(("ads1220", 660, "drdy"), "not a multiple"), (("ads1220", 500), "must be one of"),
+                         (("hx711", 660), "ADS1220's"), (("ads1231",), "loadcell must be")]:
+        with pytest.raises(EmulatedPicoError, match=message):
+            unit_config(*bad)
 
 
 def test_traction_sim_prints_its_pty_and_traction_info_reads_the_product_image(request, tmp_path):

@@ -7,8 +7,8 @@ peripherals around it, driven by the virtual board's plant.
 
 Three processes: node runs rp2040js with the UF2 (tools/rp2040/harness.mjs: the USB-CDC port bridged to a
 pty, the load cell's ADC (HX711, or ADS1220 with loadcell="ads1220"), encoder, current sense and switches
-on their pins); the MicroPython unix port runs hal/sim's
-plant, motor, load cell and switches (tools/rp2040/plant.py); they exchange the pins every 10 ms of
+on their pins); the MicroPython unix port runs hal/sim's plant, motor, load cell and switches
+(tools/rp2040/plant.py); they exchange the pins every 10 ms of
 emulated time, in lock step, over two pipes. This launcher puts the pty behind the same relay as the
 virtual board's (traction/pty_relay.py), so `traction`, mpremote and `hil_tests --board PORT` use it
 unchanged, and restarts the emulator on the same flash when the board reboots (its watchdog,
@@ -148,9 +148,11 @@ class EmulatedPico:
         then); loadcell, sps, pace: the load cell's ADC, "hx711" or "ads1220" (at sps samples/s, the loop
         paced by "timer" or its "drdy"), written into board.json at first boot; adc_fitted=False: the
         ADS1220 is not on the board (its driver's read-back fails at boot, and the board stays silent)."""
+        self.config = unit_config(loadcell, sps, pace)
+        if not adc_fitted and loadcell != "ads1220":
+            raise EmulatedPicoError("adc_fitted=False is the ADS1220's (the board without that chip)")
         self.image = check_tools(image)
         self._jumper_at_boot = jumper_at_boot
-        self.config = unit_config(loadcell, sps, pace)
         self.loadcell = loadcell
         self._adc_fitted = adc_fitted
         self._start_flash = flash
