@@ -7,9 +7,10 @@
 // tools/rp2040/plant.py (started by host_sdk/traction/emulated_pico.py) runs the one plant model, hal/sim's,
 // and exchanges the pins with this process every plant period of emulated time, in lock step, one JSON
 // line each way on stdin/stdout:
-//   out {"t_us": T, "enable": 0|1, "dir": 0|1, "duty": 0..1}                         the driver's inputs
+//   out {"t_us": T, "enable": 0|1, "dir": 0|1, "duty": 0..1}                        the driver's inputs
 //   in  {"load": COUNTS, "load_ready": bool, "encoder": COUNTS, "current": COUNTS,
 //        "pins": {GPIO: 0|1, ...}}                                                  the plant's outputs
+// (load: the load cell's counts, which the HX711 or the ADS1220, whichever --wiring names, converts).
 // The emulation waits for each answer, so the plant sees the firmware's time, whatever the host's speed.
 // A line {"reset": true} in is the reset button (the plant's injected reset): as the watchdog, below.
 // Around rp2040js (docs/firmware.md, "The emulated Pico"):
