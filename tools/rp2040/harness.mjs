@@ -242,15 +242,17 @@ class HX711 {
 // ready; its 24 bits (two's complement, MSB first) shift out on the next SCLKs with CS low (read directly,
 // or after RDATA), and DRDY rises on the first of them; a conversion not read pulses DRDY high just before
 // the next one falls. The counts are the plant's load cell's, at gain 128 (other gains scale them), the
-// same the HX711 gets. Not modelled: the digital filter's settling (the first conversion after START comes
-// one period later, as the next ones), SPI timing (a byte moves the moment it is written), the reference
-// and input multiplexer settings (the bridge is read whatever they say), temperature sensor, IDACs.
+// same the HX711 gets. After RESET, commands are ignored for 50 us + 32 clocks. Not modelled: the digital
+// filter's settling (the first conversion after START comes one period later, as the next ones), SPI
+// timing (a byte moves the moment it is written), the reference and input multiplexer settings (the
+// bridge is read whatever they say), temperature sensor, IDACs.
 const ADS1220_SPS = [ // by MODE (normal, duty-cycle, turbo), then DR (7 is reserved)
   [20, 45, 90, 175, 330, 600, 1000],
   [5, 11.25, 22.5, 44, 82.5, 150, 250],
   [40, 90, 180, 350, 660, 1200, 2000],
 ];
 const ADS1220_RAILS = [-0x800000, 0x7fffff];
+const ADS1220_RESET_NS = 50_000 + 32 * 244; // after RESET it takes no command for 50 us + 32 clocks (4.096 MHz)
 const FUNCTION_SPI = 1;
 const SSP_SPO = 1 << 6; // SSPCR0: clock polarity
 const SSP_SPH = 1 << 7; // SSPCR0: clock phase
@@ -277,7 +279,8 @@ class ADS1220 {
     });
   }
 
-  reset() {
+  reset(now = 0) {
+    this.busyUntil = now + ADS1220_RESET_NS;
     this.regs = [0, 0, 0, 0];
     this.nextConversion = Infinity; // single-shot mode, not started
     this.word = 0;
@@ -339,6 +342,9 @@ class ADS1220 {
     if (!this.wired()) {
       return 0xff; // DOUT is high impedance: the pull-up
     }
+    if (this.mcu.clock.nanos < this.busyUntil) {
+      return 0xff; // still resetting: the byte is not heard
+    }
     if (this.frame === null) {
       // the first SCLKs after CS falls shift out a conversion not yet read; DRDY rises on them
       this.frame = this.fresh ? this.dataBytes() : [];
@@ -365,7 +371,7 @@ class ADS1220 {
     const at = (byte >> 2) & 3;
     const last = Math.min(3, at + (byte & 3));
     if ((byte & 0xfe) === 0x06) {
-      this.reset();
+      this.reset(now);
     } else if ((byte & 0xfe) === 0x08) {
       this.start(now);
     } else if ((byte & 0xfe) === 0x02) {
