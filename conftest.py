@@ -21,7 +21,8 @@ MP_TIMEOUT_S = 600
 def pytest_addoption(parser):
     group = parser.getgroup("hil", "hardware-in-the-loop (hil_tests)")
     group.addoption("--board", default="sim", help="'sim' (a virtual board per test, the default), 'mcu' "
-                    "(the emulated board's image under QEMU, docs/firmware.md), a device path such as "
+                    "(the emulated board's image under QEMU, docs/firmware.md), 'rp2040' (the Pico image on "
+                    "rp2040js; 'rp2040-ads1220' with an ADS1220 for its load cell), a device path such as "
                     "/dev/ttyACM0, or a pyserial URL")
     group.addoption("--time-scale", type=int, default=30, help="virtual board time scale (default 30)")
     group.addoption("--board-key-file", default=None, metavar="FILE", help="a real board's device key (from "

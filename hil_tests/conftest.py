@@ -4,6 +4,7 @@
     pytest hil_tests --board /dev/ttyACM0   # a real board (or a pyserial URL such as socket://host:4000)
     pytest hil_tests --board mcu            # the emulated board's image under QEMU, one per test
     pytest hil_tests --board rp2040         # the Pico product image on rp2040js, one per test
+    pytest hil_tests --board rp2040-ads1220 # the same with an ADS1220 for its load cell
 
 Tests marked `fault_injection` need the virtual board's side channel and skip on a real board.
 """

@@ -23,11 +23,12 @@ from pathlib import Path
 import pytest
 from traction import Device, TractionError, VirtualBoard
 from traction.emulated_board import EmulatedBoard
-from traction.emulated_pico import EmulatedPico
+from traction.emulated_pico import EmulatedPico, EmulatedPicoADS1220
 from traction.record import RecordError, load_key, parse_key, verify
 
 ROOT = Path(__file__).resolve().parent.parent
-EMULATED = {"mcu": EmulatedBoard, "rp2040": EmulatedPico}  # --board: an emulated board (QEMU, rp2040js)
+# --board: an emulated board (QEMU, rp2040js; the Pico with its HX711 or an ADS1220)
+EMULATED = {"mcu": EmulatedBoard, "rp2040": EmulatedPico, "rp2040-ads1220": EmulatedPicoADS1220}
 RECORD_FORMAT = "traction-hil-run/1"
 KEY_ENV = "TRACTION_BOARD_KEY"
 BOARD_FIXTURES = {"device", "connect"}  # a test using either drives the board

@@ -1,14 +1,16 @@
 """The emulated Pico (docs/firmware.md): the product UF2 on rp2040js with the unit's peripherals on its pins.
 Runs with `pytest --board rp2040` after `traction build --target pico` and `npm ci --prefix tools/rp2040`
-(as .ci/run does); the hil subset covers sessions, the stop switch and a fault."""
+(as .ci/run does); the hil subset covers sessions, the stop switch and a fault. The board with an ADS1220
+for its load cell (`--loadcell ads1220`) boots, answers and runs a short session here."""
 
+import re
 import subprocess
 import sys
 import time
 
 import pytest
-from traction import Device
-from traction.emulated_pico import SERIAL, EmulatedPico
+from traction import Device, Session, Treatment
+from traction.emulated_pico import SERIAL, EmulatedPico, EmulatedPicoError, harness_wiring, unit_config
 
 # Waits are bounded by wall-clock time: the emulator runs at 0.05-0.4x real time on two shared cores, so
 # what takes the board a few seconds is given SLOWDOWN times that, and a dead emulator fails at once.
@@ -27,6 +29,12 @@ def _board(request, **kwargs):
 @pytest.fixture
 def board(request):
     yield from _board(request)
+
+
+@pytest.fixture
+def ads1220_board(request):
+    """The unit with an ADS1220 for its load cell (660 samples/s, the loop paced by the timer)."""
+    yield from _board(request, loadcell="ads1220")
 
 
 @pytest.fixture
@@ -58,12 +66,31 @@ def _raw_repl(port, timeout_s=REPL_S):
     return t
 
 
+def test_the_units_board_json_names_the_adc_chosen():
+    # what first boot writes into the emulated flash (runs without the emulator)
+    hx711 = unit_config()
+    assert hx711["loadcell"]["adc"] == "hx711" and hx711["clock"]["pace"] == "timer"
+    ads = unit_config("ads1220")
+    assert ads["loadcell"]["adc"] == "ads1220" and ads["loadcell"]["sps"] == 660
+    assert ads["clock"] == {"pace": "timer"} and ads["provision"] == hx711["provision"]
+    assert unit_config("ads1220", 2000, "drdy")["clock"] == {"pace": "drdy"}
+    assert set(harness_wiring("ads1220")) & {"hx711", "ads1220"} == {"ads1220"}  # one chip on the board
+    assert harness_wiring("ads1220", adc_fitted=False)["ads1220"]["absent"]
+    for bad, message in [(("ads1220", 660, "drdy"), "not a multiple"), (("ads1220", 500), "must be one of"),
+                         (("hx711", 660), "ADS1220's"), (("ads1231",), "loadcell must be")]:
+        with pytest.raises(EmulatedPicoError, match=message):
+            unit_config(*bad)
+
+
 def test_traction_sim_prints_its_pty_and_traction_info_reads_the_product_image(request, tmp_path):
+    # The unit as a device maker may choose it: an ADS1220 at 1200 samples/s whose DRDY paces the loop
+    # (every 12th conversion starts a period); the board answers only once that chip read its registers back.
     if request.config.getoption("--board") != "rp2040":
         pytest.skip("the emulated Pico runs with --board rp2040 (.ci/run)")
     store = tmp_path / "host.db"
-    sim = subprocess.Popen([sys.executable, "-m", "traction.cli", "sim", "--mcu", "rp2040", "--host-store",
-                            str(store)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sim = subprocess.Popen([sys.executable, "-m", "traction.cli", "sim", "--mcu", "rp2040", "--loadcell",
+                            "ads1220", "--sps", "1200", "--pace", "drdy", "--host-store", str(store)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         port = sim.stdout.readline().strip()
         assert port.startswith("/dev/pts/"), sim.stderr.read()
@@ -73,6 +100,7 @@ def test_traction_sim_prints_its_pty_and_traction_info_reads_the_product_image(r
         assert SERIAL in info.stdout
         assert "real" in info.stdout  # hal/rp2: the product image, not the simulated board
         assert "key           known" in info.stdout  # sim registered the unit's key in the host store
+        assert re.search(r"^\s*state\s+IDLE\s*$", info.stdout, re.M), info.stdout  # no fault: the ADC reads
     finally:
         sim.terminate()
         sim.wait(30)
@@ -122,3 +150,50 @@ def test_a_production_board_booted_without_the_jumper_offers_no_repl(board):
     with pytest.raises(TransportError, match="could not enter raw repl"):
         _raw_repl(board.port, timeout_s=15).close()
     board.wait_answering()
+
+
+# A short static session: 2 s up, a 4 s hold, 2 s down (under a minute of wall time at the emulator's speed).
+SHORT_STATIC = """
+name = "emulated pico ads1220"
+region = "lumbar"
+position = "prone"
+angle = 12
+body_weight = "80 kg"
+unit = "N"
+tolerance = "5 N"
+
+[[phase]]
+mode = "static"
+force = "200 N"
+ramp_up = "2 s"
+ramp_down = "2 s"
+duration = "8 s"
+"""
+
+
+def test_a_board_with_an_ads1220_runs_a_session_on_the_plants_counts(ads1220_board, tmp_path):
+    # hal/rp2's ADS1220 driver against the emulated chip: at boot it resets it, writes its registers and
+    # reads them back (a chip that does not answer stops the board there), then every conversion comes in
+    # on a DRDY interrupt over SPI. The force the board reports, and records, is the plant's.
+    board = ads1220_board
+    with Device.open(board.port, store=tmp_path / "host.db", key=board.key) as dev:
+        assert dev.info.serial == SERIAL and dev.info.calibrated
+        status = dev.status()
+        assert status.state == "IDLE" and status.fault is None, status
+        assert abs(status.force_n) < 3
+        session = Session(dev, Treatment.from_toml(SHORT_STATIC, file="<short static>")).start()
+        samples = []
+        true_n = []  # the line's true force during the hold, from the plant
+        for sample in session.telemetry(timeout=WAIT_S):
+            samples.append(sample)
+            if sample.segment == "HOLD":
+                true_n.append(board.plant()["true_force_dn"] / 10)
+        record = session.wait(timeout=WAIT_S)  # fetched, its seal and hash chain verified, acknowledged
+    assert record is not None, session.record_error
+    assert record.end["reason"] == "COMPLETED" and record.end["fault"] is None, record.end
+    hold = [s.force_n for s in samples if s.segment == "HOLD"]
+    assert len(hold) > 10, [s.segment for s in samples]
+    settled = hold[len(hold) // 2:]
+    assert all(abs(f - 200) < 10 for f in settled), settled  # the controller holds what the ADC reads
+    assert all(abs(f - 200) < 10 for f in true_n[len(true_n) // 2:]), true_n  # and the line really is there
+    assert 150 < record.end["peak_dn"] / 10 < 220

@@ -6,8 +6,9 @@ peripherals around it, driven by the virtual board's plant.
         board.press_stop()                   # the sim's side channel, as on the virtual board
 
 Three processes: node runs rp2040js with the UF2 (tools/rp2040/harness.mjs: the USB-CDC port bridged to a
-pty, the HX711, encoder, current sense and switches on their pins); the MicroPython unix port runs hal/sim's
-plant, motor, load cell and switches (tools/rp2040/plant.py); they exchange the pins every 10 ms of
+pty, the load cell's ADC (HX711, or ADS1220 with loadcell="ads1220"), encoder, current sense and switches
+on their pins); the MicroPython unix port runs hal/sim's plant, motor, load cell and switches
+(tools/rp2040/plant.py); they exchange the pins every 10 ms of
 emulated time, in lock step, over two pipes. This launcher puts the pty behind the same relay as the
 virtual board's (traction/pty_relay.py), so `traction`, mpremote and `hil_tests --board PORT` use it
 unchanged, and restarts the emulator on the same flash when the board reboots (its watchdog,
@@ -45,18 +46,41 @@ SERIAL = "PICO-EMU-0001"
 EXIT_RESET = 3  # the harness: the board rebooted (its flash saved)
 BOOT_TIMEOUT_S = 120.0  # the emulator runs at a fraction of real time
 STOP_TIMEOUT_S = 5.0
+ADCS = ("hx711", "ads1220")  # the load cell's ADC: boards/pico.json has pins for both
+ADS1220_SPS = (40, 90, 180, 350, 660, 1200, 2000)  # turbo mode (hal/rp2/ads1220.py)
+ADS1220_DEFAULT_SPS = 660
+PACES = ("timer", "drdy")
 
 
 class EmulatedPicoError(TractionError):
     pass
 
 
-def unit_config():
+def unit_config(loadcell="hx711", sps=None, pace="timer"):
     """The emulated unit's board.json: boards/pico.json, provisioned as the virtual board is (its serial
-    changed), so its load cell's calibration matches the plant's HX711 counts."""
+    changed), so its load cell's calibration matches the plant's counts (the HX711's and the ADS1220's
+    alike); with loadcell "ads1220", that ADC at sps samples/s (660 by default), the loop paced by the
+    timer or by its DRDY (pace "drdy": sps a multiple of control_hz)."""
     config = build_pico.image_config()
     sim = json.loads((build.ROOT / "firmware" / "boards" / "sim.json").read_text())
     config["provision"] = dict(sim["provision"], serial=SERIAL)
+    if loadcell not in ADCS:
+        raise EmulatedPicoError(f"loadcell must be one of {', '.join(ADCS)}, not {loadcell!r}")
+    if pace not in PACES:
+        raise EmulatedPicoError(f"pace must be one of {', '.join(PACES)}, not {pace!r}")
+    if loadcell == "hx711":
+        if sps is not None or pace != "timer":
+            raise EmulatedPicoError("sps and pace drdy are the ADS1220's: the HX711 runs at 80 samples/s, "
+                                    "the loop paced by the timer")
+        return config
+    sps = ADS1220_DEFAULT_SPS if sps is None else sps
+    if sps not in ADS1220_SPS:
+        raise EmulatedPicoError(f"an ADS1220's sps must be one of {ADS1220_SPS} (turbo mode), not {sps}")
+    if pace == "drdy" and sps % config["control_hz"]:
+        raise EmulatedPicoError(f"pace drdy marks a period every sps / control_hz samples: sps {sps} is "
+                                f"not a multiple of control_hz {config['control_hz']} (1200 or 2000 is)")
+    config["loadcell"].update(adc="ads1220", sps=sps)
+    config["clock"] = {"pace": pace}
     return config
 
 
@@ -72,11 +96,15 @@ def plant_config(channel):
     return sim
 
 
-def harness_wiring():
-    """The pins the harness drives and reads (boards/pico.json)."""
+def harness_wiring(loadcell="hx711", adc_fitted=True):
+    """The pins the harness drives and reads (boards/pico.json), with the load cell's ADC on its own; an
+    ADS1220 not fitted leaves its pins unanswered (the driver's register read-back fails)."""
     pico = build_pico.image_config()
     motor = pico["motor"]
-    return {"hx711": pico["loadcell"]["hx711"], "encoder": motor["encoder"], "pwm": motor["pwm"],
+    adc = dict(pico["loadcell"][loadcell])
+    if not adc_fitted:
+        adc["absent"] = True
+    return {loadcell: adc, "encoder": motor["encoder"], "pwm": motor["pwm"],
             "dir": motor["dir"], "enable": motor["enable"], "current_adc": motor["current_adc"]}
 
 
@@ -111,14 +139,22 @@ class EmulatedPico:
     # on 2 shared cores); hil_tests scales its wall-clock timeouts by this.
     SLOWDOWN = 10.0
 
-    def __init__(self, image=None, flash=None, jumper_at_boot=False):
+    def __init__(self, image=None, flash=None, jumper_at_boot=False, loadcell="hx711", sps=None,
+                 pace="timer", adc_fitted=True):
         """image: the UF2 (default build/pico/traction-pico.uf2); flash: a flash image to start from
-        (default: the unit after its first-boot steps, prepared once per image; "": an erased flash, the
-        board at its REPL: start() then does not wait for the firmware to answer); jumper_at_boot: the
-        service jumper is fitted at power-on (a production image offers its REPL only then)."""
+        (default: the unit after its first-boot steps, prepared once per image and board config; "": an
+        erased flash, the board at its REPL: start() then does not wait for the firmware to answer);
+        jumper_at_boot: the service jumper is fitted at power-on (a production image offers its REPL only
+        then); loadcell, sps, pace: the load cell's ADC, "hx711" or "ads1220" (at sps samples/s, the loop
+        paced by "timer" or its "drdy"), written into board.json at first boot; adc_fitted=False: the
+        ADS1220 is not on the board (its driver's read-back fails at boot, and the board stays silent)."""
+        self.config = unit_config(loadcell, sps, pace)
+        if not adc_fitted and loadcell != "ads1220":
+            raise EmulatedPicoError("adc_fitted=False is the ADS1220's (the board without that chip)")
         self.image = check_tools(image)
         self._jumper_at_boot = jumper_at_boot
-        self.config = unit_config()
+        self.loadcell = loadcell
+        self._adc_fitted = adc_fitted
         self._start_flash = flash
         self.restarts = 0  # reboots of the board (the emulator started again on its flash)
         self.port = None
@@ -160,7 +196,9 @@ class EmulatedPico:
             self.flash = self._runtime / "flash.bin"
             self.stats = self._runtime / "cpu.jsonl"  # how busy the CPU is, a line per emulated second
             self.stretches = self._runtime / "stretches.jsonl"  # busy stretches of a period or more
-            start = self._start_flash if self._start_flash is not None else first_boot_flash(self.image)
+            start = self._start_flash
+            if start is None:
+                start = first_boot_flash(self.image, self.config)
             if start:
                 shutil.copyfile(start, self.flash)
             self._relay = PtyRelay()
@@ -245,8 +283,9 @@ class EmulatedPico:
         to_mcu_r, to_mcu_w = os.pipe()
         # hal/sim imports the firmware's wire.py, which imports traction_protocol
         env = dict(os.environ, MICROPYPATH=os.pathsep.join((str(firmware_dir()), str(protocol_dir()))))
+        wiring = harness_wiring(self.loadcell, self._adc_fitted)
         mcu_cmd = ["node", str(HARNESS), "--uf2", str(self.image), "--bootrom", str(bootrom()),
-                   "--tty", os.ttyname(self._relay.board_fd), "--wiring", json.dumps(harness_wiring()),
+                   "--tty", os.ttyname(self._relay.board_fd), "--wiring", json.dumps(wiring),
                    "--flash", str(self.flash), "--stats", str(self.stats), "--stretches", str(self.stretches)]
         plant_cmd = [interpreter(), str(PLANT), str(self._runtime / "plant.json")]
         try:
@@ -312,15 +351,22 @@ class EmulatedPico:
                     proc.wait()
 
 
-def first_boot_flash(image):
+class EmulatedPicoADS1220(EmulatedPico):
+    """The emulated Pico with an ADS1220 for its load cell (`hil_tests --board rp2040-ads1220`)."""
+
+    def __init__(self, image=None, flash=None, jumper_at_boot=False, **options):
+        super().__init__(image, flash, jumper_at_boot, loadcell="ads1220", **options)
+
+
+def first_boot_flash(image, config=None):
     """The unit's flash after a device maker's first-boot steps on the product image (docs/firmware.md):
-    boot.py, main.py and board.json copied onto its filesystem over the USB REPL. Made once per image and
-    board config, kept beside the image (build/pico/first-boot-*.bin)."""
+    boot.py, main.py and board.json (config, default unit_config()) copied onto its filesystem over the
+    USB REPL. Made once per image and board config, kept beside the image (build/pico/first-boot-*.bin)."""
     import hashlib
 
     files = {"boot.py": (build.ROOT / "firmware" / "boot.py").read_bytes(),
              "main.py": (build.ROOT / "firmware" / "main.py").read_bytes(),
-             "board.json": (json.dumps(unit_config(), indent=1) + "\n").encode()}
+             "board.json": (json.dumps(config or unit_config(), indent=1) + "\n").encode()}
     digest = hashlib.sha256(Path(image).read_bytes())
     for name, data in sorted(files.items()):
         digest.update(name.encode() + b"\0" + data)
@@ -331,7 +377,8 @@ def first_boot_flash(image):
     from mpremote.transport_serial import SerialTransport
 
     # An erased filesystem (the rp2 port formats it at boot), and the service jumper fitted: the product
-    # image offers its REPL only then (docs/device-makers.md).
+    # image offers its REPL only then (docs/device-makers.md). It boots on the image's own board.json
+    # (the HX711's), so this board has the HX711 whatever the unit's config says.
     board = EmulatedPico(image, flash="", jumper_at_boot=True)
     board.start()
     try:
@@ -361,10 +408,20 @@ def register(subparsers):
     p = subparsers.choices["sim"]
     p.add_argument("--uf2", metavar="UF2", help="with --mcu rp2040: the image (default "
                    "build/pico/traction-pico.uf2)")
+    p.add_argument("--loadcell", choices=ADCS, help="with --mcu rp2040: the load cell's ADC (default "
+                   "hx711), written into board.json at first boot")
+    p.add_argument("--sps", type=int, metavar="N", help=f"with --loadcell ads1220: its samples per second, "
+                   f"one of {', '.join(map(str, ADS1220_SPS))} (default {ADS1220_DEFAULT_SPS})")
+    p.add_argument("--pace", choices=PACES, help="with --loadcell ads1220: what paces the control loop, the "
+                   "timer (default) or the ADC's DRDY (--sps 1200 or 2000)")
     before = p.get_default("func")
 
     def run(args, console=None):
-        return run_sim(args) if args.mcu == "rp2040" else before(args, console)
+        if args.mcu == "rp2040":
+            return run_sim(args)
+        if args.loadcell or args.sps or args.pace:
+            raise EmulatedPicoError("--loadcell, --sps and --pace are the emulated Pico's (--mcu rp2040)")
+        return before(args, console)
 
     p.set_defaults(func=run)
 
@@ -378,10 +435,12 @@ def run_sim(args):
                                 "(docs/firmware.md)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        with EmulatedPico(args.uf2) as board:
+        with EmulatedPico(args.uf2, loadcell=args.loadcell or "hx711", sps=args.sps,
+                          pace=args.pace or "timer") as board:
             host_store = _register_key(board, args.host_store)
             print(board.port, flush=True)
-            print(f"emulated Pico {board.serial} (rp2040js) on {board.port}; image {board.image}; side "
+            print(f"emulated Pico {board.serial} (rp2040js, {board.loadcell.upper()}) on {board.port}; "
+                  f"image {board.image}; side "
                   f"channel {board.channel}; device key registered in {host_store}. Ctrl-C to stop.",
                   file=sys.stderr, flush=True)
             while board.running():

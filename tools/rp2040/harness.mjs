@@ -7,9 +7,10 @@
 // tools/rp2040/plant.py (started by host_sdk/traction/emulated_pico.py) runs the one plant model, hal/sim's,
 // and exchanges the pins with this process every plant period of emulated time, in lock step, one JSON
 // line each way on stdin/stdout:
-//   out {"t_us": T, "enable": 0|1, "dir": 0|1, "duty": 0..1, "hx711_powerdowns": N}   the driver's inputs
+//   out {"t_us": T, "enable": 0|1, "dir": 0|1, "duty": 0..1}                        the driver's inputs
 //   in  {"load": COUNTS, "load_ready": bool, "encoder": COUNTS, "current": COUNTS,
 //        "pins": {GPIO: 0|1, ...}}                                                  the plant's outputs
+// (load: the load cell's counts, which the HX711 or the ADS1220, whichever --wiring names, converts).
 // The emulation waits for each answer, so the plant sees the firmware's time, whatever the host's speed.
 // A line {"reset": true} in is the reset button (the plant's injected reset): as the watchdog, below.
 // Around rp2040js (docs/firmware.md, "The emulated Pico"):
@@ -235,6 +236,158 @@ class HX711 {
   }
 }
 
+// ---- the ADS1220: its commands and registers on SPI (mode 1), conversions at its data rate, DRDY ----
+// Datasheet (SBAS501): RESET 0000 011x, START/SYNC 0000 100x, POWERDOWN 0000 001x, RDATA 0001 xxxx,
+// RREG 0010 rrnn and WREG 0100 rrnn (nn + 1 registers from register rr). DRDY falls when a conversion is
+// ready; its 24 bits (two's complement, MSB first) shift out on the next SCLKs with CS low (read directly,
+// or after RDATA), and DRDY rises on the first of them; a conversion not read pulses DRDY high just before
+// the next one falls. The counts are the plant's load cell's, at gain 128 (other gains scale them), the
+// same the HX711 gets. After RESET, commands are ignored for 50 us + 32 clocks. Not modelled: the digital
+// filter's settling (the first conversion after START comes one period later, as the next ones), SPI
+// timing (a byte moves the moment it is written), the reference and input multiplexer settings (the
+// bridge is read whatever they say), temperature sensor, IDACs.
+const ADS1220_SPS = [ // by MODE (normal, duty-cycle, turbo), then DR (7 is reserved)
+  [20, 45, 90, 175, 330, 600, 1000],
+  [5, 11.25, 22.5, 44, 82.5, 150, 250],
+  [40, 90, 180, 350, 660, 1200, 2000],
+];
+const ADS1220_RAILS = [-0x800000, 0x7fffff];
+const ADS1220_RESET_NS = 50_000 + 32 * 244; // after RESET it takes no command for 50 us + 32 clocks (4.096 MHz)
+const FUNCTION_SPI = 1;
+const SSP_SPO = 1 << 6; // SSPCR0: clock polarity
+const SSP_SPH = 1 << 7; // SSPCR0: clock phase
+const SSP_MS = 1 << 2; // SSPCR1: slave mode
+
+class ADS1220 {
+  constructor(mcu, pins) {
+    this.mcu = mcu;
+    this.spi = mcu.spi[pins.spi ?? 0];
+    this.bus = [pins.sck, pins.mosi, pins.miso].map((p) => mcu.gpio[p]);
+    this.cs = mcu.gpio[pins.cs];
+    this.drdy = mcu.gpio[pins.drdy];
+    this.value = 0; // the plant's counts, at gain 128
+    this.ready = true; // false: no conversion completes (DRDY stays high)
+    this.conversions = 0;
+    this.reads = 0; // conversions shifted out
+    this.reset();
+    if (pins.absent) {
+      return; // not fitted: DRDY pulled up, and rp2040js's SPI reads 0 with nothing on the bus
+    }
+    this.spi.onTransmit = (byte) => this.spi.completeTransmit(this.transfer(byte));
+    this.cs.addListener(() => {
+      if (this.cs.outputValue) this.endFrame(); // CS high resets the serial interface
+    });
+  }
+
+  reset(now = 0) {
+    this.busyUntil = now + ADS1220_RESET_NS;
+    this.regs = [0, 0, 0, 0];
+    this.nextConversion = Infinity; // single-shot mode, not started
+    this.word = 0;
+    this.fresh = false; // a conversion not yet read: DRDY low
+    this.endFrame();
+    this.setDrdy(false);
+  }
+
+  endFrame() {
+    this.frame = null; // the bytes still to shift out in this CS-low frame (null: none started)
+    this.wreg = null; // a WREG waiting for its data bytes
+  }
+
+  setDrdy(low) {
+    this.fresh = low;
+    this.drdy.setInputValue(!low);
+  }
+
+  periodNs() {
+    const sps = ADS1220_SPS[(this.regs[1] >> 3) & 3]?.[this.regs[1] >> 5];
+    return sps ? 1e9 / sps : Infinity;
+  }
+
+  start(now) {
+    this.nextConversion = now + this.periodNs();
+  }
+
+  tick(now) {
+    while (now >= this.nextConversion) {
+      const continuous = this.regs[1] & 0x04;
+      this.nextConversion = continuous ? this.nextConversion + this.periodNs() : Infinity;
+      if (!this.ready) continue;
+      const gain = 1 << ((this.regs[0] >> 1) & 7);
+      const counts = Math.round(this.value * gain / 128);
+      this.word = Math.min(Math.max(counts, ADS1220_RAILS[0]), ADS1220_RAILS[1]) & 0xffffff;
+      this.conversions++;
+      if (this.fresh) this.drdy.setInputValue(true); // not read: DRDY pulses high before it falls again
+      this.setDrdy(true);
+      if (!this.wreg && !this.frame?.length) this.frame = null; // the next SCLKs shift it out (CS tied low)
+    }
+  }
+
+  dataBytes() {
+    return [this.word >> 16, (this.word >> 8) & 0xff, this.word & 0xff];
+  }
+
+  wired() {
+    // The chip hears the SPI peripheral only as a master in mode 1 (SSPCR0: SPO 0, SPH 1; SSPCR1: MS 0)
+    // with 8-bit frames, its pins muxed to it. (rp2040js's own masterMode and spiMode getters misread
+    // those bits, so they are read here.)
+    const spi = this.spi;
+    return spi.enabled && !(spi.control1 & SSP_MS) && (spi.control0 & (SSP_SPO | SSP_SPH)) === SSP_SPH
+      && spi.dataBits === 8
+      && this.bus.every((pin) => pin.functionSelect === FUNCTION_SPI)
+      && this.cs.outputEnable && !this.cs.outputValue;
+  }
+
+  transfer(byte) {
+    if (!this.wired()) {
+      return 0xff; // DOUT is high impedance: the pull-up
+    }
+    if (this.mcu.clock.nanos < this.busyUntil) {
+      return 0xff; // still resetting: the byte is not heard
+    }
+    if (this.frame === null) {
+      // the first SCLKs after CS falls shift out a conversion not yet read; DRDY rises on them
+      this.frame = this.fresh ? this.dataBytes() : [];
+      if (this.fresh) {
+        this.reads++;
+        this.setDrdy(false);
+      }
+    }
+    const out = this.frame.length ? this.frame.shift() : 0;
+    if (this.wreg) {
+      this.regs[this.wreg.at++] = byte;
+      if (this.wreg.at > this.wreg.last) {
+        this.wreg = null;
+        if (this.nextConversion !== Infinity) this.start(this.mcu.clock.nanos); // a write restarts it
+      }
+    } else {
+      this.command(byte);
+    }
+    return out;
+  }
+
+  command(byte) {
+    const now = this.mcu.clock.nanos;
+    const at = (byte >> 2) & 3;
+    const last = Math.min(3, at + (byte & 3));
+    if ((byte & 0xfe) === 0x06) {
+      this.reset(now);
+    } else if ((byte & 0xfe) === 0x08) {
+      this.start(now);
+    } else if ((byte & 0xfe) === 0x02) {
+      this.nextConversion = Infinity; // POWERDOWN
+    } else if ((byte & 0xf0) === 0x10) {
+      this.frame = this.dataBytes(); // RDATA
+      this.reads++;
+      this.setDrdy(false);
+    } else if ((byte & 0xf0) === 0x20) {
+      this.frame = this.regs.slice(at, last + 1); // RREG
+    } else if ((byte & 0xf0) === 0x40) {
+      this.wreg = { at, last }; // WREG
+    }
+  }
+}
+
 // ---- the quadrature encoder: steps toward the plant's count ----
 class Encoder {
   constructor(mcu, pins) {
@@ -363,7 +516,10 @@ function main() {
   const saveFlash = (path) => fs.writeFileSync(path, mcu.flash.subarray(0, FLASH_SIZE));
 
   const pio = pioStepper(mcu);
-  const hx711 = new HX711(mcu, wiring.hx711, pio.state);
+  // the load cell's ADC, the one the board has
+  const adc = wiring.ads1220 ? new ADS1220(mcu, wiring.ads1220) : new HX711(mcu, wiring.hx711, pio.state);
+  const adcProgress = () => (wiring.ads1220 ? `ADS1220 ${adc.conversions} conversions, ${adc.reads} read`
+    : `HX711 power-downs ${adc.powerdowns}`);
   const encoder = new Encoder(mcu, wiring.encoder);
   const pwm = wiring.pwm;
   let nextPlant = 0;
@@ -438,8 +594,8 @@ function main() {
         reboot();
         return;
       }
-      hx711.value = msg.load;
-      hx711.ready = msg.load_ready;
+      adc.value = msg.load;
+      adc.ready = msg.load_ready;
       encoder.moveTo(msg.encoder, mcu.clock.nanos, nextPlant); // its step ends where the next begins
       mcu.adc.channelValues[wiring.current_adc - 26] = msg.current;
       for (const [pin, level] of Object.entries(msg.pins)) {
@@ -459,7 +615,6 @@ function main() {
       enable: mcu.gpio[wiring.enable].outputValue ? 1 : 0,
       dir: mcu.gpio[wiring.dir].outputValue ? 1 : 0,
       duty: pwmDuty(mcu, pwm),
-      hx711_powerdowns: hx711.powerdowns,
     }) + '\n');
   }
 
@@ -487,7 +642,7 @@ function main() {
     setInterval(() => {
       const t = clock.nanos / 1e6;
       process.stderr.write(`harness: ${t.toFixed(1)} ms emulated (+${(t - last).toFixed(1)}), ` +
-        `PC ${core.PC.toString(16)}, ${stats.instructions} instructions, ${stats.waits} waits, HX711 power-downs ${hx711.powerdowns}, encoder ${encoder.position}\n`);
+        `PC ${core.PC.toString(16)}, ${stats.instructions} instructions, ${stats.waits} waits, ${adcProgress()}, encoder ${encoder.position}\n`);
       last = t;
       stats.waits = stats.instructions = 0;
     }, 1000);
@@ -499,7 +654,7 @@ function main() {
     while (!waitingForPlant && !stopped && Date.now() < until && clock.nanos < emulatedUntil) {
       for (let i = 0; i < 2000 && !waitingForPlant && !stopped; i++) {
         let now = clock.nanos;
-        const next = Math.min(hx711.nextConversion, encoder.due(), nextPlant);
+        const next = Math.min(adc.nextConversion, encoder.due(), nextPlant);
         if (core.waiting) {
           // asleep until an interrupt: the PIO catches up after the jump (nothing here wakes on it)
           stats.waits++;
@@ -518,7 +673,7 @@ function main() {
         }
         now = clock.nanos;
         pio.step(now);
-        hx711.tick(now);
+        adc.tick(now);
         encoder.tick(now);
         if (toDevice.length) feedDevice();
         if (now >= nextPlant) {

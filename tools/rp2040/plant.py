@@ -7,9 +7,9 @@ CONFIG is firmware/boards/sim.json with the link in memory, free-running time an
 plus "wiring": the Pico's pins as boards/pico.json has them. For each line from the harness (the driver's
 inputs at the end of a plant period of emulated time), the sim board takes one control period
 (Clock.wait_tick: the plant steps, the load cell samples, the current sense and encoder follow) and one
-line goes back: what the HX711, the encoder, the current-sense output and the switches present on their
-pins. The side channel (inject.jsonl, plant.json) is the virtual board's, so `traction`'s SideChannel and
-the hil_tests fault fixtures work unchanged.
+line goes back: what the load cell's ADC (the HX711 or the ADS1220: the same counts), the encoder, the
+current-sense output and the switches present on their pins. The side channel (inject.jsonl, plant.json)
+is the virtual board's, so `traction`'s SideChannel and the hil_tests fault fixtures work unchanged.
 """
 
 import json
@@ -35,7 +35,7 @@ def answer(board, wiring):
                                                          inputs["limit_switch"]["active"])
     return {
         "load": cell.counts,
-        "load_ready": not cell.stale,  # a stale HX711 never pulls DOUT low: its data line is stuck high
+        "load_ready": not cell.stale,  # a stale ADC never signals a conversion (HX711 DOUT, ADS1220 DRDY)
         "encoder": board.motor.position(),
         "current": board.motor.current(),
         "pins": pins,

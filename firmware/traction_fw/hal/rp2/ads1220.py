@@ -33,7 +33,7 @@ class ADS1220:
         self._data = bytearray(3)
         self._raw = 0
         self._fresh = False
-        self.samples = 0  # conversions read since boot
+        self.samples = 0  # conversions read since boot, modulo 2**30
         self._clock = None
         self._every = 0
         self._left = 0
@@ -67,7 +67,9 @@ class ADS1220:
         v = d[0] << 16 | d[1] << 8 | d[2]
         self._raw = v - 0x1000000 if v & 0x800000 else v
         self._fresh = True
-        self.samples += 1
+        # Wrapped below 2**30, so it stays a small int on a 32-bit port: past that a long int would be an
+        # allocation in a hard IRQ (MemoryError), and MicroPython would switch the handler off for good.
+        self.samples = self.samples + 1 if self.samples < 0x3FFFFFFF else 0
         if self._every:
             self._left -= 1
             if not self._left:
