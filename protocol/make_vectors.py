@@ -58,8 +58,8 @@ def telemetry(sample, count, **changes):
 def samples(first, count, **changes):
     # an ADS1220 at 660 conversions a second near 30 N on a cell of 4000 counts per newton, with noise
     counts = [121400 + (i * 37) % 800 - 400 for i in range(count)]
-    fields = dict(first=first, sample=1200, sps=660, zero_counts=1400, span_counts=400000, span_dn=1000,
-                  counts=counts)
+    fields = dict(first=first, sample=1200, behind=2, sps=660, zero_counts=1400, span_counts=400000,
+                  span_dn=1000, counts=counts)
     fields.update(changes)
     return fields
 
@@ -169,7 +169,7 @@ MESSAGES = (
     ("TELEMETRY at the field limits (sample counter about to wrap)", "TELEMETRY", 10,
      telemetry(4294967295, 2, samples=[(-32768, 0), (-1, 0)], state=6, segment=6)),
     ("SAMPLES 33 conversions (50 ms at 660 per second)", "SAMPLES", 23, samples(7920, 33)),
-    ("SAMPLES the largest batch, 57 conversions", "SAMPLES", 24, samples(0, 57)),
+    ("SAMPLES the largest batch, 56 conversions", "SAMPLES", 24, samples(0, 56)),
     ("SAMPLES not calibrated, running number about to wrap, counts at the rails", "SAMPLES", 25,
      samples(1073741823, 2, zero_counts=0, span_counts=0, span_dn=0, counts=[-8388608, 8388607])),
     ("SAMPLES empty", "SAMPLES", 26, samples(5, 0, sps=80)),
@@ -322,7 +322,7 @@ def error_vectors():
         ("TELEMETRY period 0", patched("TELEMETRY", telemetry(0, 3), 4, bytes(4)), "OUT_OF_RANGE"),
         ("SAMPLES first at 2^30, past its wrap",
          patched("SAMPLES", samples(0, 3), 0, (1 << 30).to_bytes(4, "little")), "OUT_OF_RANGE"),
-        ("SAMPLES rate 0", patched("SAMPLES", samples(0, 3), 8, bytes(2)), "OUT_OF_RANGE"),
+        ("SAMPLES rate 0", patched("SAMPLES", samples(0, 3), 10, bytes(2)), "OUT_OF_RANGE"),
         ("STREAM samples 2", with_type(0x19, b"\x02"), "OUT_OF_RANGE"),
         ("EVENT kind 11", patched("EVENT", event(3, 100, 1, 3, 0), 6, b"\x0b"), "OUT_OF_RANGE"),
         ("RECORD_READ record 0", with_type(0x10, bytes(6)), "OUT_OF_RANGE"),

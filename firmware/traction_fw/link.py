@@ -38,7 +38,7 @@ EVENTS_PER_SERVICE = 2  # frames per call: each is framed (CRC, COBS) and writte
 TELEMETRY_MAX = 10
 TELEMETRY_AGE = 25  # control periods: a batch this old goes out even if short
 # SAMPLES: a frame every SAMPLES_MS of the ADC's conversions (33 at 660 samples/s, 4 at 80), at most
-# SAMPLES_MAX (the SPEC allows 57; 40 is 60 ms at 660, 20 ms at 2000 samples/s: 50 frames a second). A frame
+# SAMPLES_MAX (the SPEC allows 56; 40 is 60 ms at 660, 20 ms at 2000 samples/s: 50 frames a second). A frame
 # goes out only while the port takes SAMPLES_ROOM bytes without waiting: replies and events keep their
 # room, and the load cell's ring keeps a quarter second meanwhile (hal/samples.py).
 SAMPLES_MS = 50
@@ -305,8 +305,8 @@ class Link:
         n = ring.drain(self.counts)
         st = app.settings
         body = self.writer.body
-        pack_into(SAMPLES_HEAD, body, START, (ring.taken - n) & WRAP_MASK, u32(app.samples), self.cell.sps,
-                  st.zero, st.span_counts, st.span_dn)
+        pack_into(SAMPLES_HEAD, body, START, (ring.taken - n) & WRAP_MASK, u32(app.samples), ring.pending(),
+                  self.cell.sps, st.zero, st.span_counts, st.span_dn)
         at = START + SAMPLES.size
         counts = self.counts
         for i in range(n):

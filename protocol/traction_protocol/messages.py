@@ -188,8 +188,9 @@ CATALOGUE = (
         ("first", "I", 0, SAMPLE_WRAP - 1, "", "running number of item 0: load-cell conversions since boot, "
                                                 "modulo 2^30; item i is first + i (mod 2^30)"),
         ("sample", "I", 0, U32_MAX, "", "control sample (TELEMETRY's numbering) of the last tick before the "
-                                         "items were taken: the last item was converted before that "
-                                         "period ended"),
+                                         "items were taken"),
+        ("behind", "H", 0, U16_MAX, "", "conversions the ADC made after the last item by the end of that "
+                                         "period: the last item is behind / sps s before it ended"),
         ("sps", "H", 1, U16_MAX, "1/s", "the ADC's conversion rate: item i + 1 is 1/sps s after item i"),
         ("zero_counts", "i", -2147483648, 2147483647, "count", "the reading the board takes as zero "
                                                                "force now (its calibration, or the zero "
@@ -198,7 +199,7 @@ CATALOGUE = (
                                                                "calibrated"),
         ("span_dn", "H", 0, U16_MAX, _DN, "the load of span_counts: force_dn = (raw_counts - zero_counts) x "
                                           "span_dn / span_counts"),
-    ), ("counts", "struct:i", ("raw_counts",), 57)),
+    ), ("counts", "struct:i", ("raw_counts",), 56)),
 )
 
 _KIND_SIZE = {"text16": 16, "bytes32": 32}
