@@ -167,3 +167,46 @@ def test_e2e_a_line_that_damages_bytes_loses_samples_counted_never_the_session(t
     assert adc.lost > 0 and len(adc) > 5000
     # what arrived plus what was counted lost is every conversion between the first and the last
     assert len(adc) + adc.lost == adc.numbers[-1] - adc.numbers[0] + 1
+
+
+# ---- traction run --adc-samples ----
+
+def test_cli_an_adc_samples_file_that_cannot_be_written_stops_before_the_board_is_touched(tmp_path, capsys):
+    from traction.cli import main
+
+    toml = tmp_path / "t.toml"
+    toml.write_text('region = "lumbar"\nbody_weight = "80 kg"\n[[phase]]\nmode = "static"\nforce = "250 N"\n'
+                    'duration = "20 s"\n')
+    bad = tmp_path / "no-such-dir" / "s.csv"
+    code = main(["run", str(toml), "--port", "/dev/ttyNOPE3", "--adc-samples", str(bad)])
+    err = capsys.readouterr().err
+    last = err.splitlines()[-1]  # after the treatment file's warnings, one error line
+    assert code == 1 and last.startswith("traction: error: --adc-samples") and "cannot write it" in last
+
+
+@pytest.mark.e2e
+def test_e2e_cli_run_writes_every_conversion_to_the_csv(tmp_path, capsys, monkeypatch):
+    import csv
+
+    from traction.cli import main
+    from traction.virtual_board import VirtualBoard
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.delenv("TRACTION_STORE", raising=False)
+    toml = tmp_path / "t.toml"
+    toml.write_text('region = "lumbar"\nbody_weight = "80 kg"\n[[phase]]\nmode = "static"\nforce = "250 N"\n'
+                    'ramp_up = "5 s"\nduration = "10 s"\n')
+    out_csv = tmp_path / "adc.csv"
+    with VirtualBoard(store_dir=tmp_path / "board", time_scale=10, overrides=ADS1220) as vb:
+        key_file = tmp_path / "key.hex"
+        key_file.write_text(vb.key.hex() + "\n")
+        code = main(["run", str(toml), "--port", vb.port, "--store", str(tmp_path / "s.db"), "--key-file",
+                     str(key_file), "--adc-samples", str(out_csv)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    with open(out_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    numbers = [int(r["number"]) for r in rows]
+    assert len(rows) > 6000 and numbers == list(range(numbers[0], numbers[0] + len(rows)))  # none lost
+    assert max(float(r["force_n"]) for r in rows) > 240  # the hold at 250 N, read at the ADC's rate
+    assert f"{len(rows)} load-cell samples at 660/s, 0 lost, in {out_csv}" in err

@@ -9,6 +9,8 @@ asks with STREAM. A session asks when made with `adc_samples=True`:
     session.adc.force_n, session.adc.t_s, session.adc.lost   # every conversion so far, and the losses
 """
 
+import csv
+import math
 from array import array
 from dataclasses import dataclass
 
@@ -75,3 +77,11 @@ class AdcStream:
         self.t_s.extend(t)
         self.force_n.extend(force if force is not None else (float("nan"),) * n)
         return AdcBatch(f["first"], sps, counts, t, force, lost)
+
+    def write_csv(self, out):
+        """Every conversion as CSV to the text file out: number, t_s, raw_counts, force_n (empty when the
+        board was not calibrated)."""
+        w = csv.writer(out)
+        w.writerow(("number", "t_s", "raw_counts", "force_n"))
+        for number, t, counts, force in zip(self.numbers, self.t_s, self.counts, self.force_n, strict=True):
+            w.writerow((number, f"{t:.6f}", counts, "" if math.isnan(force) else f"{force:.4f}"))
