@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from traction.adc import WRAP, AdcStream
 from traction.device import Device
+from traction.errors import TractionError
 from traction.session import Session
 from traction.store import Store
 from traction.treatment import Treatment
@@ -109,6 +110,8 @@ def test_a_session_without_them_never_asks_and_ignores_them(tmp_path):
     finally:
         board.close()
     assert "STREAM" not in board.executed and session.adc is None
+    with pytest.raises(TractionError, match="adc_samples=True"):
+        session.add_adc_callback(print)  # a callback that would never be called is refused
     assert got[0].force_n == 100.0 and session.callback_errors == 0  # telemetry unaffected
 
 
