@@ -42,7 +42,7 @@ class Commands:
     def hello(self, f):
         app = self.app
         app.lease_ms = 2000
-        app.link.streaming = False  # a new host starts without SAMPLES until it asks (STREAM)
+        app.link.stream(False)  # a new host starts without SAMPLES until it asks (STREAM)
         st = app.settings
         b = app.board
         return ("INFO", {
@@ -78,7 +78,7 @@ class Commands:
 
     def stream(self, f):
         """STREAM (any state): SAMPLES frames of every load-cell conversion on or off."""
-        self.app.link.streaming = f["samples"] == 1
+        self.app.link.stream(f["samples"] == 1)
         return 0
 
     def heartbeat(self, lease_ms):

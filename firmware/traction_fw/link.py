@@ -85,19 +85,21 @@ class Link:
         # the frames of a treatment: ACK, NAK, STATUS, EVENT, TELEMETRY of 1..TELEMETRY_MAX samples; and a
         # whole RECORD_CHUNK, whose data is read into the frame through the view of it made here
         self.writer = FrameWriter([ACK.size, NAK.size, STATUS.size, EVENT.size, RECORD_CHUNK.size + CHUNK] + [
-            TELEMETRY.size + i * TELEMETRY.item_size for i in range(1, TELEMETRY_MAX + 1)] + [
-            SAMPLES.size + i * SAMPLES.item_size for i in range(1, SAMPLES_MAX + 1)])
-        # SAMPLES (STREAM turns them on; HELLO and boot off): a batch is due once it holds samples_batch
-        # conversions or samples_periods control periods passed since the last frame
+            TELEMETRY.size + i * TELEMETRY.item_size for i in range(1, TELEMETRY_MAX + 1)])
+        # SAMPLES (STREAM turns them on; HELLO and boot off)
         self.streaming = False
-        cell = app.board.loadcell
-        self.cell = cell
-        self.counts = array("i", bytes(4 * SAMPLES_MAX))
-        self.samples_batch = max(1, min(SAMPLES_MAX, cell.sps * SAMPLES_MS // 1000))
-        self.samples_periods = max(1, SAMPLES_MS * 1000 // app.period_us)
+        self.counts = None  # the drained conversions, made with the frames' views at the first STREAM
         self.samples_sent = 0  # control sample of the last SAMPLES frame
         at = START + RECORD_CHUNK.size
         self.chunk = self.writer.view[at:at + CHUNK]
+
+    def stream(self, on):
+        """STREAM: SAMPLES frames on or off. Their buffer and frame views are made the first time (2.4 KB
+        of heap a board that never streams keeps free; STREAM is a decoded command, which allocates)."""
+        if on and self.counts is None:
+            self.writer.prepare([SAMPLES.size + i * SAMPLES.item_size for i in range(1, SAMPLES_MAX + 1)])
+            self.counts = array("i", bytes(4 * SAMPLES_MAX))
+        self.streaming = on
 
     def service(self):
         if self._read() or self._send_events() or self._send_telemetry():
@@ -295,10 +297,13 @@ class Link:
         packed in place, allocating nothing. Conversions that wait too long are overwritten in the ring:
         the host sees the gap in `first`."""
         app = self.app
-        ring = self.cell.samples
+        cell = app.board.loadcell
+        ring = cell.samples
         waiting = ring.pending()
-        if not waiting or (waiting < self.samples_batch
-                           and app.samples - self.samples_sent < self.samples_periods):
+        # due: SAMPLES_MS of conversions (at most SAMPLES_MAX), or what waits SAMPLES_MS after the last frame
+        full = min(SAMPLES_MAX, cell.sps * SAMPLES_MS // 1000) or SAMPLES_MAX
+        if not waiting or (waiting < full
+                           and (app.samples - self.samples_sent) * app.period_us < SAMPLES_MS * 1000):
             return
         if self.port.room() < SAMPLES_ROOM:
             return
@@ -306,7 +311,7 @@ class Link:
         st = app.settings
         body = self.writer.body
         pack_into(SAMPLES_HEAD, body, START, (ring.taken - n) & WRAP_MASK, u32(app.samples), ring.pending(),
-                  self.cell.sps, st.zero, st.span_counts, st.span_dn)
+                  cell.sps, st.zero, st.span_counts, st.span_dn)
         at = START + SAMPLES.size
         counts = self.counts
         for i in range(n):
