@@ -52,11 +52,14 @@ TARGETS = {
 }
 MARGIN = 1.10  # a budget is broken when exceeded by more than 10 %
 SESSION_S = 40
+# --samples SPS: the load cell converts SPS times a second and the host turned STREAM on, so service()
+# also sends SAMPLES frames (run_on_board sets it in the text sent to the board)
+SAMPLES_SPS = 0
 
 
 STATS = ("tick", "service", "board", "period", "service_nocommit", "period_nocommit", "service_commit",
          "treating_service", "treating_period", "gc", "service_gc", "service_store", "treating_store",
-         "service_read", "service_other")
+         "service_read", "service_samples", "service_other")
 TREATING = (3, 4, 5)  # RUNNING, PAUSED, RELEASING: the line is under the firmware's control
 LABELS = {"tick": "app.tick()", "service": "app.service()", "board": "board.service()",
           "period": "whole period", "service_nocommit": "app.service() w/o a commit",
@@ -65,7 +68,8 @@ LABELS = {"tick": "app.tick()", "service": "app.service()", "board": "board.serv
           "treating_period": "whole period in a treatment", "gc": "gc.collect()",
           "service_gc": "  a collection in it",
           "service_store": "  it recorded", "treating_store": "  ... in a treatment",
-          "service_read": "  a RECORD_READ", "service_other": "  none"}
+          "service_read": "  a RECORD_READ", "service_samples": "  a SAMPLES frame",
+          "service_other": "  none"}
 
 
 def board_main():
@@ -85,7 +89,18 @@ def board_main():
     del app
     gc.collect()
 
-    host = h.Host()
+    cfg = h.config()
+    if SAMPLES_SPS:
+        cfg["loadcell"]["sps"] = SAMPLES_SPS
+    host = h.Host(cfg=cfg)
+    frames = [0]  # SAMPLES frames received
+
+    def count(_fields):
+        frames[0] += 1
+
+    host.on_samples = count
+    if SAMPLES_SPS:
+        host.ok("STREAM", samples=1)
     host.telemetry.keep = 0  # the host side keeps no rows: only the board's figures count here
     b = host.board
     app = host.app
@@ -178,7 +193,9 @@ def board_main():
             if treating:
                 treating_bytes += in_use - after
         n += 1
+        sampled = frames[0]
         host._collect()
+        sampled = frames[0] != sampled
         chunk = [r for r in host.replies if r.name == "RECORD_CHUNK"]
         # what the service() call did that costs most: a collection landed in it (the heap in use
         # dropped), it recorded something, it answered a RECORD_READ (a RECORD_CHUNK came back), or none
@@ -190,6 +207,8 @@ def board_main():
                 add("treating_store", service)
         elif chunk:
             add("service_read", service)
+        elif sampled:
+            add("service_samples", service)
         else:
             add("service_other", service)
         if service > TARGETS["service_nocommit_worst"] // 1000 and len(over) < 20:
@@ -231,8 +250,9 @@ def board_main():
     h.cleanup()
 
 
-def run_on_board(path, image=None):
-    """Boot the icount image and run the script at path on its raw REPL; what it printed (str)."""
+def run_on_board(path, image=None, samples=0):
+    """Boot the icount image and run the script at path on its raw REPL (with SAMPLES_SPS = samples);
+    what it printed (str)."""
     from pathlib import Path
 
     from mpremote.transport_serial import SerialTransport
@@ -242,7 +262,8 @@ def run_on_board(path, image=None):
         t = SerialTransport(board.port)
         try:
             t.enter_raw_repl(soft_reset=True, timeout_overall=60)
-            out, err = t.exec_raw(Path(path).read_text(), timeout=1800)
+            text = Path(path).read_text().replace("SAMPLES_SPS = 0\n", "SAMPLES_SPS = %d\n" % samples, 1)
+            out, err = t.exec_raw(text, timeout=1800)
         finally:
             t.close()
     if err:
@@ -250,10 +271,10 @@ def run_on_board(path, image=None):
     return out.decode()
 
 
-def measure(image=None):
+def measure(image=None, samples=0):
     """Boot the icount image, run board_main() on it; {figure: value} (instructions, bytes)."""
     figures = {}
-    for line in run_on_board(__file__, image).splitlines():
+    for line in run_on_board(__file__, image, samples).splitlines():
         if line.startswith("@@"):
             name, *values = line[2:].split()
             if name == "over":
@@ -281,8 +302,10 @@ def host_main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--image", help="the icount image (default build/qemu/firmware-icount.elf)")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--samples", type=int, default=0, metavar="SPS", help="the load cell at SPS "
+                        "conversions a second, streamed to the host in SAMPLES frames (STREAM on)")
     args = parser.parse_args()
-    f = measure(args.image)
+    f = measure(args.image, args.samples)
     print("Per control period on the emulated Cortex-M3 (instructions; -icount shift=0, 1 us = 1,000):")
     for name in STATS:
         print("  %-28s mean %9d  worst %9d  over %d %s" % (

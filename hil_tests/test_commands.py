@@ -16,7 +16,7 @@ from traction_protocol.constants import STATE_NAME
 ALWAYS = {"HELLO": "A", "HEARTBEAT": "A", "SET_TIME": "A", "GET_STATUS": "A", "RECORD_LIST": "A",
           "RECORD_READ": "UNKNOWN_RECORD", "RECORD_ACK": "UNKNOWN_RECORD", "PROVISION": "NOT_SERVICE",
           "CALIBRATE": "NOT_SERVICE", "ESTOP": "A>FAULT", "LOADCELL_READ": "A", "JOG": "NOT_SERVICE",
-          "WATCHDOG_TEST": "NOT_SERVICE"}
+          "WATCHDOG_TEST": "NOT_SERVICE", "STREAM": "A"}
 REFUSED = {name: "BAD_STATE" for name in ("SETUP", "PHASE", "START", "PAUSE", "RESUME", "EDIT_FORCE",
                                           "CLEAR_FAULT", "TARE", "SERVICE_ENTER", "SERVICE_EXIT")}
 TABLE = {
@@ -36,10 +36,10 @@ TABLE = {
 }
 # Queries and refusals first; then the commands that change the board, so that one changing what the
 # state hides (SETUP in IDLE keeps a setup pending) comes after those it would affect.
-COMMANDS = ["HELLO", "HEARTBEAT", "SET_TIME", "GET_STATUS", "LOADCELL_READ", "RECORD_LIST", "RECORD_READ",
-            "RECORD_ACK", "PROVISION", "CALIBRATE", "JOG", "WATCHDOG_TEST", "PHASE", "START", "PAUSE",
-            "RESUME", "EDIT_FORCE", "CLEAR_FAULT", "TARE", "SERVICE_ENTER", "SERVICE_EXIT", "SETUP", "STOP",
-            "ESTOP"]
+COMMANDS = ["HELLO", "HEARTBEAT", "SET_TIME", "GET_STATUS", "LOADCELL_READ", "STREAM", "RECORD_LIST",
+            "RECORD_READ", "RECORD_ACK", "PROVISION", "CALIBRATE", "JOG", "WATCHDOG_TEST", "PHASE", "START",
+            "PAUSE", "RESUME", "EDIT_FORCE", "CLEAR_FAULT", "TARE", "SERVICE_ENTER", "SERVICE_EXIT", "SETUP",
+            "STOP", "ESTOP"]
 NO_SUCH_RECORD = 65535
 TRANSIENT = ("RELEASING",)
 SLOW = pytest.mark.time_scale(5)  # time to look at RUNNING/PAUSED/RELEASING, and a HELLO's short lease
@@ -61,6 +61,7 @@ def fields(dev, command):
         "HELLO": {"host_version": 2},
         "HEARTBEAT": {"lease_ms": dev.lease_asked_ms},
         "SET_TIME": {"utc_s": int(time.time())},
+        "STREAM": {"samples": 0},  # off: the answer is the state's, and no SAMPLES follow
         "SETUP": PLAN.setup_message(session_id=7, telemetry_div=0),
         "PHASE": PLAN.phase_messages()[0],
         "EDIT_FORCE": {"force_dn": 2800},

@@ -55,6 +55,15 @@ def telemetry(sample, count, **changes):
     return fields
 
 
+def samples(first, count, **changes):
+    # an ADS1220 at 660 conversions a second near 30 N on a cell of 4000 counts per newton, with noise
+    counts = [121400 + (i * 37) % 800 - 400 for i in range(count)]
+    fields = dict(first=first, sample=1200, behind=2, sps=660, zero_counts=1400, span_counts=400000,
+                  span_dn=1000, counts=counts)
+    fields.update(changes)
+    return fields
+
+
 def event(number, ms, kind, code, value):
     return dict(event=number, ms=ms, kind=kind, code=code, value=value)
 
@@ -133,6 +142,8 @@ MESSAGES = (
     ("LOADCELL_READ", "LOADCELL_READ", 25, {}),
     ("JOG winding in at 20 % for 0.5 s", "JOG", 29, dict(speed_pm=200, ms=500)),
     ("WATCHDOG_TEST", "WATCHDOG_TEST", 31, {}),
+    ("STREAM on", "STREAM", 32, dict(samples=1)),
+    ("STREAM off", "STREAM", 33, dict(samples=0)),
     ("JOG paying out at the fastest a jog may, for the longest", "JOG", 30, dict(speed_pm=-300, ms=3000)),
     ("ACK of START, now RUNNING", "ACK", 0, dict(re=6, state=3)),
     ("ACK of seq 255, IDLE", "ACK", 255, dict(re=255, state=1)),
@@ -157,6 +168,11 @@ MESSAGES = (
     ("TELEMETRY empty batch", "TELEMETRY", 9, telemetry(441, 0, state=4)),
     ("TELEMETRY at the field limits (sample counter about to wrap)", "TELEMETRY", 10,
      telemetry(4294967295, 2, samples=[(-32768, 0), (-1, 0)], state=6, segment=6)),
+    ("SAMPLES 33 conversions (50 ms at 660 per second)", "SAMPLES", 23, samples(7920, 33)),
+    ("SAMPLES the largest batch, 56 conversions", "SAMPLES", 24, samples(0, 56)),
+    ("SAMPLES not calibrated, running number about to wrap, counts at the rails", "SAMPLES", 25,
+     samples(1073741823, 2, zero_counts=0, span_counts=0, span_dn=0, counts=[-8388608, 8388607])),
+    ("SAMPLES empty", "SAMPLES", 26, samples(5, 0, sps=80)),
     ("EVENT state change to RUNNING", "EVENT", 11, event(0, 0, 1, 3, 0)),
     ("EVENT phase 0 enters HOLD", "EVENT", 12, event(1, 10000, 2, 0, 2)),
     ("EVENT fault CABLE_SNAP at -3.5 N", "EVENT", 13, event(2, 312345, 3, 6, -35)),
@@ -261,9 +277,9 @@ def error_vectors():
         ("version 0", with_type(0x02, payload("HEARTBEAT", heartbeat), version=0), "UNSUPPORTED_VERSION"),
         ("unsupported version wins over an unknown type", with_type(0x7E, version=1), "UNSUPPORTED_VERSION"),
         ("type 0x00", with_type(0x00), "UNKNOWN_TYPE"),
-        ("type 0x19, just past the host commands", with_type(0x19), "UNKNOWN_TYPE"),
+        ("type 0x1A, just past the host commands", with_type(0x1A), "UNKNOWN_TYPE"),
         ("type 0x7F", with_type(0x7F, b"\x01\x02"), "UNKNOWN_TYPE"),
-        ("type 0x89, just past the board messages", with_type(0x89), "UNKNOWN_TYPE"),
+        ("type 0x8A, just past the board messages", with_type(0x8A), "UNKNOWN_TYPE"),
         ("type 0xFF", with_type(0xFF, bytes(10)), "UNKNOWN_TYPE"),
         ("HELLO without its payload", with_type(0x01), "BAD_LENGTH"),
         ("HEARTBEAT with 3 bytes", with_type(0x02, b"\xd0\x07\x00"), "BAD_LENGTH"),
@@ -276,6 +292,9 @@ def error_vectors():
          "BAD_LENGTH"),
         ("TELEMETRY with 41 samples",
          with_type(0x84, payload("TELEMETRY", telemetry(0, 40)) + b"\x10\x00\x20\x00"), "BAD_LENGTH"),
+        ("SAMPLES with three bytes of a conversion",
+         with_type(0x89, payload("SAMPLES", samples(0, 1)) + b"\x01\x02\x03"), "BAD_LENGTH"),
+        ("STREAM without its byte", with_type(0x19), "BAD_LENGTH"),
         ("RECORDS with an odd byte", with_type(0x86, b"\x0f\x01\x00\x02"), "BAD_LENGTH"),
         ("RECORDS with 101 ids", with_type(0x86, b"\x0f" + b"\x01\x00" * 101), "BAD_LENGTH"),
         ("RECORD_CHUNK with 201 data bytes",
@@ -301,6 +320,10 @@ def error_vectors():
         ("ACK state 0", with_type(0x80, b"\x06\x00"), "OUT_OF_RANGE"),
         ("NAK error 0", with_type(0x81, b"\x06\x00\x01"), "OUT_OF_RANGE"),
         ("TELEMETRY period 0", patched("TELEMETRY", telemetry(0, 3), 4, bytes(4)), "OUT_OF_RANGE"),
+        ("SAMPLES first at 2^30, past its wrap",
+         patched("SAMPLES", samples(0, 3), 0, (1 << 30).to_bytes(4, "little")), "OUT_OF_RANGE"),
+        ("SAMPLES rate 0", patched("SAMPLES", samples(0, 3), 10, bytes(2)), "OUT_OF_RANGE"),
+        ("STREAM samples 2", with_type(0x19, b"\x02"), "OUT_OF_RANGE"),
         ("EVENT kind 11", patched("EVENT", event(3, 100, 1, 3, 0), 6, b"\x0b"), "OUT_OF_RANGE"),
         ("RECORD_READ record 0", with_type(0x10, bytes(6)), "OUT_OF_RANGE"),
         ("PROVISION serial with a non-ASCII byte",

@@ -103,6 +103,7 @@ class Host:
         self.seq = 0
         self.events = []  # Event objects
         self.on_telemetry = None  # f(row): each row as it arrives, for checks over a whole session
+        self.on_samples = None  # f(fields): each SAMPLES frame's fields (STREAM on); else they are dropped
         self.replies = []
         self.trace = None  # list to collect (device_ms, true force, target, state) per tick
         self.lease_ms = 0
@@ -155,6 +156,9 @@ class Host:
             msg = decode(item)
             if msg.name == "EVENT":
                 self.events.append(Event(msg))
+            elif msg.name == "SAMPLES":
+                if self.on_samples is not None:
+                    self.on_samples(msg.fields)
             elif msg.name == "TELEMETRY":
                 f = msg.fields
                 step = f["period_us"] // self.board.period_us

@@ -96,6 +96,35 @@ def test_ads1220_configured_and_read_on_data_ready():
     assert b.loadcell.read() == 8388607
 
 
+def test_ads1220_keeps_every_conversion_in_its_ring():
+    """The DRDY IRQ puts each conversion in the sample ring, however many come between two ticks."""
+    from array import array
+
+    b = board(loadcell__adc="ads1220", loadcell__sps=660)
+    spi = SPI.last
+    ring = b.loadcell.samples
+    assert b.loadcell.sps == 660
+    for v in (5, -7, 300000):
+        spi.sample[:] = (v & 0xFFFFFF).to_bytes(3, "big")
+        Pin.drive(20, 0)
+        Pin.drive(20, 1)
+    out = array("i", bytes(16))
+    assert ring.pending() == 3 and ring.drain(out) == 3 and list(out[:3]) == [5, -7, 300000]
+    assert b.loadcell.read() == 300000  # the tick still takes the newest
+
+
+def test_hx711_keeps_every_word_it_reads_in_its_ring():
+    from array import array
+
+    b = board()
+    sm = StateMachine.sms[0]
+    for v in (1, -2, 3):
+        sm.put_word(hx_word(v))
+    assert b.loadcell.read() == 3
+    out = array("i", bytes(16))
+    assert b.loadcell.sps == 80 and b.loadcell.samples.drain(out) == 3 and list(out[:3]) == [1, -2, 3]
+
+
 def test_ads1220_that_does_not_answer_is_an_error():
     w.reset_world()
     cfg = pico(loadcell__adc="ads1220", loadcell__sps=660)

@@ -25,7 +25,7 @@ RECORD_CHUNK = BY_NAME["RECORD_CHUNK"]
 # heap) where a dict of bound methods made at boot took 0.6 KB.
 COMMANDS = ("HELLO", "SET_TIME", "SETUP", "PHASE", "START", "PAUSE", "RESUME", "EDIT_FORCE", "STOP", "ESTOP",
             "CLEAR_FAULT", "TARE", "RECORD_LIST", "RECORD_ACK", "SERVICE_ENTER", "SERVICE_EXIT", "PROVISION",
-            "CALIBRATE", "LOADCELL_READ", "JOG", "WATCHDOG_TEST")
+            "CALIBRATE", "LOADCELL_READ", "JOG", "WATCHDOG_TEST", "STREAM")
 
 
 class Commands:
@@ -42,6 +42,7 @@ class Commands:
     def hello(self, f):
         app = self.app
         app.lease_ms = 2000
+        app.link.stream(False)  # a new host starts without SAMPLES until it asks (STREAM)
         st = app.settings
         b = app.board
         return ("INFO", {
@@ -74,6 +75,11 @@ class Commands:
         return ("LOADCELL", {"sample": app.samples & 0xFFFFFFFF, "raw_counts": app.raw,
                              "current_counts": -1 if cur is None else cur, "position": pos or 0,
                              "state": app.state})
+
+    def stream(self, f):
+        """STREAM (any state): SAMPLES frames of every load-cell conversion on or off."""
+        self.app.link.stream(f["samples"] == 1)
+        return 0
 
     def heartbeat(self, lease_ms):
         """HEARTBEAT (any state): the lease the host asks for, clamped to the board's range."""

@@ -2,7 +2,8 @@
 # command once (a retransmission gets the remembered reply), answers ACK/NAK/data, and sends the
 # telemetry and events the tick left in its rings. Everything here runs in service(), outside the tick,
 # with a bounded amount of work per call (docs/firmware.md, instruction budgets): the bytes read up to the
-# end of one frame, and the reply to it; else up to EVENTS_PER_SERVICE events, else one telemetry frame.
+# end of one frame, and the reply to it; else up to EVENTS_PER_SERVICE events, else one telemetry frame,
+# else (when the host turned them on with STREAM) one SAMPLES frame of the load cell's conversions.
 # A second frame waits in the port for the next call (a control period later): a host has one command
 # outstanding, but its heartbeat may arrive with it, and two replies in one call (a RECORD_CHUNK and an
 # ACK) cost half as much again.
@@ -10,12 +11,13 @@
 # What a healthy treatment sends and receives allocates nothing (tests/mp_test_heap.py runs service()
 # with the heap locked), and neither does reading a record back: frames are decoded in place
 # (wire.FrameReader); HEARTBEAT, GET_STATUS and RECORD_READ are answered from fixed fields; ACK, NAK,
-# STATUS, EVENT, TELEMETRY and RECORD_CHUNK are packed in place (the chunk's data read from the file
+# STATUS, EVENT, TELEMETRY, SAMPLES and RECORD_CHUNK are packed in place (the chunk's data read from the file
 # straight into the frame); the last command is remembered by its seq and CRC (SPEC section 5), its reply
 # as payload bytes. A heap that never fills during a treatment never collects in it (a full collection
 # is ~0.9 M instructions on the emulated board: twice a control period's budget). Other commands go
 # through the reference decoder and encoder (traction_protocol), which allocate.
 
+from array import array
 from struct import pack_into
 
 from traction_protocol import BY_NAME, MessageError, decode
@@ -25,6 +27,7 @@ from traction_protocol.framing import MAX_PAYLOAD, VERSION, Frame
 from traction_protocol.messages import encode_payload
 
 from .commands import CHUNK, Commands
+from .hal.samples import WRAP_MASK
 # copy is viper: any buffer is a ptr8 to it, though the stubs say not (pyright ignores below)
 from .wire import START, FrameReader, FrameWriter, copy, u32
 
@@ -34,6 +37,13 @@ EVENTS_PER_SERVICE = 2  # frames per call: each is framed (CRC, COBS) and writte
 # 115200 baud.
 TELEMETRY_MAX = 10
 TELEMETRY_AGE = 25  # control periods: a batch this old goes out even if short
+# SAMPLES: a frame every SAMPLES_MS of the ADC's conversions (33 at 660 samples/s, 4 at 80), at most
+# SAMPLES_MAX (the SPEC allows 56; 40 is 60 ms at 660, 20 ms at 2000 samples/s: 50 frames a second). A frame
+# goes out only while the port takes SAMPLES_ROOM bytes without waiting: replies and events keep their
+# room, and the load cell's ring keeps a quarter second meanwhile (hal/samples.py).
+SAMPLES_MS = 50
+SAMPLES_MAX = 40
+SAMPLES_ROOM = 1024
 HELLO = 0x01
 HEARTBEAT = BY_NAME["HEARTBEAT"]
 LEASE_LO, LEASE_HI = HEARTBEAT.fields[0][2:4]
@@ -47,6 +57,8 @@ EVENT = BY_NAME["EVENT"]
 TELEMETRY = BY_NAME["TELEMETRY"]
 TELEMETRY_HEAD = TELEMETRY.fmt
 TELEMETRY_ITEM = TELEMETRY.item_fmt
+SAMPLES = BY_NAME["SAMPLES"]
+SAMPLES_HEAD = SAMPLES.fmt
 REPL_BREAK_1 = 0x0D  # CR, Ctrl-C: what mpremote sends to reach the REPL (SPEC section 11)
 REPL_BREAK_2 = 0x03
 
@@ -73,13 +85,26 @@ class Link:
         # whole RECORD_CHUNK, whose data is read into the frame through the view of it made here
         self.writer = FrameWriter([ACK.size, NAK.size, STATUS.size, EVENT.size, RECORD_CHUNK.size + CHUNK] + [
             TELEMETRY.size + i * TELEMETRY.item_size for i in range(1, TELEMETRY_MAX + 1)])
+        # SAMPLES (STREAM turns them on; HELLO and boot off)
+        self.streaming = False
+        self.counts = None  # the drained conversions, made with the frames' views at the first STREAM
+        self.samples_sent = 0  # control sample of the last SAMPLES frame
         at = START + RECORD_CHUNK.size
         self.chunk = self.writer.view[at:at + CHUNK]
 
+    def stream(self, on):
+        """STREAM: SAMPLES frames on or off. Their buffer and frame views are made the first time (2.4 KB
+        of heap a board that never streams keeps free; STREAM is a decoded command, which allocates)."""
+        if on and self.counts is None:
+            self.writer.prepare([SAMPLES.size + i * SAMPLES.item_size for i in range(1, SAMPLES_MAX + 1)])
+            self.counts = array("i", bytes(4 * SAMPLES_MAX))
+        self.streaming = on
+
     def service(self):
-        if self._read() or self._send_events():
+        if self._read() or self._send_events() or self._send_telemetry():
             return  # the rings wait for the next call
-        self._send_telemetry()
+        if self.streaming:
+            self._send_samples()
 
     def _read(self):
         """Up to READ_MAX bytes from the port, a byte at a time (what is not read stays in the port, for
@@ -236,6 +261,7 @@ class Link:
         return sent
 
     def _send_telemetry(self):
+        """One TELEMETRY frame when a batch is due; whether one was sent."""
         app = self.app
         ring = app.telemetry
         div = max(1, app.session.telemetry_div)
@@ -245,7 +271,7 @@ class Link:
             first = d[o]
             n = self._batch(d, o, div)
             if n == ring.count and n < TELEMETRY_MAX and app.samples - first < TELEMETRY_AGE:
-                return  # a short batch waits a little for more samples
+                return False  # a short batch waits a little for more samples
             # packed in place, allocating nothing (the catalogue's TELEMETRY layout; tests/mp_test_wire.py
             # checks these frames against the reference codec)
             body = self.writer.body
@@ -262,6 +288,35 @@ class Link:
                 pack_into(TELEMETRY_ITEM, body, at, force, target)
                 at += TELEMETRY.item_size
             self.port.write(self.writer.finish(self._next_seq(), TELEMETRY.type_id, at - START))
+            return True
+        return False
+
+    def _send_samples(self):
+        """One SAMPLES frame of the load cell's conversions, when a batch is due and the port has room;
+        packed in place, allocating nothing. Conversions that wait too long are overwritten in the ring:
+        the host sees the gap in `first`."""
+        app = self.app
+        cell = app.board.loadcell
+        ring = cell.samples
+        waiting = ring.pending()
+        # due: SAMPLES_MS of conversions (at most SAMPLES_MAX), or what waits SAMPLES_MS after the last frame
+        full = min(SAMPLES_MAX, cell.sps * SAMPLES_MS // 1000) or SAMPLES_MAX
+        if not waiting or (waiting < full
+                           and (app.samples - self.samples_sent) * app.period_us < SAMPLES_MS * 1000):
+            return
+        if self.port.room() < SAMPLES_ROOM:
+            return
+        n = ring.drain(self.counts)
+        st = app.settings
+        body = self.writer.body
+        pack_into(SAMPLES_HEAD, body, START, (ring.taken - n) & WRAP_MASK, u32(app.samples), ring.pending(),
+                  cell.sps, st.zero, st.span_counts, st.span_dn)
+        # the items are the array's own bytes: SAMPLES' i32 little-endian is how every port the firmware
+        # runs on (ARM Cortex-M, x86) stores an array("i"); a copy, not a pack_into per item (~2 k each)
+        size = n * SAMPLES.item_size
+        copy(body, START + SAMPLES.size, self.counts, 0, size)  # pyright: ignore[reportArgumentType]
+        self.samples_sent = app.samples
+        self.port.write(self.writer.finish(self._next_seq(), SAMPLES.type_id, SAMPLES.size + size))
 
     def _batch(self, d, o, div):
         """How many rows from the oldest are consecutive samples with its state, phase and segment."""

@@ -59,6 +59,10 @@ class FrameWriter:
         self.view = memoryview(self.buf)
         self.body = self.buf  # payloads are packed at body[START:] (finish() then frames them)
         self.views = {}
+        self.prepare(sizes)
+
+    def prepare(self, sizes):
+        """Views for frames of these payload sizes, so that sending them allocates nothing."""
         for n in sizes:
             self.views[n] = self.view[:n + FRAMING]
 

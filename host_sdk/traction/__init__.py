@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from traction.adc import AdcBatch, AdcStream
     from traction.device import Device, Info, Status
     from traction.errors import (
         BadReply,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from traction.virtual_board import VirtualBoard
 
 _WHERE = {
+    "AdcBatch": "adc", "AdcStream": "adc",
     "Device": "device", "Info": "device", "Status": "device",
     "BadReply": "errors", "BoardUnreachable": "errors", "ForceError": "errors", "NakError": "errors",
     "PortError": "errors", "ProtocolVersionError": "errors", "TractionError": "errors",
@@ -42,9 +44,9 @@ _WHERE = {
 }
 
 __all__ = [
-    "BadReply", "BoardUnreachable", "Device", "Event", "ForceError", "Info", "NakError", "PortError",
-    "ProtocolVersionError", "Record", "RecordError", "Sample", "Session", "Status", "Store", "TractionError",
-    "Treatment", "TreatmentFileError", "VirtualBoard",
+    "AdcBatch", "AdcStream", "BadReply", "BoardUnreachable", "Device", "Event", "ForceError", "Info",
+    "NakError", "PortError", "ProtocolVersionError", "Record", "RecordError", "Sample", "Session", "Status",
+    "Store", "TractionError", "Treatment", "TreatmentFileError", "VirtualBoard",
 ]
 
 

@@ -83,10 +83,12 @@ class AsyncDevice:
         return await asyncio.to_thread(self.device.estop)
 
     def session(self, treatment: Treatment, telemetry_hz: float = DEFAULT_TELEMETRY_HZ,
-                source: str = "") -> "AsyncSession":
+                source: str = "", adc_samples: bool = False) -> "AsyncSession":
         """A session of this treatment on this board (not started: `await session.start()`). Call it from
-        a coroutine: its samples and events are delivered to the running event loop."""
-        return AsyncSession(self, treatment, telemetry_hz=telemetry_hz, source=source)
+        a coroutine: its samples and events are delivered to the running event loop. adc_samples: also
+        keep every load-cell conversion (`.session.adc`, traction.adc)."""
+        return AsyncSession(self, treatment, telemetry_hz=telemetry_hz, source=source,
+                            adc_samples=adc_samples)
 
     async def close(self):
         """Stop keeping the lease, close the link (and a virtual board this device started)."""
@@ -104,8 +106,9 @@ class AsyncSession:
     attributes, such as events, record_error and outage, read the same)."""
 
     def __init__(self, device: AsyncDevice, treatment: Treatment, telemetry_hz: float = DEFAULT_TELEMETRY_HZ,
-                 source: str = ""):
-        self.session = Session(device.device, treatment, telemetry_hz=telemetry_hz, source=source)
+                 source: str = "", adc_samples: bool = False):
+        self.session = Session(device.device, treatment, telemetry_hz=telemetry_hz, source=source,
+                               adc_samples=adc_samples)
         self._loop = asyncio.get_running_loop()
         self._samples: asyncio.Queue[Sample] = asyncio.Queue()
         self._events: asyncio.Queue[Event] = asyncio.Queue()

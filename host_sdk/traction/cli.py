@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     _port_args(p)
     p.add_argument("--unit", choices=("N", "kgf", "lbf"), help="unit to show forces in (default: the file's)")
     p.add_argument("--telemetry-hz", type=_positive, default=10.0, help="telemetry rate in device time (10)")
+    p.add_argument("--adc-samples", metavar="CSV", help="also stream every load-cell conversion at the ADC's "
+                   "own rate and write them to this CSV file (number, t_s, raw_counts, force_n)")
     _json_arg(p, "one JSON object a line: events, progress every few seconds, then the end")
     p.set_defaults(func=cmd_run)
 
@@ -222,8 +224,10 @@ def cmd_run(args, console):
     err = _console(stderr=True)
     for warning in treatment.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
+    adc_out = _adc_file(args.adc_samples)  # before anything moves: a path that cannot be written stops here
     with _open(args) as dev:
-        session = Session(dev, treatment, telemetry_hz=args.telemetry_hz, source=args.protocol)
+        session = Session(dev, treatment, telemetry_hz=args.telemetry_hz, source=args.protocol,
+                          adc_samples=adc_out is not None)
         with CtrlC(session) as keys:  # a press during START is acted on once it runs: a gentle stop
             session.start()
             err.print(f"Running {treatment.name or args.protocol} on {dev.info.serial}: "
@@ -232,6 +236,11 @@ def cmd_run(args, console):
                 _print_json({"type": "started", "session_id": session.session_id, "serial": dev.info.serial,
                              "treatment": treatment.name or args.protocol, "total_s": treatment.total_s})
             record = follow(session, console, unit, json_lines=args.json, status_console=err, ctrl_c=keys)
+        if adc_out is not None:
+            with adc_out:
+                session.adc.write_csv(adc_out)
+            adc = session.adc
+            err.print(f"{len(adc)} load-cell samples at {adc.sps}/s, {adc.lost} lost, in {args.adc_samples}")
         if record is None:
             raise TractionError(f"session {session.session_id}: no verified record "
                                 f"({session.record_error or 'the board sent none'}); the raw data is in "
@@ -248,6 +257,16 @@ def cmd_run(args, console):
                       + f" {end['treatment_ms'] / 60000:.1f} min; record {record.record_id} "
                       f"verified and stored in {dev.store.path}")
         return exit_status(end)
+
+
+def _adc_file(path):
+    """The CSV file --adc-samples names, opened for writing; None without the option."""
+    if path is None:
+        return None
+    try:
+        return open(path, "w", newline="")  # noqa: SIM115 - closed once the session ends
+    except OSError as e:
+        raise TractionError(f"--adc-samples {path}: cannot write it ({e.strerror})") from None
 
 
 def exit_status(end) -> int:

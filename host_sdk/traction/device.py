@@ -248,7 +248,7 @@ class Device:
         return STATE_NAME[self.command("ESTOP")["state"]]
 
     def add_listener(self, fn):
-        """fn(Message) for every TELEMETRY and EVENT, called on the reader thread."""
+        """fn(Message) for every TELEMETRY, EVENT and SAMPLES, called on the reader thread."""
         self.link.add_listener(fn)
 
     def remove_listener(self, fn):

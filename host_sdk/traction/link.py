@@ -1,7 +1,7 @@
 """The host end of the link (SPEC sections 3-5): frames in and out, one command at a time.
 
 A reader thread feeds every byte to the shared FrameDecoder. Replies (they carry `re`) go to the one
-outstanding command; TELEMETRY and EVENT go to listeners. A command is retransmitted, byte for byte,
+outstanding command; TELEMETRY, EVENT and SAMPLES go to listeners. A command is retransmitted, byte for byte,
 until a reply with its `re` arrives (stop-and-wait; the board's remembered reply makes it exactly once).
 The reader thread waits on the port and nothing else: listeners must hand work on (the store queues it).
 """
@@ -32,7 +32,7 @@ STOLEN_READ = "returned no data"
 LOST_AFTER_S = 2.0  # reads failing this long in a row: the port is gone
 READ_RETRY_S = 0.01
 STOLEN_RECENT_S = 30.0  # a stolen read this recent names another program as the likely cause
-UNSOLICITED = ("TELEMETRY", "EVENT")
+UNSOLICITED = ("TELEMETRY", "EVENT", "SAMPLES")
 NAK_TYPE = BY_NAME["NAK"].type_id
 
 

@@ -6,6 +6,9 @@
         print(sample.t_s, sample.force_n, sample.target_n)
     record = session.wait()                 # fetched, verified with the device key, stored, acknowledged
 
+With adc_samples=True the session also asks the board for every load-cell conversion at the ADC's own
+rate (SAMPLES frames): `session.adc` keeps them (traction.adc.AdcStream), on_adc_samples gets each batch.
+
 Telemetry and events go to the store's queue as they arrive (on the link's reader thread). A board that
 stops answering does not end the session: the device keeps trying to reconnect, `outage` says what the
 board does meanwhile, and the record is fetched once the board answers again.
@@ -23,6 +26,7 @@ from typing import Any
 
 from traction_protocol.constants import EVENT_NAME, FAULT_NAME, SEGMENT_NAME, STATE, STATE_NAME
 
+from traction.adc import AdcBatch, AdcStream
 from traction.device import Device, new_session_id
 from traction.errors import BoardUnreachable, ForceError, TractionError
 from traction.record import Record
@@ -97,7 +101,8 @@ class Session:
     """One treatment on a board: start() it, steer it, read its telemetry, wait() for its verified record."""
     def __init__(self, device: Device, treatment: Treatment, telemetry_hz: float = DEFAULT_TELEMETRY_HZ,
                  on_telemetry: "Callable[[Sample], Any] | None" = None,
-                 on_event: "Callable[[Event], Any] | None" = None, source: str = ""):
+                 on_event: "Callable[[Event], Any] | None" = None, source: str = "",
+                 adc_samples: bool = False, on_adc_samples: "Callable[[AdcBatch], Any] | None" = None):
         self.device = device
         self.treatment = treatment
         self.source = source or treatment.file
@@ -118,6 +123,10 @@ class Session:
         self._failed_callbacks = []
         self._on_telemetry = [on_telemetry] if on_telemetry else []
         self._on_event = [on_event] if on_event else []
+        # every load-cell conversion (SAMPLES), when asked for: on_adc_samples implies it
+        self.adc: AdcStream | None = AdcStream(device.info.control_hz) if adc_samples or on_adc_samples \
+            else None
+        self._on_adc = [on_adc_samples] if on_adc_samples else []
         self._samples = queue.SimpleQueue()
         self._t0_ms = None  # device ms of the first RUNNING sample
         self._next_sample = None
@@ -142,6 +151,8 @@ class Session:
                                          self.source, self.treatment.unit)
         dev.add_listener(self._on_message)
         try:
+            if self.adc is not None:
+                dev.command("STREAM", samples=1)
             dev.command("SETUP", **self.treatment.setup_message(self.session_id, self.div, limit))
             for fields in self.treatment.phase_messages():
                 dev.command("PHASE", **fields)
@@ -159,6 +170,7 @@ class Session:
                 log.warning("session %d: %s; the board is %s: following it", self.session_id, e, state)
                 return self
             dev.remove_listener(self._on_message)
+            self._stop_stream()
             dev.store.end_session(self.row, "NOT_STARTED")
             if state == "READY":
                 dev.stop()  # leave no half set-up session behind (STOP in READY cancels it)
@@ -227,6 +239,14 @@ class Session:
         """fn(sample) for every sample, on the link's reader thread (traction.aio runs callbacks on an
         event loop instead)."""
         self._on_telemetry.append(fn)
+
+    def add_adc_callback(self, fn: Callable[[AdcBatch], Any]):
+        """fn(batch) for every SAMPLES frame, on the link's reader thread; the session must have been made
+        with adc_samples=True (the board sends them only when asked, at start())."""
+        if self.adc is None:
+            raise TractionError("this session does not ask for the load cell's samples: make it with "
+                                "adc_samples=True")
+        self._on_adc.append(fn)
 
     def add_event_callback(self, fn: Callable[[Event], Any]):
         """fn(event) for every event, on the link's reader thread (traction.aio runs callbacks on an event
@@ -331,18 +351,33 @@ class Session:
                 break
             time.sleep(POLL_S)
         self.device.remove_listener(self._on_message)
+        self._stop_stream()
         self.device.store.flush()
         if self.record is None:
             outcome = "RECORD_UNVERIFIED" if self.record_error else "NO_RECORD"
             self.device.store.end_session(self.row, outcome)
         return self.record
 
+    def _stop_stream(self):
+        """STREAM off when this session turned it on (best effort: a board that does not answer stops the
+        stream at its next HELLO or reset)."""
+        if self.adc is None or self.device.lost:
+            return
+        try:
+            self.device.command("STREAM", samples=0)
+        except TractionError as e:
+            log.warning("session %d: could not turn the load-cell stream off: %s", self.session_id, e)
+
     # ---- the reader thread ----
     def _on_message(self, msg):
         if msg.name == "TELEMETRY":
             self._telemetry(msg.fields)
-        else:
+        elif msg.name == "EVENT":
             self._event(msg.fields)
+        elif msg.name == "SAMPLES" and self.adc is not None:
+            batch = self.adc.add(msg.fields)
+            for fn in self._on_adc:
+                self._call(fn, batch)
 
     def _telemetry(self, f):
         period_ms = f["period_us"] / 1000

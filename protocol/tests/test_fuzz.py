@@ -217,3 +217,26 @@ def test_frames_in_garbage_are_all_recovered_in_order(data, parts, trailing):
     frames = iter([item for item in items if isinstance(item, Frame)])
     for frame in sent:
         assert any(got == frame for got in frames), f"lost {frame!r}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=MAX_PAYLOAD), st.integers(0, 255))
+def test_any_samples_payload_decodes_to_whole_conversions_or_a_typed_error(payload, seq):
+    """SAMPLES (0x89): whatever payload arrives, the decoder gives its fixed fields in range and one
+    signed 32-bit item per 4 bytes after them, or a BAD_LENGTH / OUT_OF_RANGE error; nothing else."""
+    spec = BY_NAME["SAMPLES"]
+    try:
+        msg = decode(Frame(VERSION, seq, spec.type_id, payload))
+    except MessageError as e:
+        assert e.name in ("BAD_LENGTH", "OUT_OF_RANGE")
+        return
+    f = msg.fields
+    assert len(f["counts"]) * 4 == len(payload) - spec.size <= 56 * 4
+    assert 0 <= f["first"] < 1 << 30 and f["sps"] >= 1
+    assert all(-(1 << 31) <= c < 1 << 31 for c in f["counts"])
+    assert decode(decode_frame_of(msg)) == msg  # and it re-encodes to the same frame
+
+
+def decode_frame_of(msg):
+    """The Frame a message's wire bytes hold."""
+    return feed([encode(msg.name, msg.seq, msg.fields)])[0]

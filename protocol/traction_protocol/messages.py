@@ -22,6 +22,7 @@ _RE = ("re", "B", 0, U8_MAX, "", "seq of the command this answers")
 _STATE = ("state", "B", 1, 7, "", "board state after the command (state table)")
 _DN = "0.1 N"
 MAX_PHASE_MS = 99 * 60 * 1000
+SAMPLE_WRAP = 1 << 30  # SAMPLES.first wraps here (a small int on a 32-bit board)
 MAX_LEASE_MS = 3600 * 1000  # an hour of device time: 1 s of wall time on a virtual board at x1000 and more
 
 CATALOGUE = (
@@ -98,6 +99,10 @@ CATALOGUE = (
         ("ms", "H", 0, 3000, "ms", "how long (device time); 0 stops a jog"),
     ), None),
     (0x18, "WATCHDOG_TEST", HOST, "ACK", (), None),
+    (0x19, "STREAM", HOST, "ACK", (
+        ("samples", "B", 0, 1, "", "1: send every load-cell conversion in SAMPLES frames; 0: stop "
+                                   "(as at boot and after HELLO)"),
+    ), None),
     # ---- board -> host: replies (they carry `re`) and unsolicited messages ----
     (0x80, "ACK", BOARD, None, (_RE, _STATE), None),
     (0x81, "NAK", BOARD, None, (
@@ -179,6 +184,22 @@ CATALOGUE = (
         ("position", "i", -2147483648, 2147483647, "count", "encoder position; 0 if none"),
         _STATE,
     ), None),
+    (0x89, "SAMPLES", BOARD, None, (
+        ("first", "I", 0, SAMPLE_WRAP - 1, "", "running number of item 0: load-cell conversions since boot, "
+                                                "modulo 2^30; item i is first + i (mod 2^30)"),
+        ("sample", "I", 0, U32_MAX, "", "control sample (TELEMETRY's numbering) of the last tick before the "
+                                         "items were taken"),
+        ("behind", "H", 0, U16_MAX, "", "conversions the ADC made after the last item by the end of that "
+                                         "period: the last item is behind / sps s before it ended"),
+        ("sps", "H", 1, U16_MAX, "1/s", "the ADC's conversion rate: item i + 1 is 1/sps s after item i"),
+        ("zero_counts", "i", -2147483648, 2147483647, "count", "the reading the board takes as zero "
+                                                               "force now (its calibration, or the zero "
+                                                               "START took)"),
+        ("span_counts", "i", -2147483648, 2147483647, "count", "reading change at span_dn; 0 when not "
+                                                               "calibrated"),
+        ("span_dn", "H", 0, U16_MAX, _DN, "the load of span_counts: force_dn = (raw_counts - zero_counts) x "
+                                          "span_dn / span_counts"),
+    ), ("counts", "struct:i", ("raw_counts",), 56)),
 )
 
 _KIND_SIZE = {"text16": 16, "bytes32": 32}

@@ -25,6 +25,17 @@
 # board.loadcell.ready()   True when a sample arrived since the last read()
 # board.loadcell.read()    raw signed counts of the last sample (int)
 # board.loadcell.rails()   (min_counts, max_counts) the ADC can report; a reading at a rail is saturated
+# board.loadcell.sps       the ADC's own conversion rate, per second (int); it may be above control_hz
+# board.loadcell.samples   every conversion, in order, in a preallocated hal.samples.SampleRing that the
+#                          hal fills as conversions arrive (rp2: the ADS1220's DRDY IRQ, or each HX711
+#                          word the tick's read() takes; sim: each conversion its plant step makes):
+#     .pending()           conversions waiting since the last drain
+#     .drain(buf)          copy the oldest waiting ones (raw signed counts) into the preallocated
+#                          array("i") buf, up to len(buf); returns how many. Allocation-free; for service()
+#     .taken               running number (conversions since boot, modulo 2**30) of the conversion after the
+#                          last one drained: the first of a drain of count is (taken - count) & WRAP_MASK.
+#                          The ring keeps at least a quarter second; older conversions are overwritten and
+#                          lost, which the running numbers show as a gap
 #
 # board.motor.enable() / disable() / enabled()
 # board.motor.command(speed)   speed: int per-mille of full speed, -1000..1000; positive winds in (pulls)
@@ -47,6 +58,8 @@
 #                        return how many (0 if none). Reads byte by byte from the port so bytes meant for
 #                        the REPL stay unread once the application stops reading.
 # board.link.write(data) queue bytes for the host (never blocks the tick for long)
+# board.link.room()      bytes the link takes now without dropping them or waiting for the host; what can
+#                        wait (SAMPLES) is sent only when there is room to spare
 #
 # board.service()        housekeeping outside the tick (the sim's side channel); may allocate
 # board.reset()          hard reset (the sim exits its process with code 3; its launcher restarts it)

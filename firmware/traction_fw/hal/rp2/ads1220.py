@@ -1,11 +1,14 @@
 # ADS1220 load-cell ADC over SPI (mode 1), continuous conversion, its DRDY pin on a hard IRQ that reads
-# each sample (24 bits) the moment it is ready. The tick takes the newest; at the ADC's rate the IRQ may
+# each sample (24 bits) the moment it is ready, into the sample ring (every conversion, for SAMPLES frames).
+# The tick takes the newest; at the ADC's rate the IRQ may
 # also mark the control periods (Clock.mark, every rate / control_hz samples) so the loop runs in step
 # with the conversions. Registers (datasheet 8.6): AIN0-AIN1, gain 128, external reference on
 # REFP0/REFN0 (ratiometric with the bridge), turbo mode for 40..2000 samples/s.
 import time
 
 from machine import SPI, Pin
+
+from ..samples import SampleRing, ring_size
 
 RAILS = (-8388608, 8388607)
 RESET = 0x06
@@ -33,7 +36,7 @@ class ADS1220:
         self._data = bytearray(3)
         self._raw = 0
         self._fresh = False
-        self.samples = 0  # conversions read since boot, modulo 2**30
+        self.samples = SampleRing(ring_size(sps))  # every conversion, filled by the IRQ
         self._clock = None
         self._every = 0
         self._left = 0
@@ -67,9 +70,7 @@ class ADS1220:
         v = d[0] << 16 | d[1] << 8 | d[2]
         self._raw = v - 0x1000000 if v & 0x800000 else v
         self._fresh = True
-        # Wrapped below 2**30, so it stays a small int on a 32-bit port: past that a long int would be an
-        # allocation in a hard IRQ (MemoryError), and MicroPython would switch the handler off for good.
-        self.samples = self.samples + 1 if self.samples < 0x3FFFFFFF else 0
+        self.samples.put(self._raw)
         if self._every:
             self._left -= 1
             if not self._left:

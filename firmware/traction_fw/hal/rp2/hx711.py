@@ -9,6 +9,7 @@ from array import array
 import rp2
 from machine import Pin
 
+from ..samples import SampleRing, ring_size
 from .pio import hx711_read
 
 PIO0_SM = 0
@@ -23,6 +24,8 @@ class HX711:
         if sps * 3 <= control_hz:
             raise ValueError("loadcell.sps %d: at control_hz %d the safety would see the HX711 as "
                              "silent; wire RATE to loadcell.hx711.rate for 80 samples/s" % (sps, control_hz))
+        self.sps = sps
+        self.samples = SampleRing(ring_size(sps))  # every word read() takes (the tick reads each period)
         pins = params["hx711"]
         if "rate" in pins:
             self._rate = Pin(pins["rate"], Pin.OUT, value=1 if sps == 80 else 0)
@@ -41,6 +44,7 @@ class HX711:
         while sm.rx_fifo():
             sm.get(self._word)
             self._raw = self._word[0] >> 8
+            self.samples.put(self._raw)
         return self._raw
 
     def rails(self):

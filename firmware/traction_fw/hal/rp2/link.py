@@ -44,6 +44,9 @@ class UsbLink:
             self._count += n
         self.drain()
 
+    def room(self):
+        return len(self._q) - self._count
+
     # -- the board side --
     def queued(self):
         return self._count

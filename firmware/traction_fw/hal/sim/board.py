@@ -96,7 +96,7 @@ class Board:
             raise ValueError("sim.link must be stdio or memory, not %s" % sim["link"])
         rng = Rng(sim["seed"])
         self.plant = Plant(config["motor"], config["patients"][sim["region"]], rng)
-        self.loadcell = LoadCell(config["loadcell"], rng)
+        self.loadcell = LoadCell(config["loadcell"], rng, self.control_hz)
         # the current sense's noise has a generator of its own: adding it left every other noise as it was
         self.motor = Motor(config["motor"], Rng(sim["seed"] + 0x5EED))
         self.stop_switch = StopSwitch()

@@ -87,6 +87,9 @@ class MemoryLink:
             return
         self.dropped += len(data) - self._out.put_many(data)
 
+    def room(self):
+        return len(self._out.buf) - self._out.count
+
     # -- the host side, for in-process tests --
     def host_write(self, data):
         """Queue bytes for the firmware to read."""
@@ -106,6 +109,10 @@ class MemoryLink:
 
 
 class StdioLink:
+    # What room() reports: a pty or UART has no queue the firmware can measure, and a write waits for it
+    # once it is full, as it does for every frame (a board's USB link drops instead: hal/rp2/link.py).
+    ROOM = 4096
+
     def __init__(self):
         self.silent = False
         self._byte = bytearray(1)
@@ -143,6 +150,9 @@ class StdioLink:
         self._stdout.write(data)
         if self._flush is not None:
             self._flush()
+
+    def room(self):
+        return self.ROOM
 
     def _pending(self):
         for _ in self._poll.ipoll(0):

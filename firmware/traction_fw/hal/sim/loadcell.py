@@ -1,9 +1,10 @@
 # The simulated load cell and its ADC. sample() runs in Clock.wait_tick and may allocate; ready(),
 # read() and rails() run inside the application's heap-locked tick and only return stored objects.
+from ..samples import SampleRing, ring_size
 
 
 class LoadCell:
-    def __init__(self, params, rng):
+    def __init__(self, params, rng, control_hz):
         self.counts_per_n = params["counts_per_n"]
         self.zero = params["zero_counts"]
         self.noise_n = params["noise_n"]
@@ -27,8 +28,12 @@ class LoadCell:
         # 100 Hz loop: some periods bring no sample) and its sample shows the force as it was a while
         # before (the conversion and the digital filter's settling: an HX711 at 80 SPS lags by 12.5 ms
         # and more). Without sps, one sample per control period; without latency_ms, of this period's
-        # force. The firmware's cross-check must allow for it (crosscheck.py, cell_lag_ms).
-        self.sps = params.get("sps", 0)
+        # force. The firmware's cross-check must allow for it (crosscheck.py, cell_lag_ms). Above
+        # control_hz (an ADS1220 at 660) a period brings several conversions: the plant moves once a
+        # period, so they differ by their noise (and drift), and each goes into the ring (hal contract).
+        self.per_period = not params.get("sps", 0)
+        self.sps = control_hz if self.per_period else params["sps"]
+        self.samples = SampleRing(ring_size(self.sps))
         self.latency_s = params.get("latency_ms", 0) / 1000.0
         self.phase = 0.0  # conversions due, in conversions (sps only)
         self.past = []  # the forces of the last periods, oldest first (latency only)
@@ -58,15 +63,21 @@ class LoadCell:
 
     # -- the simulation side --
     def sample(self, force_n, dt):
-        """Take the sample that becomes ready at this control period, if one does."""
+        """Take the conversions that complete in this control period, if any."""
         if self.drift_tau_s:
             self.drift_n += (self.drift_n_s - self.drift_n / self.drift_tau_s) * dt
         else:
             self.drift_n += self.drift_n_s * dt
         force_n = self._delayed(force_n, dt)
-        if self.stale or not self._converted(dt):
+        if self.stale:
             return
-        self._ready = True
+        for _ in range(self._converted(dt)):
+            self._ready = True
+            self._convert(force_n)
+            self.samples.put(self.counts)
+
+    def _convert(self, force_n):
+        """One conversion into counts (a stuck ADC repeats its last one)."""
         if self.stuck:
             return
         if self.disconnected == "rails":
@@ -93,14 +104,13 @@ class LoadCell:
         return self.past[0]
 
     def _converted(self, dt):
-        """A conversion completed in this period (always, without sps)."""
-        if not self.sps:
-            return True
+        """How many conversions completed in this period (one, without sps)."""
+        if self.per_period:
+            return 1
         self.phase += self.sps * dt
-        if self.phase < 1.0:
-            return False
-        self.phase -= 1.0
-        return True
+        due = int(self.phase)
+        self.phase -= due
+        return due
 
     def _element(self, force_n):
         """What the cell's element reads for a true load: hysteresis (play), then its bow."""
