@@ -120,11 +120,18 @@ def print_stretches(lines, symbols, first_s, last_s, show=12):
 
 # Run on the board's REPL: the application built afresh (startup.app(), as main.py does), then each part
 # called N times in a loop, the loop's own cost taken off. Interrupts stay on (the period timer, USB), as
-# in the loop.
+# in the loop. Then a treatment started on it (SETUP, PHASE and START as the commands run them: a lumbar
+# static hold at 250 N after a 4 s ramp, telemetry every period, the lease renewed in the loop) and M
+# periods of the loop run as run() does, each part timed; then the tick's pieces timed in that state.
 PARTS = """
 import gc, time
 from traction_fw import startup
+gc.collect()
+before = gc.mem_alloc()
 a = startup.app()
+gc.collect()
+print("\\nPART heap in use after boot, bytes|%d" % gc.mem_alloc())
+print("\\nPART ... the application's share, bytes|%d" % (gc.mem_alloc() - before))
 b = a.board
 N = 200
 def per_call(f):
@@ -136,19 +143,85 @@ def nothing():
     pass
 base = per_call(nothing)
 buf = bytearray(64)
-parts = [("app tick (heap locked, idle)", a.locked_tick), ("app service (no host)", a.service),
-         ("board.service (USB drain)", b.service), ("clock.ticks_us", b.clock.ticks_us),
-         ("loadcell.ready (PIO FIFO)", b.loadcell.ready), ("loadcell.read (PIO FIFO)", b.loadcell.read),
-         ("motor.position (encoder PIO)", b.motor.position), ("motor.current (ADC)", b.motor.current),
-         ("motor.command(0)", lambda: b.motor.command(0)), ("stop_switch.pressed", b.stop_switch.pressed),
-         ("watchdog.feed", b.watchdog.feed), ("link.read (nothing there)", lambda: b.link.read(buf))]
-for name, f in parts:
-    print("\\nPART %s|%.1f" % (name, per_call(f) - base))
+def show(parts):
+    for name, f in parts:
+        try:
+            print("\\nPART %s|%.1f" % (name, per_call(f) - base))
+        except Exception as e:
+            print("\\nPART %s|raised %r" % (name, e))
+class Sink:  # the frames go nowhere: a 0x04 in one would end mpremote's raw-REPL reply
+    def write(self, buf, off, n):
+        return n
+b.link._port._out = Sink()
+c = a.link.commands
+c.setup({"region": 2, "angle_dd": 120, "session_max_dn": 3000, "tolerance_dn": 50, "phase_count": 1,
+         "telemetry_div": 1, "session_id": 1})
+c.phase({"index": 0, "mode": 1, "force_dn": 2500, "base_dn": 0, "hold_ms": 0, "rest_ms": 0,
+         "ramp_up_ms": 4000, "ramp_down_ms": 4000, "steps": 0, "repeats": 0, "duration_ms": 60000})
+print("\\nPART START refused (0: started)|%s" % c.start({}))
+M = 700
+tk = [0, 0]
+sv = [0, 0]
+bs = [0, 0]
+def add(acc, us):
+    acc[0] += us
+    if us > acc[1]:
+        acc[1] = us
+over = b.clock.overruns
+free = gc.mem_free()
+for _ in range(M):
+    b.clock.wait_tick()
+    a.renew_lease()
+    t0 = time.ticks_us()
+    a.locked_tick()
+    t1 = time.ticks_us()
+    a.service()
+    t2 = time.ticks_us()
+    b.service()
+    t3 = time.ticks_us()
+    add(tk, time.ticks_diff(t1, t0))
+    add(sv, time.ticks_diff(t2, t1))
+    add(bs, time.ticks_diff(t3, t2))
+alloc = free - gc.mem_free()
+print("\\nPART treating: state (3 RUNNING), fault|%d %d" % (a.state, a.fault))
+print("\\nPART treating: app tick, mean|%.1f" % (tk[0] / M))
+print("\\nPART treating: app tick, worst|%.1f" % tk[1])
+print("\\nPART treating: app service, mean|%.1f" % (sv[0] / M))
+print("\\nPART treating: app service, worst|%.1f" % sv[1])
+print("\\nPART treating: board.service, mean|%.1f" % (bs[0] / M))
+print("\\nPART treating: board.service, worst|%.1f" % bs[1])
+print("\\nPART treating: overruns in %d periods, count|%d" % (M, b.clock.overruns - over))
+print("\\nPART treating: heap allocated in %d periods, bytes|%d" % (M, alloc))
+f = a.safety.force
+pos = b.motor.position()
+cur = b.motor.current()
+ms = time.ticks_ms()
+raw = a.raw
+ses = a.session
+show([("treating: settings.to_dn", lambda: a.settings.to_dn(raw)),
+      ("treating: safety.sample", lambda: a.safety.sample(True, raw, f)),
+      ("treating: safety.check", lambda: a.safety.check(a.target, a.speed, a.limit, pos, True, True)),
+      ("treating: cross.update", lambda: a.cross.update(f, True, pos, cur, a.speed, True, ms)),
+      ("treating: app._watch (switches, lease, checks)", lambda: a._watch(f, pos)),
+      ("treating: ctrl.update", lambda: a.ctrl.update(ses.target, f, ses.slope)),
+      ("treating: session.tick", lambda: ses.tick(f, 10000)),
+      ("treating: app._actuate", a._actuate),
+      ("treating: motor.command", lambda: b.motor.command(100)),
+      ("treating: motor.position", b.motor.position),
+      ("treating: app._sample_telemetry", lambda: a._sample_telemetry(f))])
+a = startup.app()  # a fresh one, idle (the one above is treating)
+b = a.board
+b.link._port._out = Sink()
+show([("app tick (heap locked, idle)", a.locked_tick), ("app service (no host)", a.service),
+      ("board.service (USB drain)", b.service), ("clock.ticks_us", b.clock.ticks_us),
+      ("loadcell.ready (PIO FIFO)", b.loadcell.ready), ("loadcell.read (PIO FIFO)", b.loadcell.read),
+      ("motor.position (encoder PIO)", b.motor.position), ("motor.current (ADC)", b.motor.current),
+      ("motor.command(0)", lambda: b.motor.command(0)), ("stop_switch.pressed", b.stop_switch.pressed),
+      ("watchdog.feed", b.watchdog.feed), ("link.read (nothing there)", lambda: b.link.read(buf))])
 gc.collect()
 t0 = time.ticks_us()
 gc.collect()
 print("\\nPART gc.collect (after boot)|%.1f" % time.ticks_diff(time.ticks_us(), t0))
-print("\\nPART heap free after boot, bytes|%d" % gc.mem_free())
 """
 
 
@@ -162,7 +235,7 @@ def parts():
             t.enter_raw_repl(soft_reset=False, timeout_overall=60)
             out, err = t.exec_raw(PARTS, timeout=60 * board.SLOWDOWN)
             if err:
-                raise SystemExit(f"the board raised: {err.decode()}")
+                raise SystemExit(f"the board raised: {err.decode(errors='replace')}")
             out = out.decode(errors="replace")  # the app's frames go out on the same port
         finally:
             t.close()
@@ -170,8 +243,11 @@ def parts():
     for line in out.splitlines():
         if line.startswith("PART "):
             name, value = line[5:].split("|")
-            share = "" if "bytes" in name else f" ({float(value) / period_us * 100:4.1f} % of the period)"
-            print(f"{name:32s} {float(value):9.1f}{'' if 'bytes' in name else ' us'}{share}")
+            if "bytes" in name or "count" in name or " " in value or not value[-1:].isdigit():
+                print(f"{name:48s} {value:>9s}")
+            else:
+                print(f"{name:48s} {float(value):9.1f} us ({float(value) / period_us * 100:4.1f} % of the "
+                      f"period)")
     return 0
 
 

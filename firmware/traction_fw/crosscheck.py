@@ -13,10 +13,15 @@
 #               The line's stiffness (force per encoder count) is learnt on each ramp-up, within bounds
 #               from the board config.
 #
-# update() runs inside the heap-locked tick: integers and preallocated rings only.
+# update() runs inside the heap-locked tick: integers and preallocated rings only. It is the tick's
+# costliest part, so its methods are compiled to machine code (@micropython.native: the same Python
+# semantics, without the bytecode loop) and the rings are arrays of 32-bit words, walked by the viper
+# functions below (1.2 ms a tick on the RP2040 in bytecode; docs/firmware.md, RP2040 timing).
 
 import time
+from array import array
 
+import micropython
 from traction_protocol.constants import FAULT
 
 from .safety import ms_to_samples, worse
@@ -93,6 +98,73 @@ DEFAULTS = {
 }
 
 
+# Viper: machine words, no objects. A ring is an array("i") read through ptr32; the sign is restored by
+# hand because a 64-bit port (the unix port the tests run on) loads a 32-bit word zero-extended. Index
+# arithmetic without % (the Cortex-M0+ has no divider): at is the newest entry, k entries back from it.
+
+
+@micropython.viper
+def ring_max(a: ptr32, n: int, floor: int) -> int:  # noqa: F821 - viper's pointer types
+    """The largest of the n words of a, or floor when none is larger."""
+    shift = 31
+    sign = 1 << shift
+    m = floor
+    for j in range(n):
+        v = (a[j] ^ sign) - sign
+        if v > m:
+            m = v
+    return m
+
+
+@micropython.viper
+def ring_min(a: ptr32, n: int, at: int, k: int, ceil: int) -> int:  # noqa: F821
+    """The smallest of the k newest words of the ring a (n long, newest at at), or ceil."""
+    shift = 31
+    sign = 1 << shift
+    m = ceil
+    for j in range(k):
+        x = at - j
+        if x < 0:
+            x += n
+        v = (a[x] ^ sign) - sign
+        if v < m:
+            m = v
+    return m
+
+
+@micropython.viper
+def ring_sum(a: ptr32, n: int, at: int, k: int) -> int:  # noqa: F821
+    """The sum of the k newest words of the ring a (n long, newest at at)."""
+    shift = 31
+    sign = 1 << shift
+    s = 0
+    for j in range(k):
+        x = at - j
+        if x < 0:
+            x += n
+        s += (a[x] ^ sign) - sign
+    return s
+
+
+@micropython.viper
+def ring_nearest(a: ptr32, n: int, at: int, k: int, x: int, best: int) -> int:  # noqa: F821
+    """Of best and the words 1..k-1 back from at in the ring a (n long), the one nearest x (the first
+    on a tie)."""
+    shift = 31
+    sign = 1 << shift
+    gap = x - best if x > best else best - x
+    for j in range(1, k):
+        y = at - j
+        if y < 0:
+            y += n
+        c = (a[y] ^ sign) - sign
+        d = x - c if x > c else c - x
+        if d < gap:
+            best = c
+            gap = d
+    return best
+
+
 class CrossCheck:
     def __init__(self, params, current_cfg, encoder_cfg, period_us):
         p = dict(DEFAULTS)
@@ -135,12 +207,14 @@ class CrossCheck:
         self.learn_counts = p["stiffness_learn_counts"]
         n = max(self.run_w, self.mot_w) + AVG + 1
         self.n = n
-        self.pos = [0] * n
-        self.ms = [0] * n  # each sample's ticks_ms: a late loop's window spans more time than its samples
-        self.force = [0] * n
-        self.cur = [0] * n
-        self.cmds = [0] * self.lag_n
-        self.cdn = [0] * (self.cell_lag + 1)  # the current's force estimate over the load cell's lag
+        self.pos = array("i", [0] * n)
+        # each sample's ticks_ms: a late loop's window spans more time than its samples
+        self.ms = array("i", [0] * n)
+        self.force = array("i", [0] * n)
+        self.cur = array("i", [0] * n)
+        self.cmds = array("i", [0] * self.lag_n)
+        # the current's force estimate over the load cell's lag
+        self.cdn = array("i", [0] * (self.cell_lag + 1))
         self.cur_zero = self.cur_zero_cfg
         self.idle = 0  # smoothed idle current, x32
         self.idle_n = 0
@@ -173,6 +247,7 @@ class CrossCheck:
         self.cur_last = 0
         self.cur_same = 0
 
+    @micropython.native
     def _reset_trend(self):
         self.sum_diff = 0
         self.sum_force = 0
@@ -198,6 +273,7 @@ class CrossCheck:
         self.cur_zero = zero
         return True
 
+    @micropython.native
     def _idle(self, current):
         """Average the current while the motor is off, for its zero (one sample has 1.5 N of noise): the
         mean of the first 32 samples, then an exponential average over 32."""
@@ -213,6 +289,7 @@ class CrossCheck:
         n = self.idle_n
         return self.idle >> IDLE_SHIFT if n >= 1 << IDLE_SHIFT else self.idle // n
 
+    @micropython.native
     def may_pull(self, limit):
         """False when the current channel shows the force above the limit (beyond its bias)."""
         return not self.has_current or self.filled < AVG or self.cur_smooth >> 3 < limit + self.pull_guard
@@ -221,6 +298,7 @@ class CrossCheck:
         """With the motor off, the current sense reads near its zero (a condition for CLEAR_FAULT)."""
         return not self.has_current or (raw is not None and abs(raw - self.cur_zero) <= self.zero_tol)
 
+    @micropython.native
     def update(self, force, accepted, position, current, cmd, driving, now_ms):
         """One tick. force: the last accepted load-cell force; accepted: this tick's sample was plausible;
         position: encoder counts or None; current: raw counts or None; cmd: the speed commanded for the
@@ -270,35 +348,29 @@ class CrossCheck:
                 fault = worse(fault, self._trend(force, position))
         return fault
 
+    @micropython.native
     def _push_cmd(self, cmd):
         self.ci = (self.ci + 1) % self.lag_n
         self.cmds[self.ci] = cmd
 
+    @micropython.native
     def _slowest(self, k):
         """The lowest of the last k commands."""
-        low = 1000
-        for j in range(k):
-            c = self.cmds[(self.ci - j) % self.lag_n]
-            if c < low:
-                low = c
-        return low
+        return ring_min(self.cmds, self.lag_n, self.ci, k, 1000)
 
+    @micropython.native
     def _back(self, ring, k):
         return ring[(self.i - k) % self.n]
 
+    @micropython.native
     def _avg(self, ring):
-        s = 0
-        for k in range(AVG):
-            s += ring[(self.i - k) % self.n]
-        return s // AVG
+        return ring_sum(ring, self.n, self.i, AVG) // AVG
 
+    @micropython.native
     def _runaway(self, position):
         if self.filled <= self.run_w or not self.full:
             return 0
-        fastest = 0
-        for c in self.cmds:
-            if c > fastest:
-                fastest = c
+        fastest = ring_max(self.cmds, self.lag_n, 0)
         moved = position - self._back(self.pos, self.run_w)
         # The most the commands could have moved it: fastest x full speed x the time the window spans.
         # A late loop (a flash erase, a long command) leaves the motor running for longer than its
@@ -307,6 +379,7 @@ class CrossCheck:
         could = fastest * self.full // 1000 * span_ms // 1000
         return MOTOR if moved > could + self.run_margin else 0
 
+    @micropython.native
     def _plateau(self, force, position):
         self._learn(force, position)
         if self.filled <= self.mot_w:
@@ -326,6 +399,7 @@ class CrossCheck:
             return 0  # too little travel to tell from the reading's noise
         return ADC_IMPLAUSIBLE if rose < expected - self.mot_margin else 0
 
+    @micropython.native
     def _learn(self, force, position):
         """Secant stiffness from where the line came taut to the highest force since, on each ramp-up."""
         if force < self.taut:
@@ -343,6 +417,7 @@ class CrossCheck:
             s = (force - self.a_force) * 1000 // travel
             self.stiff = self.s_min if s < self.s_min else (self.s_max if s > self.s_max else s)
 
+    @micropython.native
     def _stuck(self, current):
         if current == self.cur_last:
             self.cur_same += 1
@@ -351,6 +426,7 @@ class CrossCheck:
             self.cur_last = current
         return FORCE_DISAGREE if self.stuck_max and self.cur_same >= self.stuck_max else 0
 
+    @micropython.native
     def _trend(self, force, position):
         """Block means of (load cell - current) in a hold; 0 or FORCE_DISAGREE when a block closes."""
         if self.filled < AVG:
@@ -388,6 +464,7 @@ class CrossCheck:
             return FORCE_DISAGREE
         return 0
 
+    @micropython.native
     def _nearest_current(self, a):
         """Of the current's force estimates over the load cell's lag, the one nearest a (the load cell's):
         its sample shows the force of some moment in that time, not necessarily now. Only estimates made
@@ -395,16 +472,9 @@ class CrossCheck:
         k = self.filled - AVG + 1
         if k > self.cell_lag + 1:
             k = self.cell_lag + 1
-        best = self.cur_dn
-        gap = a - best if a > best else best - a
-        for j in range(1, k):
-            c = self.cdn[(self.ki - j) % (self.cell_lag + 1)]
-            d = a - c if a > c else c - a
-            if d < gap:
-                best = c
-                gap = d
-        return best
+        return ring_nearest(self.cdn, self.cell_lag + 1, self.ki, k, a, self.cur_dn)
 
+    @micropython.native
     def _disagree(self, current):
         if current <= self.cur_lo or current >= self.cur_hi:
             return FORCE_DISAGREE  # a current sense at its rails is no measurement
