@@ -196,7 +196,7 @@ class CrossCheck:
         self.run_w = ms_to_samples(p["runaway_ms"], period_us)
         self.run_margin = p["runaway_margin_counts"]
         self.mot_w = ms_to_samples(p["motion_ms"], period_us)
-        # the command ring covers the runaway's lag and what _slowest looks back on (mot_w + AVG)
+        # the command ring covers the runaway's lag and _plateau's look back (mot_w + AVG)
         self.lag_n = max(ms_to_samples(p["runaway_lag_ms"], period_us), self.mot_w + AVG)
         self.creep = p["creep_counts_s"] * self.mot_w * period_us // 1000000
         self.mot_margin = p["motion_margin_dn"]
@@ -314,14 +314,19 @@ class CrossCheck:
             self._reset_trend()
             self._push_cmd(0)
             return 0
-        self.i = (self.i + 1) % self.n
-        i = self.i
+        # (the rings' indexes wrap by comparison, locals stand for attributes: this runs every tick)
+        n = self.n
+        i = self.i + 1
+        if i == n:
+            i = 0
+        self.i = i
         self.force[i] = force
         self.pos[i] = position if position is not None else 0
         self.ms[i] = now_ms
-        if current is not None and self.has_current:
+        sensed = current is not None and self.has_current
+        if sensed:
             self.cur[i] = (current - self.cur_zero) * self.dn_per_count
-        if self.filled < self.n:
+        if self.filled < n:
             self.filled += 1
         self._push_cmd(cmd)
         # every check runs, each keeping its own history; the worst fault is returned
@@ -329,53 +334,58 @@ class CrossCheck:
         if position is not None:
             fault = self._runaway(position)
             if accepted:
-                fault = worse(fault, self._plateau(force, position))
-        if current is not None and self.has_current:
-            self.cur_dn = self._avg(self.cur)
-            self.ki = (self.ki + 1) % (self.cell_lag + 1)
-            self.cdn[self.ki] = self.cur_dn
+                f = self._plateau(force, position)
+                if f:
+                    fault = worse(fault, f)
+        if sensed:
+            cur_dn = ring_sum(self.cur, n, i, AVG) // AVG
+            self.cur_dn = cur_dn
+            lag = self.cell_lag + 1
+            ki = self.ki + 1
+            if ki == lag:
+                ki = 0
+            self.ki = ki
+            self.cdn[ki] = cur_dn
             # exponential smoothing over 8 samples, kept x8 in an integer
             if self.filled > 1:
                 self.cur_smooth += self.cur[i] - (self.cur_smooth >> 3)
             else:
                 self.cur_smooth = self.cur[i] << 3
-            fault = worse(fault, self._stuck(current))
+            f = self._stuck(current)
+            if f:
+                fault = worse(fault, f)
             # A tick without a sample taken (the ADC slower than the loop, a spike held back) is left
             # out of the comparisons, not a break in the hold: an HX711 at 80 SPS leaves one tick in five
             # without a sample, and a block broken by each never closed (the trend check never ran).
             if accepted:
-                fault = worse(fault, self._disagree(current))
-                fault = worse(fault, self._trend(force, position))
+                f = self._disagree(current)
+                if f:
+                    fault = worse(fault, f)
+                f = self._trend(force, position)
+                if f:
+                    fault = worse(fault, f)
         return fault
 
     @micropython.native
     def _push_cmd(self, cmd):
-        self.ci = (self.ci + 1) % self.lag_n
+        ci = self.ci + 1
+        self.ci = 0 if ci == self.lag_n else ci
         self.cmds[self.ci] = cmd
-
-    @micropython.native
-    def _slowest(self, k):
-        """The lowest of the last k commands."""
-        return ring_min(self.cmds, self.lag_n, self.ci, k, 1000)
-
-    @micropython.native
-    def _back(self, ring, k):
-        return ring[(self.i - k) % self.n]
-
-    @micropython.native
-    def _avg(self, ring):
-        return ring_sum(ring, self.n, self.i, AVG) // AVG
 
     @micropython.native
     def _runaway(self, position):
         if self.filled <= self.run_w or not self.full:
             return 0
         fastest = ring_max(self.cmds, self.lag_n, 0)
-        moved = position - self._back(self.pos, self.run_w)
+        i = self.i
+        back = i - self.run_w
+        if back < 0:
+            back += self.n
+        moved = position - self.pos[back]
         # The most the commands could have moved it: fastest x full speed x the time the window spans.
         # A late loop (a flash erase, a long command) leaves the motor running for longer than its
         # samples say; counted in samples it read as a runaway. ms keeps the products small ints.
-        span_ms = time.ticks_diff(self.ms[self.i], self._back(self.ms, self.run_w))
+        span_ms = time.ticks_diff(self.ms[i], self.ms[back])
         could = fastest * self.full // 1000 * span_ms // 1000
         return MOTOR if moved > could + self.run_margin else 0
 
@@ -384,12 +394,16 @@ class CrossCheck:
         self._learn(force, position)
         if self.filled <= self.mot_w:
             return 0
-        before = self._back(self.force, self.mot_w)
-        if force < self.taut or before < self.taut:
+        back = self.i - self.mot_w
+        if back < 0:
+            back += self.n
+        before = self.force[back]
+        taut = self.taut
+        if force < taut or before < taut:
             return 0  # slack line, or part of the window was slack: winding in says nothing
-        if self._slowest(self.mot_w + AVG) < self.pull_cmd:
+        if ring_min(self.cmds, self.lag_n, self.ci, self.mot_w + AVG, 1000) < self.pull_cmd:
             return 0  # the motor slowed: the line's damping gives back force as it does
-        wound = position - self._back(self.pos, self.mot_w) - self.creep
+        wound = position - self.pos[back] - self.creep
         if wound <= 0:
             return 0
         s = self.stiff if self.stiff else self.s_min
@@ -480,7 +494,7 @@ class CrossCheck:
             return FORCE_DISAGREE  # a current sense at its rails is no measurement
         if self.filled < AVG:
             return 0
-        a = self._avg(self.force)
+        a = ring_sum(self.force, self.n, self.i, AVG) // AVG
         c = self._nearest_current(a)
         band = self.band_min + (a if a > c else c) * self.band_pct // 100
         d = a - c if a > c else c - a

@@ -209,20 +209,26 @@ class Safety:
             if old >= self.snap_min and f * self.snap_ratio < old and target * 2 >= old:
                 fault = worse(fault, CABLE_SNAP)
         if position is not None:
-            fault = worse(fault, self._motor(cmd, position))
+            m = self._motor(cmd, position)
+            if m:
+                fault = worse(fault, m)
         if tracking:
             # each keeps its own counters: all three run, whatever the others found
             t = self._tracking(f, target)
             sl = self._slack(f, target, cmd)
             d = self._drift(f, target)
-            fault = worse(worse(worse(fault, t), sl), d)
+            if t or sl or d:
+                fault = worse(worse(worse(fault, t), sl), d)
         return fault
 
     @micropython.native
     def _push(self, f, position):
-        self.i = (self.i + 1) % self.hist_n
-        self.hist[self.i] = f
-        self.pos[self.i] = position if position is not None else 0
+        i = self.i + 1
+        if i == self.hist_n:
+            i = 0
+        self.i = i
+        self.hist[i] = f
+        self.pos[i] = position if position is not None else 0
         if self.filled < self.hist_n:
             self.filled += 1
 
