@@ -118,7 +118,6 @@ class App:
 
     # ---- the control tick: allocation-free ----
 
-    @micropython.native
     def tick(self):
         b = self.board
         now = b.clock.ticks_us()
@@ -142,7 +141,6 @@ class App:
         if not self.starve:
             b.watchdog.feed()  # last: fed only by a tick whose safety checks all ran (a raising tick is not)
 
-    @micropython.native
     def _watch(self, force, pos):
         """Every check other than the load cell's own, on every tick, whatever is latched: each fault
         found is latched (the first) or escalates the release (a later one)."""
@@ -168,7 +166,6 @@ class App:
         if fault:
             self.latch(fault, force)
 
-    @micropython.native
     def _control(self, force, pos, dt):
         st = self.state
         speed = 0
@@ -207,7 +204,6 @@ class App:
             speed = 0
         return speed
 
-    @micropython.native
     def _rest_at_zero(self, ses, force, speed):
         """In a rest at zero force, once the line reads released: unwind a little, then stand still. The
         line is then truly slack and the zero-drift check sees the cell's own zero; held at a reading of
@@ -225,7 +221,6 @@ class App:
             return speed
         return -self.release.slacken_pm if self.zero_n < self.calm_n + self.slacken_n else 0
 
-    @micropython.native
     def _actuate(self):
         m = self.board.motor
         want = self.state == RUNNING or self.state == PAUSED or self.release.active or self.jog_pm != 0
@@ -238,7 +233,6 @@ class App:
         if want:
             m.command(self.speed)
 
-    @micropython.native
     def _sample_telemetry(self, force):
         div = self.session.telemetry_div
         if not div or self.state == IDLE or self.state == SERVICE or self.samples % div:

@@ -30,8 +30,6 @@
 #   i_zone_dn  the integral acts only on errors smaller than this (slack take-up and new targets are
 #              the proportional path's job; integrating them would overshoot)
 
-import micropython
-
 OUT_MAX = 1000
 E_MAX = 20000  # 0.1 N
 RATE_MAX = 20000  # 0.1 N/s
@@ -47,7 +45,6 @@ KI_Q16_MAX = 65536
 I_ZONE_MAX = 2000
 
 
-@micropython.native
 def _clamp(x, lo, hi):
     if x < lo:
         return lo
@@ -90,7 +87,6 @@ class Controller:
         self.i_q16 = 0
         self.out = 0
 
-    @micropython.native
     def update(self, target_dn, measured_dn, ramp_rate_dn_s):
         e = _clamp(target_dn - measured_dn, -E_MAX, E_MAX)
         rate = _clamp(ramp_rate_dn_s, -RATE_MAX, RATE_MAX)

@@ -14,9 +14,10 @@
 #               from the board config.
 #
 # update() runs inside the heap-locked tick: integers and preallocated rings only. It is the tick's
-# costliest part, so its methods are compiled to machine code (@micropython.native: the same Python
-# semantics, without the bytecode loop) and the rings are arrays of 32-bit words, walked by the viper
-# functions below (1.2 ms a tick on the RP2040 in bytecode; docs/firmware.md, RP2040 timing).
+# costliest part (1.2 ms a tick on the RP2040 in a treatment; docs/firmware.md, RP2040 timing), so its
+# rings are arrays of 32-bit words walked by the viper functions below, and it takes each attribute
+# once. Not @micropython.native: the Pico's frozen native code (mpy-cross, armv6m) got a comparison
+# wrong in a larger function where the same code compiled for the unix port did not.
 
 import time
 from array import array
@@ -247,7 +248,6 @@ class CrossCheck:
         self.cur_last = 0
         self.cur_same = 0
 
-    @micropython.native
     def _reset_trend(self):
         self.sum_diff = 0
         self.sum_force = 0
@@ -273,7 +273,6 @@ class CrossCheck:
         self.cur_zero = zero
         return True
 
-    @micropython.native
     def _idle(self, current):
         """Average the current while the motor is off, for its zero (one sample has 1.5 N of noise): the
         mean of the first 32 samples, then an exponential average over 32."""
@@ -289,7 +288,6 @@ class CrossCheck:
         n = self.idle_n
         return self.idle >> IDLE_SHIFT if n >= 1 << IDLE_SHIFT else self.idle // n
 
-    @micropython.native
     def may_pull(self, limit):
         """False when the current channel shows the force above the limit (beyond its bias)."""
         return not self.has_current or self.filled < AVG or self.cur_smooth >> 3 < limit + self.pull_guard
@@ -298,7 +296,6 @@ class CrossCheck:
         """With the motor off, the current sense reads near its zero (a condition for CLEAR_FAULT)."""
         return not self.has_current or (raw is not None and abs(raw - self.cur_zero) <= self.zero_tol)
 
-    @micropython.native
     def update(self, force, accepted, position, current, cmd, driving, now_ms):
         """One tick. force: the last accepted load-cell force; accepted: this tick's sample was plausible;
         position: encoder counts or None; current: raw counts or None; cmd: the speed commanded for the
@@ -366,13 +363,11 @@ class CrossCheck:
                     fault = worse(fault, f)
         return fault
 
-    @micropython.native
     def _push_cmd(self, cmd):
         ci = self.ci + 1
         self.ci = 0 if ci == self.lag_n else ci
         self.cmds[self.ci] = cmd
 
-    @micropython.native
     def _runaway(self, position):
         if self.filled <= self.run_w or not self.full:
             return 0
@@ -389,7 +384,6 @@ class CrossCheck:
         could = fastest * self.full // 1000 * span_ms // 1000
         return MOTOR if moved > could + self.run_margin else 0
 
-    @micropython.native
     def _plateau(self, force, position):
         self._learn(force, position)
         if self.filled <= self.mot_w:
@@ -413,7 +407,6 @@ class CrossCheck:
             return 0  # too little travel to tell from the reading's noise
         return ADC_IMPLAUSIBLE if rose < expected - self.mot_margin else 0
 
-    @micropython.native
     def _learn(self, force, position):
         """Secant stiffness from where the line came taut to the highest force since, on each ramp-up."""
         if force < self.taut:
@@ -431,7 +424,6 @@ class CrossCheck:
             s = (force - self.a_force) * 1000 // travel
             self.stiff = self.s_min if s < self.s_min else (self.s_max if s > self.s_max else s)
 
-    @micropython.native
     def _stuck(self, current):
         if current == self.cur_last:
             self.cur_same += 1
@@ -440,7 +432,6 @@ class CrossCheck:
             self.cur_last = current
         return FORCE_DISAGREE if self.stuck_max and self.cur_same >= self.stuck_max else 0
 
-    @micropython.native
     def _trend(self, force, position):
         """Block means of (load cell - current) in a hold; 0 or FORCE_DISAGREE when a block closes."""
         if self.filled < AVG:
@@ -478,7 +469,6 @@ class CrossCheck:
             return FORCE_DISAGREE
         return 0
 
-    @micropython.native
     def _nearest_current(self, a):
         """Of the current's force estimates over the load cell's lag, the one nearest a (the load cell's):
         its sample shows the force of some moment in that time, not necessarily now. Only estimates made
@@ -488,7 +478,6 @@ class CrossCheck:
             k = self.cell_lag + 1
         return ring_nearest(self.cdn, self.cell_lag + 1, self.ki, k, a, self.cur_dn)
 
-    @micropython.native
     def _disagree(self, current):
         if current <= self.cur_lo or current >= self.cur_hi:
             return FORCE_DISAGREE  # a current sense at its rails is no measurement

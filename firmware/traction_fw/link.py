@@ -18,8 +18,6 @@
 
 from struct import pack_into
 
-import micropython
-
 from traction_protocol import BY_NAME, MessageError, decode
 from traction_protocol.constants import ERROR
 from traction_protocol.errors import EncodeError
@@ -78,13 +76,11 @@ class Link:
         at = START + RECORD_CHUNK.size
         self.chunk = self.writer.view[at:at + CHUNK]
 
-    @micropython.native
     def service(self):
         if self._read() or self._send_events():
             return  # the rings wait for the next call
         self._send_telemetry()
 
-    @micropython.native
     def _read(self):
         """Up to READ_MAX bytes from the port, a byte at a time (what is not read stays in the port, for
         the next call or the REPL), up to the end of a frame, which is answered; whether one was."""
@@ -239,7 +235,6 @@ class Link:
             self._finish(EVENT.type_id, EVENT.size)
         return sent
 
-    @micropython.native
     def _send_telemetry(self):
         app = self.app
         ring = app.telemetry
@@ -268,7 +263,6 @@ class Link:
                 at += TELEMETRY.item_size
             self.port.write(self.writer.finish(self._next_seq(), TELEMETRY.type_id, at - START))
 
-    @micropython.native
     def _batch(self, d, o, div):
         """How many rows from the oldest are consecutive samples with its state, phase and segment."""
         ring = self.app.telemetry

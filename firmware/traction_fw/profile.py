@@ -2,8 +2,6 @@
 # Phase.at() is called every control tick, so it uses small integers only and returns nothing: it leaves
 # its answer in target / segment / cycle / slope (a tuple return would allocate).
 
-import micropython
-
 STATIC = 1
 INTERMITTENT = 2
 CYCLIC = 3
@@ -25,7 +23,6 @@ MIN_HOLD_MS = 1000
 Q = 10  # ramps interpolate in 1/1024ths so products stay small integers on 32-bit boards
 
 
-@micropython.native
 def ramp(a, b, u, total):
     """Linear from a to b, u ms into a ramp of total ms."""
     if u >= total:
@@ -82,7 +79,6 @@ class Phase:
             return "OUT_OF_RANGE"
         return 0
 
-    @micropython.native
     def at(self, t, start):
         """Evaluate the phase t ms after it began; start is the target the phase began from."""
         mode = self.mode
@@ -94,7 +90,6 @@ class Phase:
         else:
             self._step(t, start)
 
-    @micropython.native
     def _leg(self, a, b, u, total, ramp_seg, after_seg):
         if u < total:
             self.target = ramp(a, b, u, total)
@@ -105,7 +100,6 @@ class Phase:
             self.segment = after_seg
             self.slope = 0
 
-    @micropython.native
     def _cycle(self, t, start):
         length = self.up + self.hold + self.down + self.rest
         k = t // length
@@ -116,14 +110,12 @@ class Phase:
         else:
             self._leg(self.force, self.base, u - self.up - self.hold, self.down, RAMP_DOWN, REST)
 
-    @micropython.native
     def step_target(self, k):
         span = self.force - self.base
         if self.mode == PROGRESSIVE:
             return self.base + span * (k + 1) // self.steps
         return self.force - span * k // self.steps
 
-    @micropython.native
     def _step(self, t, start):
         step_ms = self.duration // self.steps
         k = t // step_ms

@@ -3,7 +3,6 @@
 # effective limit, and names a fault. The App latches it and releases the line as REACTION says
 # (docs/safety.md explains each choice). Integers and preallocated rings only: it runs in the tick.
 
-import micropython
 from traction_protocol.constants import FAULT
 
 OVER_FORCE = FAULT["OVER_FORCE"]
@@ -61,7 +60,6 @@ DEFAULTS = {
 }
 
 
-@micropython.native
 def worse(a, b):
     """Of two faults (0: none), the one whose reaction trusts less; the first on a tie."""
     if not b:
@@ -139,7 +137,6 @@ class Safety:
 
     # ---- the sample: called every tick, before anything else ----
 
-    @micropython.native
     def sample(self, fresh, raw, dn):
         """Accept or hold back one sample; 0, or the ADC fault it shows. Updates self.force."""
         self.accepted = False
@@ -152,7 +149,6 @@ class Safety:
         self.sample_fault = self._judge(raw, dn)
         return self.sample_fault
 
-    @micropython.native
     def _judge(self, raw, dn):
         if raw <= self.rail_lo or raw >= self.rail_hi or (self.rating_dn and dn > self.rating_dn):
             return ADC_SATURATED
@@ -187,7 +183,6 @@ class Safety:
 
     # ---- the plant: called every tick while the motor is enabled ----
 
-    @micropython.native
     def check(self, target, cmd, limit, position, driving, tracking):
         """0, or the fault the motion shows; called every tick. driving: the motor is enabled (with it off
         only the history is kept). tracking: a treatment is running (not a release)."""
@@ -221,7 +216,6 @@ class Safety:
                 fault = worse(worse(worse(fault, t), sl), d)
         return fault
 
-    @micropython.native
     def _push(self, f, position):
         i = self.i + 1
         if i == self.hist_n:
@@ -232,11 +226,9 @@ class Safety:
         if self.filled < self.hist_n:
             self.filled += 1
 
-    @micropython.native
     def _back(self, ring, n):
         return ring[(self.i - n) % self.hist_n]
 
-    @micropython.native
     def _tracking(self, f, target):
         band = max(self.track_min, target * self.track_pct // 100)
         if abs(f - target) > band:
@@ -247,7 +239,6 @@ class Safety:
             self.track_n = 0
         return 0
 
-    @micropython.native
     def _slack(self, f, target, cmd):
         if f >= target - self.slack_band or f > self.slack_base + self.slack_rise:
             self.slack_base = f
@@ -259,7 +250,6 @@ class Safety:
             self.slack_sum += cmd
         return SLACK if self.slack_sum > self.slack_pull else 0
 
-    @micropython.native
     def _drift(self, f, target):
         if target != 0:
             self.zero_n = 0
@@ -270,7 +260,6 @@ class Safety:
             return ZERO_DRIFT
         return 0
 
-    @micropython.native
     def _motor(self, cmd, position):
         sign = 1 if cmd >= self.motor_cmd else (-1 if cmd <= -self.motor_cmd else 0)
         if sign == 0 or sign != self.motor_sign:
@@ -286,7 +275,6 @@ class Safety:
         moved = (position - self._back(self.pos, half)) * sign
         return MOTOR if moved < self.motor_min else 0
 
-    @micropython.native
     def may_pull(self, limit):
         """False when the force, rising at its present rate for one more rate window, would reach the
         limit: the motor must not pull then, whatever the controller wants."""

@@ -2,8 +2,6 @@
 # pause / resume / force edit, and the statistics the record needs. tick() runs in the control tick and
 # allocates nothing; everything it has to report goes into the journal's preallocated rings.
 
-import micropython
-
 from . import profile
 from .journal import EV_EDIT, EV_PAUSE, EV_RESUME, R_EV, R_HOLD, R_PHASE
 from .stats import Stats
@@ -165,7 +163,6 @@ class Session:
 
     # ---- the control tick ----
 
-    @micropython.native
     def clock(self, force, dt_us):
         """Session time, time under traction and peak: also counted through the final release.
         Returns the whole ms elapsed."""
@@ -179,7 +176,6 @@ class Session:
             self.peak = force
         return ms
 
-    @micropython.native
     def tick(self, force, dt_us):
         """Advance by dt_us of device time and leave the target in self.target."""
         ms = self.clock(force, dt_us)
@@ -209,7 +205,6 @@ class Session:
                     self.awaiting = False
                 self.await_e = e
 
-    @micropython.native
     def _evaluate(self, force):
         p = self.phases[self.index]
         while self.phase_ms >= p.duration:
@@ -230,7 +225,6 @@ class Session:
         self.slope = p.slope
         self._slew(p.target)
 
-    @micropython.native
     def _slew(self, goal):
         goal_q = goal << 10
         step = self.slew_q

@@ -2,8 +2,6 @@
 # tolerance. Accumulated per control sample with small integers only: the sum is carried into a high
 # word so it never grows past 2**24 (32-bit ports turn larger integers into heap objects).
 
-import micropython
-
 CARRY = 1 << 24
 
 
@@ -19,7 +17,6 @@ class Stats:
         self.min = 32767
         self.in_tol = 0
 
-    @micropython.native
     def add(self, force, in_tol):
         self.n += 1
         lo = self.lo + force

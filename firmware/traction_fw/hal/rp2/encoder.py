@@ -6,7 +6,6 @@
 # which the SDK can only place there, so the encoder has PIO1 to itself.
 from array import array
 
-import micropython
 import rp2
 from machine import Pin
 
@@ -27,11 +26,9 @@ class Encoder:
         self._sm.active(1)
         self._zero = self._read()
 
-    @micropython.native
     def position(self):
         return (self._read() - self._zero) * self._sign
 
-    @micropython.native
     def _read(self):
         sm = self._sm
         word = self._word

@@ -2,7 +2,6 @@
 # ticks is still reported once. Board config per input: {"pin": GPn, "active": 1 or 0, "pull": "up",
 # "down" or null}. Wire the stop and limit switches normally closed to ground with the pull-up, active 1:
 # pressing (or a broken wire) lets the pin rise, so a cut cable reads as pressed.
-import micropython
 from machine import Pin
 
 PULLS = {"up": Pin.PULL_UP, "down": Pin.PULL_DOWN, None: None}
@@ -20,7 +19,6 @@ class Latch:
     def _edge(self, _pin):
         self.seen = True
 
-    @micropython.native
     def on(self):
         """Active now, or was since the last call."""
         if self.pin.value() == self.active:

@@ -1,7 +1,6 @@
 # The motor driver: PWM for the speed, DIR for the direction, ENABLE pulled to "disabled" outside the
 # board so the driver is off until the firmware says otherwise (and off again when the Pico resets).
 # The driver's current-sense output is on an ADC pin (12 bits), the encoder on two GPIOs (encoder.py).
-import micropython
 from machine import ADC, PWM, Pin
 
 from .encoder import Encoder
@@ -34,7 +33,6 @@ class Motor:
     def enabled(self):
         return self._enabled
 
-    @micropython.native
     def command(self, speed):
         if not self._enabled:
             speed = 0
@@ -45,11 +43,9 @@ class Motor:
         self._dir.value(self._in if speed >= 0 else 1 - self._in)
         self._pwm.duty_u16((speed if speed >= 0 else -speed) * DUTY_FULL // 1000)
 
-    @micropython.native
     def position(self):
         return self._encoder.position() if self._encoder is not None else None
 
-    @micropython.native
     def current(self):
         # read_u16 scales the 12-bit conversion to 16 bits: back to the ADC's own counts (0..4095)
         return self._adc.read_u16() >> 4 if self._adc is not None else None
