@@ -196,7 +196,10 @@ class Safety:
         if f > limit + max(self.over_min, limit * self.over_pct // 1000):
             fault = OVER_FORCE
         if self.filled >= self.window:
-            old = self._back(self.hist, self.window)
+            j = self.i - self.window  # _back(), written out: this runs every tick
+            if j < 0:
+                j += self.hist_n
+            old = self.hist[j]
             # Below the target a fast rise is the controller catching up (taking up slack); at or above
             # it nothing should be driving the force up that fast.
             if f - old > self.rate_rise and f >= target - self.track_min:
@@ -279,7 +282,12 @@ class Safety:
         """False when the force, rising at its present rate for one more rate window, would reach the
         limit: the motor must not pull then, whatever the controller wants."""
         f = self.force
-        rise = f - self._back(self.hist, self.window) if self.filled >= self.window else 0
+        rise = 0
+        if self.filled >= self.window:
+            j = self.i - self.window
+            if j < 0:
+                j += self.hist_n
+            rise = f - self.hist[j]
         return f + (rise if rise > 0 else 0) < limit
 
     def unloaded_ok(self):
