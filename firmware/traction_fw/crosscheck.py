@@ -321,7 +321,7 @@ class CrossCheck:
         self.pos[i] = position if position is not None else 0
         self.ms[i] = now_ms
         sensed = current is not None and self.has_current
-        if sensed:
+        if current is not None and sensed:  # current again: pyright does not follow sensed
             self.cur[i] = (current - self.cur_zero) * self.dn_per_count
         if self.filled < n:
             self.filled += 1
@@ -335,7 +335,7 @@ class CrossCheck:
                 if f:
                     fault = worse(fault, f)
         if sensed:
-            cur_dn = ring_sum(self.cur, n, i, AVG) // AVG
+            cur_dn = ring_sum(self.cur, n, i, AVG) // AVG  # pyright: ignore[reportArgumentType]
             self.cur_dn = cur_dn
             lag = self.cell_lag + 1
             ki = self.ki + 1
@@ -371,7 +371,7 @@ class CrossCheck:
     def _runaway(self, position):
         if self.filled <= self.run_w or not self.full:
             return 0
-        fastest = ring_max(self.cmds, self.lag_n, 0)
+        fastest = ring_max(self.cmds, self.lag_n, 0)  # pyright: ignore[reportArgumentType]
         i = self.i
         back = i - self.run_w
         if back < 0:
@@ -395,7 +395,7 @@ class CrossCheck:
         taut = self.taut
         if force < taut or before < taut:
             return 0  # slack line, or part of the window was slack: winding in says nothing
-        if ring_min(self.cmds, self.lag_n, self.ci, self.mot_w + AVG, 1000) < self.pull_cmd:
+        if ring_min(self.cmds, self.lag_n, self.ci, self.mot_w + AVG, 1000) < self.pull_cmd:  # pyright: ignore[reportArgumentType]
             return 0  # the motor slowed: the line's damping gives back force as it does
         wound = position - self.pos[back] - self.creep
         if wound <= 0:
@@ -476,14 +476,14 @@ class CrossCheck:
         k = self.filled - AVG + 1
         if k > self.cell_lag + 1:
             k = self.cell_lag + 1
-        return ring_nearest(self.cdn, self.cell_lag + 1, self.ki, k, a, self.cur_dn)
+        return ring_nearest(self.cdn, self.cell_lag + 1, self.ki, k, a, self.cur_dn)  # pyright: ignore[reportArgumentType]
 
     def _disagree(self, current):
         if current <= self.cur_lo or current >= self.cur_hi:
             return FORCE_DISAGREE  # a current sense at its rails is no measurement
         if self.filled < AVG:
             return 0
-        a = ring_sum(self.force, self.n, self.i, AVG) // AVG
+        a = ring_sum(self.force, self.n, self.i, AVG) // AVG  # pyright: ignore[reportArgumentType]
         c = self._nearest_current(a)
         band = self.band_min + (a if a > c else c) * self.band_pct // 100
         d = a - c if a > c else c - a
