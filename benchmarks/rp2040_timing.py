@@ -168,7 +168,12 @@ def add(acc, us):
     acc[0] += us
     if us > acc[1]:
         acc[1] = us
-b.clock.wait_tick()  # START's own call (the store, a collection) overran: not the treatment's
+for _ in range(10):  # START's own call (the store, a collection) overran, and the periods it delayed
+    b.clock.wait_tick()
+    a.renew_lease()
+    a.locked_tick()
+    a.service()
+    b.service()
 over = b.clock.overruns
 free = gc.mem_free()
 for _ in range(M):
@@ -301,10 +306,18 @@ def main():
             # the treatment: from the second after the one START's reply came in (START commits to the
             # store, motor off) to the second before the one its end was seen in (the seal follows)
             started = seconds_of(board) + 2
-            overruns_started = dev.status().overruns
-            samples = sum(1 for _ in session.telemetry(timeout=60 * board.SLOWDOWN))
+            overruns_started = overruns_ended = dev.status().overruns
+            # The overruns until the release's end: the last STATUS that still says the motor runs (the
+            # seal that follows it commits to the store, an overrun with the motor off)
+            samples, asked = 0, 0.0
+            for sample in session.telemetry(timeout=60 * board.SLOWDOWN):
+                samples += 1
+                if sample.state == "RELEASING" and time.monotonic() - asked > 0.5:
+                    asked = time.monotonic()
+                    status = dev.status()
+                    if status.state in ("RUNNING", "PAUSED", "RELEASING"):
+                        overruns_ended = status.overruns
             ended = seconds_of(board) - 1
-            overruns_ended = dev.status().overruns
             record = session.wait(timeout=60 * board.SLOWDOWN)
             last = seconds_of(board)
             wall = time.monotonic() - wall0
@@ -336,7 +349,7 @@ def main():
           f"{retransmissions}")
     treat_overruns = overruns_ended - overruns_started
     print(f"verdict, the treatment (emulated s {started}-{ended}: ramp, hold, release; START and the seal, "
-          f"motor off, left out):")
+          f"motor off, left out; the overruns up to the last STATUS in the release):")
     print(f"  longest busy stretch (one loop's work) {treat_stretch:6.2f} ms  target <= {target_ms:.1f} ms: "
           f"{'met' if treat_stretch <= target_ms else 'NOT met'}")
     print(f"  overruns counted by the firmware        {treat_overruns:6d}     target 0: "
