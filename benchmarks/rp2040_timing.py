@@ -105,8 +105,10 @@ def print_stretches(lines, symbols, first_s, last_s, show=12):
     (the flash's own time aside: the CPU waits in the boot ROM then)."""
     during = [x for x in lines if first_s <= x["t_ms"] / 1000 <= last_s]
     at_least = os.environ.get("HARNESS_STRETCH_MS", 10)
-    print(f"busy stretches of {at_least} ms or more in the session: {len(during)}, "
-          f"{sum(x['ms'] for x in during):.0f} ms in all")
+    over = [x for x in during if x["ms"] > TARGET_SHARE * PERIOD_MS]
+    print(f"busy stretches of {at_least} ms or more in the treatment: {len(during)}, "
+          f"{sum(x['ms'] for x in during):.0f} ms in all; over {TARGET_SHARE * PERIOD_MS:g} ms: {len(over)}, "
+          f"{sum(1 for x in over if x['usb_out'])} of them with bytes from the host")
     for x in sorted(during, key=lambda x: -x["ms"])[:show]:
         funcs = {}
         for pc, n in x["pcs"]:
