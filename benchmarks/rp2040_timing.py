@@ -5,8 +5,11 @@
     python benchmarks/rp2040_timing.py --host-in-device-time [--seconds 60]
 
 --parts: what each piece of the loop costs on the emulated RP2040, timed by the board itself
-(time.ticks_us, emulated cycles) over its REPL (booted with the service jumper): the application's tick
-and service() with no host, each hal/rp2 call the tick makes, and a gc.collect().
+(time.ticks_us, emulated cycles) over its REPL (booted with the service jumper): the heap in use after
+boot (verdict: <= 64 KB), then a treatment started on the board (SETUP, PHASE, START as the commands run
+them; telemetry every period, the frames sent nowhere) and 700 periods of the loop, each one's tick,
+service() and board.service() timed, with the overruns and bytes allocated; then the tick's pieces in that
+state, the idle tick and service(), each hal/rp2 call the tick makes, and a gc.collect().
 --host-in-device-time: the SDK's wall-clock timers (retransmission waits, heartbeats) stretched by the
 emulator's slowness, measured over the quiet seconds before the session, so that the board gets the
 commands a host gives a real-time board per second of its own time (the heartbeats at twice a real
@@ -18,13 +21,16 @@ and the SDK, as a host runs it: a lumbar static treatment of --seconds, telemetr
 outside the firmware, by the emulator harness, in emulated time (rp2040js counts Cortex-M0+ cycles at
 125 MHz; no flash wait states): the CPU is busy whenever it is not asleep in WFE (the loop, its
 interrupts, USB). Printed: the mean busy share of the time, the worst 10 ms window (the harness's, not
-aligned with the firmware's period marks: a loop may be split across two), and the longest busy stretch
-(from a wake-up to the next sleep: one loop's whole work when nothing splits it), against the target of
-50 % of the 10 ms period at 100 Hz. Also the host's wall time per emulated second, the overruns the
-firmware itself counted (STATUS), the host's retransmissions, and each busy stretch of a period or more:
-what the flash (the trapped boot ROM functions) and USB did during it, and where its cycles went (the
-sampled program counters named by the image's symbols, build/pico/build-rp2/firmware.elf);
-HARNESS_STRETCH_MS=4 logs the shorter ones too.
+aligned with the firmware's period marks: a loop may be split across two), the longest busy stretch
+(from a wake-up to the next sleep: one loop's whole work when nothing splits it), the host's wall time per
+emulated second, the overruns the firmware itself counted (STATUS) and the host's retransmissions; then
+the verdict on the treatment (from the second after START's reply to the second before its end was seen;
+START and the seal commit to the store with the motor off and are judged apart): its longest busy
+stretch against 50 % of the 10 ms period at 100 Hz, and the overruns the firmware counted up to the last
+STATUS that still said the motor ran, against 0; and its busy stretches of 4 ms or more
+(HARNESS_STRETCH_MS sets another length): how many go over 5 ms, what the flash (the trapped boot ROM
+functions) and USB did during the longest, and where their cycles went (the sampled program counters
+named by the image's symbols, build/pico/build-rp2/firmware.elf).
 """
 
 import argparse
