@@ -5,8 +5,11 @@
     python benchmarks/rp2040_timing.py --host-in-device-time [--seconds 60]
 
 --parts: what each piece of the loop costs on the emulated RP2040, timed by the board itself
-(time.ticks_us, emulated cycles) over its REPL (booted with the service jumper): the application's tick
-and service() with no host, each hal/rp2 call the tick makes, and a gc.collect().
+(time.ticks_us, emulated cycles) over its REPL (booted with the service jumper): the heap in use after
+boot (verdict: <= 64 KB), then a treatment started on the board (SETUP, PHASE, START as the commands run
+them; telemetry every period, the frames sent nowhere) and 700 periods of the loop, each one's tick,
+service() and board.service() timed, with the overruns and bytes allocated; then the tick's pieces in that
+state, the idle tick and service(), each hal/rp2 call the tick makes, and a gc.collect().
 --host-in-device-time: the SDK's wall-clock timers (retransmission waits, heartbeats) stretched by the
 emulator's slowness, measured over the quiet seconds before the session, so that the board gets the
 commands a host gives a real-time board per second of its own time (the heartbeats at twice a real
@@ -18,13 +21,16 @@ and the SDK, as a host runs it: a lumbar static treatment of --seconds, telemetr
 outside the firmware, by the emulator harness, in emulated time (rp2040js counts Cortex-M0+ cycles at
 125 MHz; no flash wait states): the CPU is busy whenever it is not asleep in WFE (the loop, its
 interrupts, USB). Printed: the mean busy share of the time, the worst 10 ms window (the harness's, not
-aligned with the firmware's period marks: a loop may be split across two), and the longest busy stretch
-(from a wake-up to the next sleep: one loop's whole work when nothing splits it), against the target of
-50 % of the 10 ms period at 100 Hz. Also the host's wall time per emulated second, the overruns the
-firmware itself counted (STATUS), the host's retransmissions, and each busy stretch of a period or more:
-what the flash (the trapped boot ROM functions) and USB did during it, and where its cycles went (the
-sampled program counters named by the image's symbols, build/pico/build-rp2/firmware.elf);
-HARNESS_STRETCH_MS=4 logs the shorter ones too.
+aligned with the firmware's period marks: a loop may be split across two), the longest busy stretch
+(from a wake-up to the next sleep: one loop's whole work when nothing splits it), the host's wall time per
+emulated second, the overruns the firmware itself counted (STATUS) and the host's retransmissions; then
+the verdict on the treatment (from the second after START's reply to the second before its end was seen;
+START and the seal commit to the store with the motor off and are judged apart): its longest busy
+stretch against 50 % of the 10 ms period at 100 Hz, and the overruns the firmware counted up to the last
+STATUS that still said the motor ran, against 0; and its busy stretches of 4 ms or more
+(HARNESS_STRETCH_MS sets another length): how many go over 5 ms, what the flash (the trapped boot ROM
+functions) and USB did during the longest, and where their cycles went (the sampled program counters
+named by the image's symbols, build/pico/build-rp2/firmware.elf).
 """
 
 import argparse
@@ -44,6 +50,7 @@ from traction.emulated_pico import EmulatedPico
 
 PERIOD_MS = 10.0
 TARGET_SHARE = 0.5
+HEAP_TARGET = 64 * 1024
 
 TREATMENT = """
 name = "rp2040 timing"
@@ -104,8 +111,10 @@ def print_stretches(lines, symbols, first_s, last_s, show=12):
     (the flash's own time aside: the CPU waits in the boot ROM then)."""
     during = [x for x in lines if first_s <= x["t_ms"] / 1000 <= last_s]
     at_least = os.environ.get("HARNESS_STRETCH_MS", 10)
-    print(f"busy stretches of {at_least} ms or more in the session: {len(during)}, "
-          f"{sum(x['ms'] for x in during):.0f} ms in all")
+    over = [x for x in during if x["ms"] > TARGET_SHARE * PERIOD_MS]
+    print(f"busy stretches of {at_least} ms or more in the treatment: {len(during)}, "
+          f"{sum(x['ms'] for x in during):.0f} ms in all; over {TARGET_SHARE * PERIOD_MS:g} ms: {len(over)}, "
+          f"{sum(1 for x in over if x['usb_out'])} of them with bytes from the host")
     for x in sorted(during, key=lambda x: -x["ms"])[:show]:
         funcs = {}
         for pc, n in x["pcs"]:
@@ -120,11 +129,18 @@ def print_stretches(lines, symbols, first_s, last_s, show=12):
 
 # Run on the board's REPL: the application built afresh (startup.app(), as main.py does), then each part
 # called N times in a loop, the loop's own cost taken off. Interrupts stay on (the period timer, USB), as
-# in the loop.
+# in the loop. Then a treatment started on it (SETUP, PHASE and START as the commands run them: a lumbar
+# static hold at 250 N after a 4 s ramp, telemetry every period, the lease renewed in the loop) and M
+# periods of the loop run as run() does, each part timed; then the tick's pieces timed in that state.
 PARTS = """
 import gc, time
 from traction_fw import startup
+gc.collect()
+before = gc.mem_alloc()
 a = startup.app()
+gc.collect()
+print("\\nPART heap in use after boot, bytes|%d" % gc.mem_alloc())
+print("\\nPART ... the application's share, bytes|%d" % (gc.mem_alloc() - before))
 b = a.board
 N = 200
 def per_call(f):
@@ -136,19 +152,91 @@ def nothing():
     pass
 base = per_call(nothing)
 buf = bytearray(64)
-parts = [("app tick (heap locked, idle)", a.locked_tick), ("app service (no host)", a.service),
-         ("board.service (USB drain)", b.service), ("clock.ticks_us", b.clock.ticks_us),
-         ("loadcell.ready (PIO FIFO)", b.loadcell.ready), ("loadcell.read (PIO FIFO)", b.loadcell.read),
-         ("motor.position (encoder PIO)", b.motor.position), ("motor.current (ADC)", b.motor.current),
-         ("motor.command(0)", lambda: b.motor.command(0)), ("stop_switch.pressed", b.stop_switch.pressed),
-         ("watchdog.feed", b.watchdog.feed), ("link.read (nothing there)", lambda: b.link.read(buf))]
-for name, f in parts:
-    print("\\nPART %s|%.1f" % (name, per_call(f) - base))
+def show(parts):
+    for name, f in parts:
+        try:
+            print("\\nPART %s|%.1f" % (name, per_call(f) - base))
+        except Exception as e:
+            print("\\nPART %s|raised %r" % (name, e))
+class Sink:  # the frames go nowhere: a 0x04 in one would end mpremote's raw-REPL reply
+    def write(self, buf, off, n):
+        return n
+b.link._port._out = Sink()
+c = a.link.commands
+c.setup({"region": 2, "angle_dd": 120, "session_max_dn": 3000, "tolerance_dn": 50, "phase_count": 1,
+         "telemetry_div": 1, "session_id": 1})
+c.phase({"index": 0, "mode": 1, "force_dn": 2500, "base_dn": 0, "hold_ms": 0, "rest_ms": 0,
+         "ramp_up_ms": 4000, "ramp_down_ms": 4000, "steps": 0, "repeats": 0, "duration_ms": 60000})
+print("\\nPART START refused (0: started)|%s" % c.start({}))
+M = 700
+tk = [0, 0]
+sv = [0, 0]
+bs = [0, 0]
+def add(acc, us):
+    acc[0] += us
+    if us > acc[1]:
+        acc[1] = us
+for _ in range(10):  # START's own call (the store, a collection) overran, and the periods it delayed
+    b.clock.wait_tick()
+    a.renew_lease()
+    a.locked_tick()
+    a.service()
+    b.service()
+over = b.clock.overruns
+free = gc.mem_free()
+for _ in range(M):
+    b.clock.wait_tick()
+    a.renew_lease()
+    t0 = time.ticks_us()
+    a.locked_tick()
+    t1 = time.ticks_us()
+    a.service()
+    t2 = time.ticks_us()
+    b.service()
+    t3 = time.ticks_us()
+    add(tk, time.ticks_diff(t1, t0))
+    add(sv, time.ticks_diff(t2, t1))
+    add(bs, time.ticks_diff(t3, t2))
+alloc = free - gc.mem_free()
+print("\\nPART treating: state (3 RUNNING), fault|%d %d" % (a.state, a.fault))
+print("\\nPART treating: app tick, mean|%.1f" % (tk[0] / M))
+print("\\nPART treating: app tick, worst|%.1f" % tk[1])
+print("\\nPART treating: app service, mean|%.1f" % (sv[0] / M))
+print("\\nPART treating: app service, worst|%.1f" % sv[1])
+print("\\nPART treating: board.service, mean|%.1f" % (bs[0] / M))
+print("\\nPART treating: board.service, worst|%.1f" % bs[1])
+print("\\nPART treating: overruns in %d periods, count|%d" % (M, b.clock.overruns - over))
+print("\\nPART treating: heap allocated in %d periods, bytes|%d" % (M, alloc))
+f = a.safety.force
+pos = b.motor.position()
+cur = b.motor.current()
+ms = time.ticks_ms()
+raw = a.raw
+ses = a.session
+show([("treating: settings.to_dn", lambda: a.settings.to_dn(raw)),
+      ("treating: safety.sample", lambda: a.safety.sample(True, raw, f)),
+      ("treating: safety.check", lambda: a.safety.check(a.target, a.speed, a.limit, pos, True, True)),
+      ("treating: cross.update", lambda: a.cross.update(f, True, pos, cur, a.speed, True, ms)),
+      ("treating: app._watch (switches, lease, checks)", lambda: a._watch(f, pos)),
+      ("treating: ctrl.update", lambda: a.ctrl.update(ses.target, f, ses.slope)),
+      ("treating: session.tick", lambda: ses.tick(f, 10000)),
+      ("treating: app._actuate", a._actuate),
+      ("treating: motor.command", lambda: b.motor.command(100)),
+      ("treating: motor.position", b.motor.position),
+      ("treating: app._sample_telemetry", lambda: a._sample_telemetry(f))])
+a = startup.app()  # a fresh one, idle (the one above is treating)
+b = a.board
+b.link._port._out = Sink()
+show([("app tick (heap locked, idle)", a.locked_tick), ("app service (no host)", a.service),
+      ("board.service (USB drain)", b.service), ("clock.ticks_us", b.clock.ticks_us),
+      ("loadcell.ready (PIO FIFO)", b.loadcell.ready), ("loadcell.read (PIO FIFO)", b.loadcell.read),
+      ("motor.position (encoder PIO)", b.motor.position), ("motor.current (ADC)", b.motor.current),
+      ("motor.command(0)", lambda: b.motor.command(0)), ("stop_switch.pressed", b.stop_switch.pressed),
+      ("watchdog.feed", b.watchdog.feed), ("link.read (nothing there)", lambda: b.link.read(buf))])
 gc.collect()
 t0 = time.ticks_us()
 gc.collect()
 print("\\nPART gc.collect (after boot)|%.1f" % time.ticks_diff(time.ticks_us(), t0))
-print("\\nPART heap free after boot, bytes|%d" % gc.mem_free())
 """
 
 
@@ -162,16 +250,25 @@ def parts():
             t.enter_raw_repl(soft_reset=False, timeout_overall=60)
             out, err = t.exec_raw(PARTS, timeout=60 * board.SLOWDOWN)
             if err:
-                raise SystemExit(f"the board raised: {err.decode()}")
+                raise SystemExit(f"the board raised: {err.decode(errors='replace')}")
             out = out.decode(errors="replace")  # the app's frames go out on the same port
         finally:
             t.close()
     period_us = PERIOD_MS * 1000
+    heap = None
     for line in out.splitlines():
         if line.startswith("PART "):
             name, value = line[5:].split("|")
-            share = "" if "bytes" in name else f" ({float(value) / period_us * 100:4.1f} % of the period)"
-            print(f"{name:32s} {float(value):9.1f}{'' if 'bytes' in name else ' us'}{share}")
+            if "bytes" in name or "count" in name or " " in value or not value[-1:].isdigit():
+                print(f"{name:48s} {value:>9s}")
+            else:
+                print(f"{name:48s} {float(value):9.1f} us ({float(value) / period_us * 100:4.1f} % of the "
+                      f"period)")
+            if name.startswith("heap in use after boot"):
+                heap = int(value)
+    if heap is not None:
+        print(f"verdict: heap in use after boot {heap / 1024:.1f} KB, target <= {HEAP_TARGET // 1024} KB: "
+              f"{'met' if heap <= HEAP_TARGET else 'NOT met'}")
     return 0
 
 
@@ -199,6 +296,7 @@ def main():
     args = parser.parse_args()
     if args.parts:
         return parts()
+    os.environ.setdefault("HARNESS_STRETCH_MS", "4")  # the harness logs stretches from 4 ms
     treatment = Treatment.from_toml(TREATMENT.format(seconds=args.seconds), file="<rp2040 timing>")
     with tempfile.TemporaryDirectory() as tmp, EmulatedPico() as board:
         with Device.open(board.port, store=Path(tmp) / "host.db", key=board.key) as dev:
@@ -213,7 +311,21 @@ def main():
             wall0 = time.monotonic()
             hz = args.telemetry_hz or dev.info.control_hz
             session = Session(dev, treatment, telemetry_hz=hz).start()
-            samples = sum(1 for _ in session.telemetry(timeout=60 * board.SLOWDOWN))
+            # the treatment: from the second after the one START's reply came in (START commits to the
+            # store, motor off) to the second before the one its end was seen in (the seal follows)
+            started = seconds_of(board) + 2
+            overruns_started = overruns_ended = dev.status().overruns
+            # The overruns until the release's end: the last STATUS that still says the motor runs (the
+            # seal that follows it commits to the store, an overrun with the motor off)
+            samples, asked = 0, 0.0
+            for sample in session.telemetry(timeout=60 * board.SLOWDOWN):
+                samples += 1
+                if sample.state == "RELEASING" and time.monotonic() - asked > 0.5:
+                    asked = time.monotonic()
+                    status = dev.status()
+                    if status.state in ("RUNNING", "PAUSED", "RELEASING"):
+                        overruns_ended = status.overruns
+            ended = seconds_of(board) - 1
             record = session.wait(timeout=60 * board.SLOWDOWN)
             last = seconds_of(board)
             wall = time.monotonic() - wall0
@@ -222,25 +334,36 @@ def main():
         lines = [json.loads(x) for x in Path(board.stats).read_text().splitlines()]
         stretches = read_lines(board.stretches)
     during = [x for x in lines if first <= x["t_s"] <= last]
-    if not during or record is None:
+    treating = [x for x in lines if started <= x["t_s"] <= ended]
+    if not during or not treating or record is None:
         print(f"no measurement: session {'record missing' if record is None else 'too short'}")
         return 1
     busy = sum(x["busy_ns"] for x in during) / (len(during) * 1e9)
     window = max(x["window_max_ns"] for x in during) / 1e6
     stretch = max(x["stretch_max_ns"] for x in during) / 1e6
+    treat_stretch = max(x["stretch_max_ns"] for x in treating) / 1e6
+    treat_busy = sum(x["busy_ns"] for x in treating) / (len(treating) * 1e9)
     target_ms = TARGET_SHARE * PERIOD_MS
     fault = f" ({record.end['fault']})" if record.end["fault"] else ""
     print(f"session: {record.end['reason']}{fault}, {samples} telemetry samples at {hz:g} Hz, record "
           f"verified; {len(during)} emulated s measured in {wall:.0f} s of wall time "
           f"({len(during) / wall:.2f}x real time)")
-    print(f"CPU busy (not in WFE), mean           {busy * 100:5.1f} %")
+    print(f"CPU busy (not in WFE), mean           {busy * 100:5.1f} % (the treatment alone "
+          f"{treat_busy * 100:.1f} %)")
     print(f"worst 10 ms window busy               {window:5.2f} ms "
           f"({window / PERIOD_MS * 100:.0f} % of the period)")
-    print(f"longest busy stretch (one loop's work) {stretch:5.2f} ms (target <= {target_ms:.1f} ms: "
-          f"{'met' if stretch <= target_ms else 'NOT met'})")
+    print(f"longest busy stretch, START to the record read back {stretch:5.2f} ms")
     print(f"overruns counted by the firmware since boot {overruns} (STATUS); host retransmissions "
           f"{retransmissions}")
-    print_stretches(stretches, Symbols(BUILD_DIR / "build-rp2" / "firmware.elf"), start, last)
+    treat_overruns = overruns_ended - overruns_started
+    print(f"verdict, the treatment (emulated s {started}-{ended}: ramp, hold, release; START and the seal, "
+          f"motor off, left out; the overruns up to the last STATUS in the release):")
+    print(f"  longest busy stretch (one loop's work) {treat_stretch:6.2f} ms  target <= {target_ms:.1f} ms: "
+          f"{'met' if treat_stretch <= target_ms else 'NOT met'}")
+    print(f"  overruns counted by the firmware        {treat_overruns:6d}     target 0: "
+          f"{'met' if treat_overruns == 0 else 'NOT met'}")
+    print("  heap after boot: see --parts")
+    print_stretches(stretches, Symbols(BUILD_DIR / "build-rp2" / "firmware.elf"), started, ended)
     return 0
 
 

@@ -127,3 +127,28 @@ def test_motor_that_does_not_move_its_way():
     for i in range(40):
         feed(s, 3000)
         assert s.check(3000, -400, 9000, 1000 - i * 10, True, True) == 0
+
+
+def test_crosscheck_ring_helpers_match_plain_python():
+    # The viper ring walks (crosscheck.py) against the same walks in Python, on signed words around a
+    # wrapping ring: a 64-bit port loads a 32-bit word zero-extended, so a lost sign would show here.
+    from array import array
+
+    from traction_fw import crosscheck
+
+    words = [-3, 7, -20000, 0, 19999, -1, 5, -(1 << 29), (1 << 29) - 1, 42]  # small ints on any port
+    a = array("i", words)
+    n = len(words)
+    assert crosscheck.ring_max(a, n, 0) == max(words)
+    assert crosscheck.ring_max(array("i", [-5, -9]), 2, 0) == 0
+    for at in range(n):
+        for k in range(n + 1):
+            back = [words[(at - j) % n] for j in range(k)]
+            assert crosscheck.ring_min(a, n, at, k, 1000) == min(back + [1000])
+            assert crosscheck.ring_sum(a, n, at, k) == sum(back)
+            for x in (-30000, -4, 0, 6, 25000):
+                best = 12
+                for c in back[1:]:
+                    if abs(x - c) < abs(x - best):
+                        best = c
+                assert crosscheck.ring_nearest(a, n, at, k, x, 12) == best

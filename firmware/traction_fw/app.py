@@ -6,6 +6,7 @@
 #              each bounded per call.
 #   run()      the loop: wait for the next control period, tick, service; returns on a REPL break-in.
 
+import gc
 import time
 
 import micropython
@@ -324,6 +325,9 @@ class App:
         self.safety.reset()
         self.cross.reset()
         ses.start(force)
+        # A collection now, motor still off (START's call already waits on the store): a treatment
+        # allocates nothing, so none can land in its periods (one is 12-15 ms on the RP2040, 1.4 periods).
+        gc.collect()
         self.set_state(RUNNING)
         return 0
 

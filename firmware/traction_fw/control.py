@@ -88,21 +88,52 @@ class Controller:
         self.out = 0
 
     def update(self, target_dn, measured_dn, ramp_rate_dn_s):
-        e = _clamp(target_dn - measured_dn, -E_MAX, E_MAX)
-        rate = _clamp(ramp_rate_dn_s, -RATE_MAX, RATE_MAX)
-        gain_q8 = self.gain0_q8 + ((_clamp(measured_dn, 0, F_MAX) * self.gain1_q20) >> 12)
-        want_q8 = self.ff_q8 * rate + self.bw_q8 * e + (self.i_q16 >> 8)
-        limited = want_q8 > self.rate_max_q8 or want_q8 < -self.rate_max_q8
-        want_q8 = _clamp(want_q8, -self.rate_max_q8, self.rate_max_q8)
+        # the clamps written out, not _clamp() calls: 191 -> 165 us a call on the RP2040
+        e = target_dn - measured_dn
+        if e < -E_MAX:
+            e = -E_MAX
+        elif e > E_MAX:
+            e = E_MAX
+        rate = ramp_rate_dn_s
+        if rate < -RATE_MAX:
+            rate = -RATE_MAX
+        elif rate > RATE_MAX:
+            rate = RATE_MAX
+        f = measured_dn
+        if f < 0:
+            f = 0
+        elif f > F_MAX:
+            f = F_MAX
+        gain_q8 = self.gain0_q8 + ((f * self.gain1_q20) >> 12)
+        i_q16 = self.i_q16
+        want_q8 = self.ff_q8 * rate + self.bw_q8 * e + (i_q16 >> 8)
+        top = self.rate_max_q8
+        limited = want_q8 > top or want_q8 < -top
+        if want_q8 < -top:
+            want_q8 = -top
+        elif want_q8 > top:
+            want_q8 = top
         demand = want_q8 // gain_q8
-        out = _clamp(demand, -OUT_MAX, OUT_MAX)
+        out = demand
+        if out < -OUT_MAX:
+            out = -OUT_MAX
+        elif out > OUT_MAX:
+            out = OUT_MAX
         # Speeding up is rate-limited; slowing down is not: a late stop is what overshoots.
-        if self.out >= 0:
-            out = _clamp(out, -self.slew, self.out + self.slew)
+        last = self.out
+        slew = self.slew
+        if last >= 0:
+            lo = -slew
+            hi = last + slew
         else:
-            out = _clamp(out, self.out - self.slew, self.slew)
+            lo = last - slew
+            hi = slew
+        if out < lo:
+            out = lo
+        elif out > hi:
+            out = hi
         if measured_dn >= self.taut_dn and -self.i_zone < e < self.i_zone and not limited:
             if (e > 0 and out >= demand) or (e < 0 and out <= demand):
-                self.i_q16 = _clamp(self.i_q16 + self.ki_q16 * e, -I_MAX, I_MAX)
+                self.i_q16 = _clamp(i_q16 + self.ki_q16 * e, -I_MAX, I_MAX)
         self.out = out
         return out

@@ -13,10 +13,16 @@
 #               The line's stiffness (force per encoder count) is learnt on each ramp-up, within bounds
 #               from the board config.
 #
-# update() runs inside the heap-locked tick: integers and preallocated rings only.
+# update() runs inside the heap-locked tick: integers and preallocated rings only. It is the tick's
+# costliest part (1.2 ms a tick on the RP2040 in a treatment; docs/firmware.md, RP2040 timing), so its
+# rings are arrays of 32-bit words walked by the viper functions below, and it takes each attribute
+# once. Not @micropython.native: the Pico's frozen native code (mpy-cross, armv6m) got a comparison
+# wrong in a larger function where the same code compiled for the unix port did not.
 
 import time
+from array import array
 
+import micropython
 from traction_protocol.constants import FAULT
 
 from .safety import ms_to_samples, worse
@@ -93,6 +99,73 @@ DEFAULTS = {
 }
 
 
+# Viper: machine words, no objects. A ring is an array("i") read through ptr32; the sign is restored by
+# hand because a 64-bit port (the unix port the tests run on) loads a 32-bit word zero-extended. Index
+# arithmetic without % (the Cortex-M0+ has no divider): at is the newest entry, k entries back from it.
+
+
+@micropython.viper
+def ring_max(a: ptr32, n: int, floor: int) -> int:  # noqa: F821 - viper's pointer types
+    """The largest of the n words of a, or floor when none is larger."""
+    shift = 31
+    sign = 1 << shift
+    m = floor
+    for j in range(n):
+        v = (a[j] ^ sign) - sign
+        if v > m:
+            m = v
+    return m
+
+
+@micropython.viper
+def ring_min(a: ptr32, n: int, at: int, k: int, ceil: int) -> int:  # noqa: F821
+    """The smallest of the k newest words of the ring a (n long, newest at at), or ceil."""
+    shift = 31
+    sign = 1 << shift
+    m = ceil
+    for j in range(k):
+        x = at - j
+        if x < 0:
+            x += n
+        v = (a[x] ^ sign) - sign
+        if v < m:
+            m = v
+    return m
+
+
+@micropython.viper
+def ring_sum(a: ptr32, n: int, at: int, k: int) -> int:  # noqa: F821
+    """The sum of the k newest words of the ring a (n long, newest at at)."""
+    shift = 31
+    sign = 1 << shift
+    s = 0
+    for j in range(k):
+        x = at - j
+        if x < 0:
+            x += n
+        s += (a[x] ^ sign) - sign
+    return s
+
+
+@micropython.viper
+def ring_nearest(a: ptr32, n: int, at: int, k: int, x: int, best: int) -> int:  # noqa: F821
+    """Of best and the words 1..k-1 back from at in the ring a (n long), the one nearest x (the first
+    on a tie)."""
+    shift = 31
+    sign = 1 << shift
+    gap = x - best if x > best else best - x
+    for j in range(1, k):
+        y = at - j
+        if y < 0:
+            y += n
+        c = (a[y] ^ sign) - sign
+        d = x - c if x > c else c - x
+        if d < gap:
+            best = c
+            gap = d
+    return best
+
+
 class CrossCheck:
     def __init__(self, params, current_cfg, encoder_cfg, period_us):
         p = dict(DEFAULTS)
@@ -124,7 +197,7 @@ class CrossCheck:
         self.run_w = ms_to_samples(p["runaway_ms"], period_us)
         self.run_margin = p["runaway_margin_counts"]
         self.mot_w = ms_to_samples(p["motion_ms"], period_us)
-        # the command ring covers the runaway's lag and what _slowest looks back on (mot_w + AVG)
+        # the command ring covers the runaway's lag and _plateau's look back (mot_w + AVG)
         self.lag_n = max(ms_to_samples(p["runaway_lag_ms"], period_us), self.mot_w + AVG)
         self.creep = p["creep_counts_s"] * self.mot_w * period_us // 1000000
         self.mot_margin = p["motion_margin_dn"]
@@ -135,12 +208,14 @@ class CrossCheck:
         self.learn_counts = p["stiffness_learn_counts"]
         n = max(self.run_w, self.mot_w) + AVG + 1
         self.n = n
-        self.pos = [0] * n
-        self.ms = [0] * n  # each sample's ticks_ms: a late loop's window spans more time than its samples
-        self.force = [0] * n
-        self.cur = [0] * n
-        self.cmds = [0] * self.lag_n
-        self.cdn = [0] * (self.cell_lag + 1)  # the current's force estimate over the load cell's lag
+        self.pos = array("i", [0] * n)
+        # each sample's ticks_ms: a late loop's window spans more time than its samples
+        self.ms = array("i", [0] * n)
+        self.force = array("i", [0] * n)
+        self.cur = array("i", [0] * n)
+        self.cmds = array("i", [0] * self.lag_n)
+        # the current's force estimate over the load cell's lag
+        self.cdn = array("i", [0] * (self.cell_lag + 1))
         self.cur_zero = self.cur_zero_cfg
         self.idle = 0  # smoothed idle current, x32
         self.idle_n = 0
@@ -236,14 +311,19 @@ class CrossCheck:
             self._reset_trend()
             self._push_cmd(0)
             return 0
-        self.i = (self.i + 1) % self.n
-        i = self.i
+        # (the rings' indexes wrap by comparison, locals stand for attributes: this runs every tick)
+        n = self.n
+        i = self.i + 1
+        if i == n:
+            i = 0
+        self.i = i
         self.force[i] = force
         self.pos[i] = position if position is not None else 0
         self.ms[i] = now_ms
-        if current is not None and self.has_current:
+        sensed = current is not None and self.has_current
+        if current is not None and sensed:  # current again: pyright does not follow sensed
             self.cur[i] = (current - self.cur_zero) * self.dn_per_count
-        if self.filled < self.n:
+        if self.filled < n:
             self.filled += 1
         self._push_cmd(cmd)
         # every check runs, each keeping its own history; the worst fault is returned
@@ -251,59 +331,56 @@ class CrossCheck:
         if position is not None:
             fault = self._runaway(position)
             if accepted:
-                fault = worse(fault, self._plateau(force, position))
-        if current is not None and self.has_current:
-            self.cur_dn = self._avg(self.cur)
-            self.ki = (self.ki + 1) % (self.cell_lag + 1)
-            self.cdn[self.ki] = self.cur_dn
+                f = self._plateau(force, position)
+                if f:
+                    fault = worse(fault, f)
+        if sensed:
+            cur_dn = ring_sum(self.cur, n, i, AVG) // AVG  # pyright: ignore[reportArgumentType]
+            self.cur_dn = cur_dn
+            lag = self.cell_lag + 1
+            ki = self.ki + 1
+            if ki == lag:
+                ki = 0
+            self.ki = ki
+            self.cdn[ki] = cur_dn
             # exponential smoothing over 8 samples, kept x8 in an integer
             if self.filled > 1:
                 self.cur_smooth += self.cur[i] - (self.cur_smooth >> 3)
             else:
                 self.cur_smooth = self.cur[i] << 3
-            fault = worse(fault, self._stuck(current))
+            f = self._stuck(current)
+            if f:
+                fault = worse(fault, f)
             # A tick without a sample taken (the ADC slower than the loop, a spike held back) is left
             # out of the comparisons, not a break in the hold: an HX711 at 80 SPS leaves one tick in five
             # without a sample, and a block broken by each never closed (the trend check never ran).
             if accepted:
-                fault = worse(fault, self._disagree(current))
-                fault = worse(fault, self._trend(force, position))
+                f = self._disagree(current)
+                if f:
+                    fault = worse(fault, f)
+                f = self._trend(force, position)
+                if f:
+                    fault = worse(fault, f)
         return fault
 
     def _push_cmd(self, cmd):
-        self.ci = (self.ci + 1) % self.lag_n
+        ci = self.ci + 1
+        self.ci = 0 if ci == self.lag_n else ci
         self.cmds[self.ci] = cmd
-
-    def _slowest(self, k):
-        """The lowest of the last k commands."""
-        low = 1000
-        for j in range(k):
-            c = self.cmds[(self.ci - j) % self.lag_n]
-            if c < low:
-                low = c
-        return low
-
-    def _back(self, ring, k):
-        return ring[(self.i - k) % self.n]
-
-    def _avg(self, ring):
-        s = 0
-        for k in range(AVG):
-            s += ring[(self.i - k) % self.n]
-        return s // AVG
 
     def _runaway(self, position):
         if self.filled <= self.run_w or not self.full:
             return 0
-        fastest = 0
-        for c in self.cmds:
-            if c > fastest:
-                fastest = c
-        moved = position - self._back(self.pos, self.run_w)
+        fastest = ring_max(self.cmds, self.lag_n, 0)  # pyright: ignore[reportArgumentType]
+        i = self.i
+        back = i - self.run_w
+        if back < 0:
+            back += self.n
+        moved = position - self.pos[back]
         # The most the commands could have moved it: fastest x full speed x the time the window spans.
         # A late loop (a flash erase, a long command) leaves the motor running for longer than its
         # samples say; counted in samples it read as a runaway. ms keeps the products small ints.
-        span_ms = time.ticks_diff(self.ms[self.i], self._back(self.ms, self.run_w))
+        span_ms = time.ticks_diff(self.ms[i], self.ms[back])
         could = fastest * self.full // 1000 * span_ms // 1000
         return MOTOR if moved > could + self.run_margin else 0
 
@@ -311,12 +388,16 @@ class CrossCheck:
         self._learn(force, position)
         if self.filled <= self.mot_w:
             return 0
-        before = self._back(self.force, self.mot_w)
-        if force < self.taut or before < self.taut:
+        back = self.i - self.mot_w
+        if back < 0:
+            back += self.n
+        before = self.force[back]
+        taut = self.taut
+        if force < taut or before < taut:
             return 0  # slack line, or part of the window was slack: winding in says nothing
-        if self._slowest(self.mot_w + AVG) < self.pull_cmd:
+        if ring_min(self.cmds, self.lag_n, self.ci, self.mot_w + AVG, 1000) < self.pull_cmd:  # pyright: ignore[reportArgumentType]
             return 0  # the motor slowed: the line's damping gives back force as it does
-        wound = position - self._back(self.pos, self.mot_w) - self.creep
+        wound = position - self.pos[back] - self.creep
         if wound <= 0:
             return 0
         s = self.stiff if self.stiff else self.s_min
@@ -395,22 +476,14 @@ class CrossCheck:
         k = self.filled - AVG + 1
         if k > self.cell_lag + 1:
             k = self.cell_lag + 1
-        best = self.cur_dn
-        gap = a - best if a > best else best - a
-        for j in range(1, k):
-            c = self.cdn[(self.ki - j) % (self.cell_lag + 1)]
-            d = a - c if a > c else c - a
-            if d < gap:
-                best = c
-                gap = d
-        return best
+        return ring_nearest(self.cdn, self.cell_lag + 1, self.ki, k, a, self.cur_dn)  # pyright: ignore[reportArgumentType]
 
     def _disagree(self, current):
         if current <= self.cur_lo or current >= self.cur_hi:
             return FORCE_DISAGREE  # a current sense at its rails is no measurement
         if self.filled < AVG:
             return 0
-        a = self._avg(self.force)
+        a = ring_sum(self.force, self.n, self.i, AVG) // AVG  # pyright: ignore[reportArgumentType]
         c = self._nearest_current(a)
         band = self.band_min + (a if a > c else c) * self.band_pct // 100
         d = a - c if a > c else c - a

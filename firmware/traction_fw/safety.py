@@ -196,7 +196,10 @@ class Safety:
         if f > limit + max(self.over_min, limit * self.over_pct // 1000):
             fault = OVER_FORCE
         if self.filled >= self.window:
-            old = self._back(self.hist, self.window)
+            j = self.i - self.window  # _back(), written out: this runs every tick
+            if j < 0:
+                j += self.hist_n
+            old = self.hist[j]
             # Below the target a fast rise is the controller catching up (taking up slack); at or above
             # it nothing should be driving the force up that fast.
             if f - old > self.rate_rise and f >= target - self.track_min:
@@ -204,19 +207,25 @@ class Safety:
             if old >= self.snap_min and f * self.snap_ratio < old and target * 2 >= old:
                 fault = worse(fault, CABLE_SNAP)
         if position is not None:
-            fault = worse(fault, self._motor(cmd, position))
+            m = self._motor(cmd, position)
+            if m:
+                fault = worse(fault, m)
         if tracking:
             # each keeps its own counters: all three run, whatever the others found
             t = self._tracking(f, target)
             sl = self._slack(f, target, cmd)
             d = self._drift(f, target)
-            fault = worse(worse(worse(fault, t), sl), d)
+            if t or sl or d:
+                fault = worse(worse(worse(fault, t), sl), d)
         return fault
 
     def _push(self, f, position):
-        self.i = (self.i + 1) % self.hist_n
-        self.hist[self.i] = f
-        self.pos[self.i] = position if position is not None else 0
+        i = self.i + 1
+        if i == self.hist_n:
+            i = 0
+        self.i = i
+        self.hist[i] = f
+        self.pos[i] = position if position is not None else 0
         if self.filled < self.hist_n:
             self.filled += 1
 
@@ -273,7 +282,12 @@ class Safety:
         """False when the force, rising at its present rate for one more rate window, would reach the
         limit: the motor must not pull then, whatever the controller wants."""
         f = self.force
-        rise = f - self._back(self.hist, self.window) if self.filled >= self.window else 0
+        rise = 0
+        if self.filled >= self.window:
+            j = self.i - self.window
+            if j < 0:
+                j += self.hist_n
+            rise = f - self.hist[j]
         return f + (rise if rise > 0 else 0) < limit
 
     def unloaded_ok(self):

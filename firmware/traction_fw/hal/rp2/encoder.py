@@ -31,9 +31,10 @@ class Encoder:
 
     def _read(self):
         sm = self._sm
+        word = self._word
         n = sm.rx_fifo()
         while n:
-            sm.get(self._word)  # older counts: drop
+            sm.get(word)  # older counts: drop
             n -= 1
-        sm.get(self._word)  # the state machine pushes every pass: this one is at most a pass old
-        return self._word[0]
+        sm.get(word)  # the state machine pushes every pass: this one is at most a pass old
+        return word[0]
