@@ -155,6 +155,26 @@ def test_ads1220_data_ready_paces_the_loop():
         assert b.clock.due == (i + 1) // 20
 
 
+def test_a_silent_adc_pacing_the_loop_leaves_its_periods_to_the_guard_timer():
+    b = board(loadcell__adc="ads1220", loadcell__sps=2000, clock__pace="drdy")
+    guard = w.Timer.last
+    assert guard.hard and guard.freq == 400  # four checks a period at 100 Hz
+    now = [0]
+    b.clock.ticks_us = lambda: now[0]  # the board's time, stepped by the test
+    b.clock._marked = 0
+    for i in range(20):  # a period of conversions, 500 us apart: the ADC paces
+        now[0] += 500
+        Pin.drive(20, 1)
+        Pin.drive(20, 0)
+        guard.callback(guard)
+    assert b.clock.due == 1
+    for _ in range(10):  # the ADC falls silent: 2.5 ms a check, 10 ms a period
+        now[0] += 2500
+        guard.callback(guard)
+    # 25 ms of silence: the guard marked the periods past 12.5 ms since the last mark (at 12.5 and 25)
+    assert b.clock.due == 3
+
+
 def test_drdy_pacing_needs_a_rate_that_divides():
     try:
         board(loadcell__adc="ads1220", loadcell__sps=660, clock__pace="drdy")

@@ -38,6 +38,12 @@ def ads1220_board(request):
 
 
 @pytest.fixture
+def drdy_paced_board(request):
+    """The unit with an ADS1220 at 1200 samples/s whose DRDY paces the loop (every 12th conversion)."""
+    yield from _board(request, loadcell="ads1220", sps=1200, pace="drdy")
+
+
+@pytest.fixture
 def jumpered_board(request):
     """Booted with the service jumper fitted: the product image offers its REPL only then (lockdown)."""
     yield from _board(request, jumper_at_boot=True)
@@ -197,3 +203,25 @@ def test_a_board_with_an_ads1220_runs_a_session_on_the_plants_counts(ads1220_boa
     assert all(abs(f - 200) < 10 for f in settled), settled  # the controller holds what the ADC reads
     assert all(abs(f - 200) < 10 for f in true_n[len(true_n) // 2:]), true_n  # and the line really is there
     assert 150 < record.end["peak_dn"] / 10 < 220
+
+
+@pytest.mark.hazard("H-02")
+def test_an_adc_pacing_the_loop_that_falls_silent_at_the_top_of_the_ramp_latches_adc_silent(
+        drdy_paced_board, tmp_path):
+    # The loop's periods come from the ADC's DRDY. Silent, it would stop the loop with the motor driving
+    # until the watchdog reset the board (and again after every boot); hal/rp2's guard timer marks the
+    # periods instead, so the safety checks run, ADC_SILENT latches and the line is released.
+    board = drdy_paced_board
+    with Device.open(board.port, store=tmp_path / "host.db", key=board.key) as dev:
+        session = Session(dev, Treatment.from_toml(SHORT_STATIC, file="<short static>")).start()
+        for sample in session.telemetry(timeout=WAIT_S):
+            if sample.force_n >= 180:  # 90 % of the hold, still ramping: the worst moment
+                break
+        board.inject("loadcell_stale")
+        status = _until(board, lambda: (s := dev.status()).state == "FAULT" and not s.motor_enabled and s,
+                        "the fault and the motor off")
+        record = session.wait(timeout=WAIT_S)
+    assert status.fault == "ADC_SILENT", status
+    assert record is not None and record.end["reason"] == "FAULT" and record.end["fault"] == "ADC_SILENT"
+    assert board.plant()["peak_force_dn"] / 10 <= session.treatment.max_force_n * 1.05
+    assert board.restarts == 0  # the board answered throughout: no watchdog reset

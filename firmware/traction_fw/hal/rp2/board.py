@@ -49,6 +49,7 @@ class Board:
             self.clock.pace_by_timer(self.control_hz)
         elif how == "drdy" and isinstance(self.loadcell, ADS1220):
             self.loadcell.pace(self.clock, self.control_hz)
+            self.clock.guard_pace(self.control_hz)
         else:
             raise ValueError("clock.pace must be timer, or drdy with an ADS1220, not %s" % how)
 
