@@ -236,10 +236,10 @@ def cmd_run(args, console):
                 _print_json({"type": "started", "session_id": session.session_id, "serial": dev.info.serial,
                              "treatment": treatment.name or args.protocol, "total_s": treatment.total_s})
             record = follow(session, console, unit, json_lines=args.json, status_console=err, ctrl_c=keys)
-        if adc_out is not None:
+        adc = session.adc
+        if adc_out is not None and adc is not None:  # adc_samples=True made session.adc
             with adc_out:
-                session.adc.write_csv(adc_out)
-            adc = session.adc
+                adc.write_csv(adc_out)
             err.print(f"{len(adc)} load-cell samples at {adc.sps}/s, {adc.lost} lost, in {args.adc_samples}")
         if record is None:
             raise TractionError(f"session {session.session_id}: no verified record "
