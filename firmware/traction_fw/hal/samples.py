@@ -44,7 +44,8 @@ class SampleRing:
         """One conversion (raw signed counts). Allocation-free: called from a hard IRQ."""
         n = self.n
         self.buf[n & self.mask] = counts
-        self.n = (n + 1) & WRAP_MASK
+        # Wrapped by a comparison: n + 1 = 2**30 would be a long int on a 32-bit port (an allocation)
+        self.n = n + 1 if n < WRAP_MASK else 0
 
     def pending(self):
         """Conversions waiting to be drained (those already overwritten left out)."""
@@ -64,5 +65,6 @@ class SampleRing:
         if waiting < count:
             count = waiting
         _copy(out, self.buf, first, self.mask, count)  # pyright: ignore[reportArgumentType]
-        self.taken = (first + count) & WRAP_MASK
+        room = WRAP_MASK - first  # first + count may not be computed: past 2**30 it is a long int
+        self.taken = first + count if count <= room else count - room - 1
         return count

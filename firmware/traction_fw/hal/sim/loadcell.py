@@ -35,7 +35,7 @@ class LoadCell:
         self.sps = control_hz if self.per_period else params["sps"]
         self.samples = SampleRing(ring_size(self.sps))
         self.latency_s = params.get("latency_ms", 0) / 1000.0
-        self.phase = 0.0  # conversions due, in conversions (sps only)
+        self.phase = 0  # conversions due, in millionths of a conversion (sps only)
         self.past = []  # the forces of the last periods, oldest first (latency only)
         self.rng = rng
         self.drift_n = 0.0
@@ -107,9 +107,11 @@ class LoadCell:
         """How many conversions completed in this period (one, without sps)."""
         if self.per_period:
             return 1
-        self.phase += self.sps * dt
-        due = int(self.phase)
-        self.phase -= due
+        # In integers (conversions x 1e6 per second): float32 sums of sps x dt, as a 32-bit board's
+        # MicroPython makes them, lost a conversion in a few hundred
+        self.phase += self.sps * int(dt * 1000000 + 0.5)
+        due = self.phase // 1000000
+        self.phase -= due * 1000000
         return due
 
     def _element(self, force_n):
