@@ -23,7 +23,7 @@ from struct import pack_into
 from traction_protocol import BY_NAME, MessageError, decode
 from traction_protocol.constants import ERROR
 from traction_protocol.errors import EncodeError
-from traction_protocol.framing import MAX_PAYLOAD, VERSION, Frame
+from traction_protocol.framing import MAX_ENCODED, MAX_PAYLOAD, VERSION, Frame
 from traction_protocol.messages import encode_payload
 
 from .commands import CHUNK, Commands
@@ -115,18 +115,24 @@ class Link:
         port = self.port
         byte = self.byte
         reader = self.reader
+        buf = reader.buf
+        brk = REPL_BREAK_2  # locals: the loop runs a byte at a time
+        most = MAX_ENCODED
         for _ in range(READ_MAX):
             if not port.read(byte):
                 break
             b = byte[0]
+            n = reader.n
             # a block that starts CR, Ctrl-C: a REPL break-in; what follows is the REPL's
-            if (b == REPL_BREAK_2 and reader.n == 1 and reader.buf[0] == REPL_BREAK_1
-                    and self.app.repl_allowed()):
+            if b == brk and n == 1 and buf[0] == REPL_BREAK_1 and self.app.repl_allowed():
                 self.repl = True
                 self.app.board.watchdog.stop()  # nothing feeds it once the loop has returned
                 reader.reset()
                 break
-            if reader.put(b):
+            if b and n < most:  # FrameReader.put's commonest case written out: a call a byte less
+                buf[n] = b
+                reader.n = n + 1
+            elif reader.put(b):
                 self._command()
                 return True
         return False
@@ -217,7 +223,9 @@ class Link:
             self._remember()
 
     def _ack(self, re):
-        pack_into(ACK.fmt, self.writer.body, START, re, self.app.state)
+        body = self.writer.body  # ACK is two bytes (re, state): stored, not packed
+        body[START] = re
+        body[START + 1] = self.app.state
         self._remember_reply(ACK.type_id, ACK.size)
 
     def _nak(self, re, error):
