@@ -114,22 +114,22 @@ class Link:
         the next call or the REPL), up to the end of a frame, which is answered; whether one was."""
         port = self.port
         byte = self.byte
+        if not port.read(byte):
+            return False  # the commonest call, nothing there: nothing else done
         reader = self.reader
         buf = reader.buf
-        brk = REPL_BREAK_2  # locals: the loop runs a byte at a time
-        most = MAX_ENCODED
-        for _ in range(READ_MAX):
-            if not port.read(byte):
+        for i in range(READ_MAX):
+            if i and not port.read(byte):
                 break
             b = byte[0]
             n = reader.n
             # a block that starts CR, Ctrl-C: a REPL break-in; what follows is the REPL's
-            if b == brk and n == 1 and buf[0] == REPL_BREAK_1 and self.app.repl_allowed():
+            if b == REPL_BREAK_2 and n == 1 and buf[0] == REPL_BREAK_1 and self.app.repl_allowed():
                 self.repl = True
                 self.app.board.watchdog.stop()  # nothing feeds it once the loop has returned
                 reader.reset()
                 break
-            if b and n < most:  # FrameReader.put's commonest case written out: a call a byte less
+            if b and n < MAX_ENCODED:  # FrameReader.put's commonest case written out: a call a byte less
                 buf[n] = b
                 reader.n = n + 1
             elif reader.put(b):
