@@ -23,7 +23,7 @@ from struct import pack_into
 from traction_protocol import BY_NAME, MessageError, decode
 from traction_protocol.constants import ERROR
 from traction_protocol.errors import EncodeError
-from traction_protocol.framing import MAX_ENCODED, MAX_PAYLOAD, VERSION, Frame
+from traction_protocol.framing import MAX_PAYLOAD, VERSION, Frame
 from traction_protocol.messages import encode_payload
 
 from .commands import CHUNK, Commands
@@ -118,6 +118,7 @@ class Link:
             return False  # the commonest call, nothing there: nothing else done
         reader = self.reader
         buf = reader.buf
+        most = len(buf)
         for i in range(READ_MAX):
             if i and not port.read(byte):
                 break
@@ -129,7 +130,7 @@ class Link:
                 self.app.board.watchdog.stop()  # nothing feeds it once the loop has returned
                 reader.reset()
                 break
-            if b and n < MAX_ENCODED:  # FrameReader.put's commonest case written out: a call a byte less
+            if b and n < most:  # FrameReader.put's commonest case written out: a call a byte less
                 buf[n] = b
                 reader.n = n + 1
             elif reader.put(b):
@@ -278,7 +279,9 @@ class Link:
         count = ring.count
         if not count:  # one frame per call
             return False
-        div = max(1, app.session.telemetry_div)
+        div = app.session.telemetry_div
+        if div < 1:  # not max(): a builtin is looked for in this module's globals first, every call
+            div = 1
         d = ring.data
         o = ring.head * ring.width
         first = d[o]
