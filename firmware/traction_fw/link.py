@@ -23,7 +23,7 @@ from struct import pack_into
 from traction_protocol import BY_NAME, MessageError, decode
 from traction_protocol.constants import ERROR
 from traction_protocol.errors import EncodeError
-from traction_protocol.framing import MAX_PAYLOAD, VERSION, Frame
+from traction_protocol.framing import MAX_ENCODED, MAX_PAYLOAD, VERSION, Frame
 from traction_protocol.messages import encode_payload
 
 from .commands import CHUNK, Commands
@@ -114,18 +114,17 @@ class Link:
         the next call or the REPL), up to the end of a frame, which is answered; whether one was."""
         port = self.port
         byte = self.byte
-        if not port.read(byte):
-            return False  # the commonest call, nothing there: nothing else done
         reader = self.reader
         buf = reader.buf
-        most = len(buf)
-        for i in range(READ_MAX):
-            if i and not port.read(byte):
+        brk = REPL_BREAK_2  # locals: the loop runs a byte at a time
+        most = MAX_ENCODED
+        for _ in range(READ_MAX):
+            if not port.read(byte):
                 break
             b = byte[0]
             n = reader.n
             # a block that starts CR, Ctrl-C: a REPL break-in; what follows is the REPL's
-            if b == REPL_BREAK_2 and n == 1 and buf[0] == REPL_BREAK_1 and self.app.repl_allowed():
+            if b == brk and n == 1 and buf[0] == REPL_BREAK_1 and self.app.repl_allowed():
                 self.repl = True
                 self.app.board.watchdog.stop()  # nothing feeds it once the loop has returned
                 reader.reset()
