@@ -97,6 +97,43 @@ def test_a_telemetry_frame_packed_in_place_is_the_reference_frame():
     h.cleanup()
 
 
+def test_telemetry_rows_added_a_call_at_a_time_are_batched_as_all_at_once():
+    """The link checks a row a call and remembers the batch found so far (link.Link._batch): the frames
+    are still the reference's, split where the state changes and where a sample is missing, at the
+    batch's full size, and the short batch left waits for its age."""
+    host = h.Host()
+    app = host.app
+    app.session.telemetry_div = 1
+    ring = app.telemetry
+    ring.clear()
+    rows = [(1000 + i, 100 + i, 200 + i, 3) for i in range(4)] + [(1004, 5, 6, 4), (1006, 7, 8, 4)] \
+        + [(1007 + i, i, i, 4) for i in range(12)]
+    host.board.link.host_read()
+    seq = app.link.seq
+    for number, force, target, state in rows:
+        o = ring.claim()
+        ring.data[o:o + 6] = [number, force, target, state, 1, 2]
+        app.samples = number + 1
+        app.link._send_telemetry()
+    app.samples += 100  # the last short batch is old enough to go
+    app.link._send_telemetry()
+    got = host.board.link.host_read()
+
+    def frame(first, state, samples):
+        f = encode("TELEMETRY", seq + len(want), {"sample": first, "period_us": app.period_us, "state": state,
+                                                  "phase": 1, "segment": 2, "samples": samples})
+        want.append(f)
+
+    want = []
+    frame(1000, 3, [(100 + i, 200 + i) for i in range(4)])
+    frame(1004, 4, [(5, 6)])
+    frame(1006, 4, [(7, 8)] + [(i, i) for i in range(9)])
+    frame(1016, 4, [(i, i) for i in range(9, 12)])
+    assert got == b"".join(want)
+    assert ring.count == 0
+    h.cleanup()
+
+
 def test_a_telemetry_sample_outside_its_field_is_refused_as_the_reference_refuses_it():
     host = h.Host()
     app = host.app

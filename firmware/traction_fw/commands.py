@@ -108,11 +108,17 @@ class Commands:
             flags |= FLAG_RECORD_PENDING
         if b.service_jumper():
             flags |= FLAG_SERVICE_JUMPER
-        treating = app.state == RUNNING or app.state == PAUSED
-        force = max(-32768, min(32767, app.force()))
-        pack_into(STATUS, buf, at, re, app.state, app.fault, ses.index, app.segment(),
-                  max(0, min(65535, app.target)), force, ses.treatment_ms, ses.traction_ms,
-                  ses.remaining_ms() if treating else 0, flags, min(0xFFFF, b.clock.overruns))
+        st = app.state
+        # the clamps as comparisons: min() and max() are two lookups and a call each, every second
+        force = app.force()
+        force = -32768 if force < -32768 else 32767 if force > 32767 else force
+        target = app.target
+        target = 0 if target < 0 else 65535 if target > 65535 else target
+        remaining = ses.remaining_ms() if st == RUNNING or st == PAUSED else 0
+        overruns = b.clock.overruns
+        overruns = overruns if overruns < 0xFFFF else 0xFFFF
+        pack_into(STATUS, buf, at, re, st, app.fault, ses.index, app.segment(), target, force,
+                  ses.treatment_ms, ses.traction_ms, remaining, flags, overruns)
 
     def record_list(self, f):
         return ("RECORDS", {"record_ids": list(self.app.recorder.listed)})

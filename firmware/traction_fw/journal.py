@@ -25,9 +25,10 @@ class Ring:
         """Offset of the oldest row, or -1 when empty."""
         return self.head * self.width if self.count else -1
 
-    def pop(self):
-        self.head = (self.head + 1) % self.size
-        self.count -= 1
+    def pop(self, n=1):
+        """Take the n oldest rows off."""
+        self.head = (self.head + n) % self.size
+        self.count -= n
 
     def clear(self):
         self.head = 0

@@ -23,7 +23,7 @@ from struct import pack_into
 from traction_protocol import BY_NAME, MessageError, decode
 from traction_protocol.constants import ERROR
 from traction_protocol.errors import EncodeError
-from traction_protocol.framing import MAX_PAYLOAD, VERSION, Frame
+from traction_protocol.framing import MAX_ENCODED, MAX_PAYLOAD, VERSION, Frame
 from traction_protocol.messages import encode_payload
 
 from .commands import CHUNK, Commands
@@ -56,7 +56,6 @@ STATUS = BY_NAME["STATUS"]
 EVENT = BY_NAME["EVENT"]
 TELEMETRY = BY_NAME["TELEMETRY"]
 TELEMETRY_HEAD = TELEMETRY.fmt
-TELEMETRY_ITEM = TELEMETRY.item_fmt
 SAMPLES = BY_NAME["SAMPLES"]
 SAMPLES_HEAD = SAMPLES.fmt
 REPL_BREAK_1 = 0x0D  # CR, Ctrl-C: what mpremote sends to reach the REPL (SPEC section 11)
@@ -89,6 +88,10 @@ class Link:
         self.streaming = False
         self.counts = None  # the drained conversions, made with the frames' views at the first STREAM
         self.samples_sent = 0  # control sample of the last SAMPLES frame
+        # the telemetry batch found so far (_batch): its rows, its oldest row's sample and the rate
+        self.batched = 0
+        self.batch_first = -1
+        self.batch_div = 0
         at = START + RECORD_CHUNK.size
         self.chunk = self.writer.view[at:at + CHUNK]
 
@@ -101,10 +104,10 @@ class Link:
         self.streaming = on
 
     def service(self):
+        """At most one of the jobs above; whether there was one."""
         if self._read() or self._send_events() or self._send_telemetry():
-            return  # the rings wait for the next call
-        if self.streaming:
-            self._send_samples()
+            return True  # the rings wait for the next call
+        return self.streaming and self._send_samples()
 
     def _read(self):
         """Up to READ_MAX bytes from the port, a byte at a time (what is not read stays in the port, for
@@ -112,18 +115,24 @@ class Link:
         port = self.port
         byte = self.byte
         reader = self.reader
+        buf = reader.buf
+        brk = REPL_BREAK_2  # locals: the loop runs a byte at a time
+        most = MAX_ENCODED
         for _ in range(READ_MAX):
             if not port.read(byte):
                 break
             b = byte[0]
+            n = reader.n
             # a block that starts CR, Ctrl-C: a REPL break-in; what follows is the REPL's
-            if (b == REPL_BREAK_2 and reader.n == 1 and reader.buf[0] == REPL_BREAK_1
-                    and self.app.repl_allowed()):
+            if b == brk and n == 1 and buf[0] == REPL_BREAK_1 and self.app.repl_allowed():
                 self.repl = True
                 self.app.board.watchdog.stop()  # nothing feeds it once the loop has returned
                 reader.reset()
                 break
-            if reader.put(b):
+            if b and n < most:  # FrameReader.put's commonest case written out: a call a byte less
+                buf[n] = b
+                reader.n = n + 1
+            elif reader.put(b):
                 self._command()
                 return True
         return False
@@ -214,7 +223,9 @@ class Link:
             self._remember()
 
     def _ack(self, re):
-        pack_into(ACK.fmt, self.writer.body, START, re, self.app.state)
+        body = self.writer.body  # ACK is two bytes (re, state): stored, not packed
+        body[START] = re
+        body[START + 1] = self.app.state
         self._remember_reply(ACK.type_id, ACK.size)
 
     def _nak(self, re, error):
@@ -264,37 +275,50 @@ class Link:
         """One TELEMETRY frame when a batch is due; whether one was sent."""
         app = self.app
         ring = app.telemetry
-        div = max(1, app.session.telemetry_div)
+        count = ring.count
+        if not count:  # one frame per call
+            return False
+        div = app.session.telemetry_div
+        if div < 1:  # not max(): a builtin is looked for in this module's globals first, every call
+            div = 1
         d = ring.data
-        if ring.count:  # one frame per call
-            o = ring.peek()
-            first = d[o]
-            n = self._batch(d, o, div)
-            if n == ring.count and n < TELEMETRY_MAX and app.samples - first < TELEMETRY_AGE:
-                return False  # a short batch waits a little for more samples
-            # packed in place, allocating nothing (the catalogue's TELEMETRY layout; tests/mp_test_wire.py
-            # checks these frames against the reference codec)
-            body = self.writer.body
-            pack_into(TELEMETRY_HEAD, body, START, u32(first), app.period_us * div,
-                      d[o + 3], d[o + 4], d[o + 5])
-            at = START + TELEMETRY.size
-            for _ in range(n):
-                r = ring.peek()
-                force = d[r + 1]
-                target = d[r + 2]
-                ring.pop()
-                if not (-0x8000 <= force <= 0x7FFF and 0 <= target <= 0xFFFF):
-                    raise EncodeError("TELEMETRY sample (%d, %d) outside hH" % (force, target))
-                pack_into(TELEMETRY_ITEM, body, at, force, target)
-                at += TELEMETRY.item_size
-            self.port.write(self.writer.finish(self._next_seq(), TELEMETRY.type_id, at - START))
-            return True
-        return False
+        o = ring.head * ring.width
+        first = d[o]
+        n = self._batch(ring, d, o, count, div)
+        if n == count and n < TELEMETRY_MAX and app.samples - first < TELEMETRY_AGE:
+            return False  # a short batch waits a little for more samples
+        # taken off the ring before it is sent, as events are: a sample that cannot be sent is lost once
+        # rather than refused on every call
+        ring.pop(n)
+        self.batched = 0
+        # packed in place, allocating nothing (the catalogue's TELEMETRY layout; tests/mp_test_wire.py
+        # checks these frames against the reference codec): the items a byte at a time, which costs less
+        # than a pack_into (its format parsed) per item
+        body = self.writer.body
+        pack_into(TELEMETRY_HEAD, body, START, u32(first), app.period_us * div, d[o + 3], d[o + 4], d[o + 5])
+        at = START + TELEMETRY.size
+        width = ring.width
+        end = ring.size * width
+        for _ in range(n):
+            force = d[o + 1]
+            target = d[o + 2]
+            if not (-0x8000 <= force <= 0x7FFF and 0 <= target <= 0xFFFF):
+                raise EncodeError("TELEMETRY sample (%d, %d) outside hH" % (force, target))
+            body[at] = force & 0xFF
+            body[at + 1] = (force >> 8) & 0xFF
+            body[at + 2] = target & 0xFF
+            body[at + 3] = target >> 8
+            at += 4
+            o += width
+            if o == end:
+                o = 0
+        self.port.write(self.writer.finish(self._next_seq(), TELEMETRY.type_id, at - START))
+        return True
 
     def _send_samples(self):
-        """One SAMPLES frame of the load cell's conversions, when a batch is due and the port has room;
-        packed in place, allocating nothing. Conversions that wait too long are overwritten in the ring:
-        the host sees the gap in `first`."""
+        """One SAMPLES frame of the load cell's conversions, when a batch is due and the port has room
+        (whether one was sent); packed in place, allocating nothing. Conversions that wait too long are
+        overwritten in the ring: the host sees the gap in `first`."""
         app = self.app
         cell = app.board.loadcell
         ring = cell.samples
@@ -303,9 +327,9 @@ class Link:
         full = min(SAMPLES_MAX, cell.sps * SAMPLES_MS // 1000) or SAMPLES_MAX
         if not waiting or (waiting < full
                            and (app.samples - self.samples_sent) * app.period_us < SAMPLES_MS * 1000):
-            return
+            return False
         if self.port.room() < SAMPLES_ROOM:
-            return
+            return False
         n = ring.drain(self.counts)
         st = app.settings
         body = self.writer.body
@@ -317,17 +341,34 @@ class Link:
         copy(body, START + SAMPLES.size, self.counts, 0, size)  # pyright: ignore[reportArgumentType]
         self.samples_sent = app.samples
         self.port.write(self.writer.finish(self._next_seq(), SAMPLES.type_id, SAMPLES.size + size))
+        return True
 
-    def _batch(self, d, o, div):
-        """How many rows from the oldest are consecutive samples with its state, phase and segment."""
-        ring = self.app.telemetry
-        n = 0
-        i = ring.head
-        while n < ring.count and n < TELEMETRY_MAX:
-            r = i * ring.width
-            if (d[r] != d[o] + n * div or d[r + 3] != d[o + 3] or d[r + 4] != d[o + 4]
-                    or d[r + 5] != d[o + 5]):
-                break
+    def _batch(self, ring, d, o, count, div):
+        """How many rows from the oldest (at d[o]) are consecutive samples with its state, phase and
+        segment. The rows found stay found until a frame takes them (only this link pops the ring; the tick
+        only adds rows), so a call checks only the rows added since the last one: one, at one a period."""
+        n = self.batched
+        if n > count or d[o] != self.batch_first or div != self.batch_div:  # another oldest row or rate
+            n = 0
+            self.batch_first = d[o]
+            self.batch_div = div
+        most = count if count < TELEMETRY_MAX else TELEMETRY_MAX
+        if n >= most:
+            return n
+        width = ring.width
+        end = ring.size * width
+        r = o + n * width
+        if r >= end:
+            r -= end
+        sample = d[o] + n * div
+        state = d[o + 3]
+        phase = d[o + 4]
+        segment = d[o + 5]
+        while n < most and d[r] == sample and d[r + 3] == state and d[r + 4] == phase and d[r + 5] == segment:
             n += 1
-            i = (i + 1) % ring.size
+            sample += div
+            r += width
+            if r == end:
+                r = 0
+        self.batched = n
         return n
