@@ -138,11 +138,14 @@ def test_a_treatment_streams_every_conversion_batched():
     host = h.Host(cfg=sps_config(660))
     app = host.app
     frames = Frames(host)
-    forces = {}  # control sample -> TELEMETRY force_dn, the last 400
+    # TELEMETRY force_dn of the last 128 control samples, in lists made once (a dict of them grew past
+    # what the emulated board's fragmented heap could give it)
+    at = [-1] * 128
+    forces = [0] * 128
 
     def telemetry(row):
-        forces[row[0]] = row[1]
-        forces.pop(row[0] - 400, None)
+        at[row[0] % 128] = row[0]
+        forces[row[0] % 128] = row[1]
 
     host.on_telemetry = telemetry
     host.ok("STREAM", samples=1)
@@ -163,7 +166,8 @@ def test_a_treatment_streams_every_conversion_batched():
     checked = 0
     for f in frames.frames[-10:]:
         assert f["sps"] == 660 and f["span_counts"] and f["zero_counts"] == app.settings.zero
-        tele = forces[f["sample"]]
+        assert at[f["sample"] % 128] == f["sample"]
+        tele = forces[f["sample"] % 128]
         for c in f["counts"]:
             dn = (c - f["zero_counts"]) * f["span_dn"] / f["span_counts"]
             assert abs(dn - tele) < 15, (dn, tele)
