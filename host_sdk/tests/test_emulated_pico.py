@@ -187,7 +187,8 @@ def test_a_board_with_an_ads1220_runs_a_session_on_the_plants_counts(ads1220_boa
         status = dev.status()
         assert status.state == "IDLE" and status.fault is None, status
         assert abs(status.force_n) < 3
-        session = Session(dev, Treatment.from_toml(SHORT_STATIC, file="<short static>")).start()
+        session = Session(dev, Treatment.from_toml(SHORT_STATIC, file="<short static>"),
+                          adc_samples=True).start()  # and every conversion, at the ADC's rate (SAMPLES)
         samples = []
         true_n = []  # the line's true force during the hold, from the plant
         for sample in session.telemetry(timeout=WAIT_S):
@@ -203,6 +204,9 @@ def test_a_board_with_an_ads1220_runs_a_session_on_the_plants_counts(ads1220_boa
     assert all(abs(f - 200) < 10 for f in settled), settled  # the controller holds what the ADC reads
     assert all(abs(f - 200) < 10 for f in true_n[len(true_n) // 2:]), true_n  # and the line really is there
     assert 150 < record.end["peak_dn"] / 10 < 220
+    adc = session.adc
+    assert adc is not None and adc.sps == 660 and adc.lost == 0
+    assert len(adc) / (adc.t_s[-1] - adc.t_s[0]) > 640  # 660 a second of device time, none lost
 
 
 @pytest.mark.hazard("H-02")
