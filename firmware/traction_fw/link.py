@@ -88,6 +88,7 @@ class Link:
         self.streaming = False
         self.counts = None  # the drained conversions, made with the frames' views at the first STREAM
         self.samples_sent = 0  # control sample of the last SAMPLES frame
+        self.samples_full = SAMPLES_MAX  # conversions that make a frame due (set by the first STREAM)
         # the telemetry batch found so far (_batch): its rows, its oldest row's sample and the rate
         self.batched = 0
         self.batch_first = -1
@@ -101,6 +102,10 @@ class Link:
         if on and self.counts is None:
             self.writer.prepare([SAMPLES.size + i * SAMPLES.item_size for i in range(1, SAMPLES_MAX + 1)])
             self.counts = array("i", bytes(4 * SAMPLES_MAX))
+            # SAMPLES_MS of conversions, at most SAMPLES_MAX: the ADC's rate is fixed, so reckoned once
+            # here rather than in every service() call
+            self.samples_full = min(SAMPLES_MAX, self.app.board.loadcell.sps * SAMPLES_MS // 1000) \
+                or SAMPLES_MAX
         self.streaming = on
 
     def service(self):
@@ -323,9 +328,8 @@ class Link:
         cell = app.board.loadcell
         ring = cell.samples
         waiting = ring.pending()
-        # due: SAMPLES_MS of conversions (at most SAMPLES_MAX), or what waits SAMPLES_MS after the last frame
-        full = min(SAMPLES_MAX, cell.sps * SAMPLES_MS // 1000) or SAMPLES_MAX
-        if not waiting or (waiting < full
+        # due: a frame's worth of conversions (samples_full), or what waits SAMPLES_MS after the last frame
+        if not waiting or (waiting < self.samples_full
                            and (app.samples - self.samples_sent) * app.period_us < SAMPLES_MS * 1000):
             return False
         if self.port.room() < SAMPLES_ROOM:
