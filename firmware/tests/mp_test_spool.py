@@ -7,14 +7,16 @@ import json
 from struct import pack_into
 
 import fw_harness as h
+from hazard import hazard
 from traction_fw import record
 from traction_fw.hal.sim.region import FileRegion
 from traction_fw.journal import EV_EDIT, EV_PAUSE, R_EV
-from traction_fw.recorder import ROW, ROW_WIDTH
+from traction_fw.recorder import END_ROWS, ROW, ROW_WIDTH, SPARE_ROWS
+from traction_protocol.constants import ERROR
 from traction_fw.spool import ENTRY, HEADER, Spool
+from traction_fw.states import IDLE, READY, RELEASING, RUNNING
 
 KEY = bytes(range(32))
-IDLE = 1
 
 
 def _lines(path):
@@ -22,9 +24,15 @@ def _lines(path):
         return record.split_lines(f.read())
 
 
-def _session(host):
-    host.start([h.phase(mode=2, force_dn=3000, base_dn=1000, hold_ms=3000, rest_ms=1000, ramp_up_ms=3000,
+def _setup(host):
+    host.setup([h.phase(mode=2, force_dn=3000, base_dn=1000, hold_ms=3000, rest_ms=1000, ramp_up_ms=3000,
                         ramp_down_ms=1000, duration_ms=32000)])  # 4 cycles of 8 s
+
+
+def _session(host):
+    _setup(host)
+    host.heartbeat_every = host.board.control_hz
+    host.ok("START")
 
 
 def test_a_treatments_rows_wait_in_the_spool_and_become_lines_with_the_seal():
@@ -48,19 +56,106 @@ def test_a_treatments_rows_wait_in_the_spool_and_become_lines_with_the_seal():
     h.cleanup()
 
 
-def test_a_full_spool_becomes_lines_in_the_file_and_nothing_is_lost():
+def _spool_of(rows):
+    """A sim board config whose spool holds that many rows."""
     cfg = h.config()
-    cfg["sim"]["spool"] = {"size": HEADER + 2 * (ENTRY + 4 * ROW_WIDTH) + ENTRY}  # room for two rows
-    host = h.Host(cfg=cfg)
+    cfg["sim"]["spool"] = {"size": HEADER + ENTRY + rows * (ENTRY + 4 * ROW_WIDTH)}
+    return cfg
+
+
+# _session's plan: 5 hold rows at most (32 s of 8 s cycles), its phase row, 2 CHECKPOINTs
+SESSION_ROWS = 8
+
+
+def test_a_plan_whose_rows_would_not_fit_the_spool_is_refused_at_start():
+    host = h.Host(cfg=_spool_of(SESSION_ROWS + SPARE_ROWS + END_ROWS - 1))
+    _setup(host)
+    reply = host.cmd("START")
+    assert reply.name == "NAK" and reply["error"] == ERROR["PLAN_TOO_LONG"], reply
+    assert host.app.state == READY and not host.app.recorder.open and host.records() == []
+    host = h.Host(cfg=_spool_of(SESSION_ROWS + SPARE_ROWS + END_ROWS))
     _session(host)
+    assert host.app.state == RUNNING
+    h.cleanup()
+
+
+def _spy_commits(host):
+    """The motor's state at each emptying of the spool into the record file (a commit of the store)."""
     rec = host.app.recorder
-    path = rec.writer.path
-    assert host.until(lambda: host.app.session.cycle == 3, 30)
-    assert len(_lines(path)) > 1  # the full spool went into the file
-    assert host.until(lambda: host.app.state == IDLE and not rec.open, 30)
+    seen = []
+    unspool = rec._unspool_into
+
+    def spy(f):
+        seen.append(host.app.motor_on)
+        unspool(f)
+
+    rec._unspool_into = spy
+    return seen
+
+
+CEILING = 3000  # session_max_dn: the effective limit, and the hold's force
+HOLD_AT_CEILING = h.phase(mode=1, force_dn=CEILING, ramp_up_ms=4000, ramp_down_ms=2000, duration_ms=60000)
+HOLD_ROWS = 5  # its hold and phase rows, 3 CHECKPOINTs
+
+
+@hazard("H-22")
+def test_a_spool_filled_by_edits_at_the_ceiling_stops_the_treatment_gradually_and_loses_nothing():
+    host = h.Host(cfg=_spool_of(HOLD_ROWS + SPARE_ROWS + END_ROWS))
+    host.trace = []
+    host.start([HOLD_AT_CEILING], session_max=CEILING)
+    app = host.app
+    commits = _spy_commits(host)
+    assert host.until(lambda: app.target >= CEILING * 9 // 10, 10)  # near the top of the ramp
+    edits = 0
+    while app.state == RUNNING and edits < 200:  # each an EDIT row, and in the hold a split hold row
+        reply = host.cmd("EDIT_FORCE", force_dn=CEILING - 10 * (edits % 2))
+        if reply.name == "ACK":
+            edits += 1
+        host.step(2)
+    assert app.state == RELEASING and SPARE_ROWS // 2 <= edits < 200, (app.state, edits)
+    assert host.until(lambda: app.state == IDLE and not app.recorder.open, 30)
+    assert not host.board.motor.enabled()
+    assert commits == [False], commits  # once, at the seal: never with the motor on
+    peak = max(t[1] for t in host.trace)
+    assert peak <= CEILING * 101 // 100, peak
     data = host.read_record(host.records()[0])
     assert record.verify(data, host.key())
-    assert [json.loads(x)["t"] for x in record.split_lines(data)].count("hold") == 4
+    lines = [json.loads(x) for x in record.split_lines(data)]
+    evs = [x["ev"] for x in lines if x["t"] == "ev"]
+    assert evs.count("EDIT") == edits and evs.count("RECORD_FULL") == 1, evs
+    assert lines[-2]["t"] == "end" and lines[-2]["reason"] == "STOPPED" and lines[-2]["edits"] == edits
+    assert [x["t"] for x in lines].count("phase") == 1
+    h.cleanup()
+
+
+@hazard("H-22")
+def test_a_row_that_finds_the_spool_full_with_the_motor_on_waits_for_the_release_to_end():
+    host = h.Host()
+    host.trace = []
+    host.start([HOLD_AT_CEILING], session_max=CEILING)
+    app = host.app
+    rec = app.recorder
+    commits = _spy_commits(host)
+    assert host.until(lambda: app.target >= CEILING * 9 // 10, 10)
+    append = rec.spool.append
+    rec.spool.append = lambda row: False if app.motor_on else append(row)  # full, as far as it goes
+    host.ok("PAUSE")  # a row now: it finds the spool full, and the treatment is stopped
+    waited = 0
+    while app.state != IDLE and waited < 3000:
+        host.step()
+        waited += 1
+        if app.motor_on:
+            assert app.journal.items.count > 0  # the rows wait, kept
+    assert app.state == IDLE and not host.board.motor.enabled()
+    assert host.until(lambda: not rec.open, 10)
+    assert True not in commits, commits
+    assert max(t[1] for t in host.trace) <= CEILING * 101 // 100
+    data = host.read_record(host.records()[0])
+    assert record.verify(data, host.key())
+    lines = [json.loads(x) for x in record.split_lines(data)]
+    evs = [x["ev"] for x in lines if x["t"] == "ev"]
+    assert evs[:2] == ["PAUSE", "RECORD_FULL"], evs
+    assert [x["t"] for x in lines][-3:] == ["phase", "end", "seal"], lines  # paused in the ramp: no hold
     h.cleanup()
 
 

@@ -15,7 +15,7 @@ from traction_protocol.constants import EVENT, REGION_NAME
 from . import VERSION, profile, release, safety
 from .control import Controller
 from .crosscheck import CrossCheck
-from .journal import EV_ESTOP, EV_FAULT, EV_STOP, EV_STOP_SWITCH, R_EV, Journal, Ring
+from .journal import EV_ESTOP, EV_FAULT, EV_RECORD_FULL, EV_STOP, EV_STOP_SWITCH, R_EV, Journal, Ring
 from .link import Link
 from .recorder import Recorder
 from .release import Release
@@ -333,17 +333,23 @@ class App:
         return 0
 
     def stop(self):
-        self._begin_stop("STOPPED", self.safety.force)
+        self._begin_stop("STOPPED", self.safety.force, EV_STOP)
 
     def store_failed(self):
         """The session record can no longer be written: stop the treatment as STOP would."""
         if self.state == RUNNING or self.state == PAUSED:
             self.stop()
 
-    def _begin_stop(self, reason, force):
+    def record_full(self):
+        """The record's spool keeps only the rows a treatment's end needs: stop it as STOP would, the
+        record saying why (recorder.py: emptying the spool into the store waits for the motor to be off)."""
+        if self.state == RUNNING or self.state == PAUSED:
+            self._begin_stop("STOPPED", self.safety.force, EV_RECORD_FULL)
+
+    def _begin_stop(self, reason, force, ev=0):
         ses = self.session
-        if reason == "STOPPED":
-            self.journal.item(R_EV, EV_STOP, ses.treatment_ms, ses.index, force, 0, 0, 0, 0, 0, 0, 0)
+        if ev:
+            self.journal.item(R_EV, ev, ses.treatment_ms, ses.index, force, 0, 0, 0, 0, 0, 0, 0)
         ses.close()
         self.end_reason = reason
         last = ses.phases[ses.index]

@@ -42,7 +42,7 @@ R_PHASE = 3
 RECORD_WIDTH = 12
 
 # record `ev` names (SPEC 9.2); index = code in a R_EV item
-EV_NAMES = ("", "PAUSE", "RESUME", "EDIT", "STOP", "ESTOP", "FAULT", "STOP_SWITCH")
+EV_NAMES = ("", "PAUSE", "RESUME", "EDIT", "STOP", "ESTOP", "FAULT", "STOP_SWITCH", "RECORD_FULL")
 EV_PAUSE = 1
 EV_RESUME = 2
 EV_EDIT = 3
@@ -50,6 +50,7 @@ EV_STOP = 4
 EV_ESTOP = 5
 EV_FAULT = 6
 EV_STOP_SWITCH = 7
+EV_RECORD_FULL = 8  # the board stopped the treatment: its record's spool was nearly full (recorder.py)
 
 
 class Journal:

@@ -79,6 +79,14 @@ class Phase:
             return "OUT_OF_RANGE"
         return 0
 
+    def holds(self):
+        """The most hold or step rows the phase puts in the session record, left uninterrupted."""
+        if self.mode == STATIC:
+            return 1
+        if self.mode == INTERMITTENT or self.mode == CYCLIC:
+            return self.duration // max(1, self.up + self.hold + self.down + self.rest) + 1
+        return self.steps
+
     def at(self, t, start):
         """Evaluate the phase t ms after it began; start is the target the phase began from."""
         mode = self.mode

@@ -6,10 +6,10 @@
 #
 # On a board with a spool (spool.py), a treatment's items and checkpoints go there as rows of integers,
 # packed in place (no allocation, one copy into the region), and become lines (JSON, hash chain) when the
-# record is sealed, in one append with the end and seal; also when the spool is full, and at the next boot
-# after a reset. On a board without one each becomes a line at once, a file append and commit (hundreds of
-# thousands of instructions on the emulated board's LittleFS, over the service() budget:
-# docs/firmware.md).
+# record is sealed, in one append with the end and seal; also when the spool is full with the motor off
+# (END_ROWS below), and at the next boot after a reset. On a board without one each becomes a line at
+# once, a file append and commit (hundreds of thousands of instructions on the emulated board's LittleFS,
+# over the service() budget: docs/firmware.md).
 
 import time
 from struct import pack_into, unpack
@@ -19,7 +19,7 @@ from traction_protocol.constants import ANGLE_NOT_SET, EVENT, FAULT_NAME, REGION
 from . import record
 from .journal import EV_EDIT, EV_FAULT, EV_NAMES, R_EV, R_HOLD, R_PHASE, RECORD_WIDTH
 from .profile import HOLD, MODE_NAMES, STEP
-from .spool import Spool
+from .spool import HEADER, Spool
 from .stats import mean
 
 MAX_RECORDS = 100  # RECORDS lists at most 100 ids
@@ -30,6 +30,13 @@ E_RECORD = EVENT["RECORD"]
 R_CHECKPOINT = 4  # a row's kind, beside the journal's item kinds
 ROW_WIDTH = 20  # ints in a spooled row: the kind, then an item's or a checkpoint's figures
 ROW = "<%di" % ROW_WIDTH
+# A full spool is emptied into the record file, a commit of the store (0.7 s on a Pico, with the flash
+# erased): never with the motor driving. So a treatment whose rows would not fit is refused at START
+# (PLAN_TOO_LONG), and one that fills it anyway (pauses, edits, checkpoints in long pauses) is stopped while
+# END_ROWS are left: its stop event, the hold and phase rows it closes, a CHECKPOINT and faults in the
+# release. A row that still finds it full waits in the journal until the motor is off.
+END_ROWS = 8
+SPARE_ROWS = 48  # rows a plan must leave for what it cannot foresee: pauses and edits (two rows each)
 
 
 class Recorder:
@@ -150,6 +157,9 @@ class Recorder:
         ids = self.store.ids()
         if len(ids) >= MAX_RECORDS:
             return "STORE_FULL"
+        if self.spool is not None and self.planned_rows() + SPARE_ROWS + END_ROWS > self.spool.room(
+                4 * ROW_WIDTH, HEADER):
+            return "PLAN_TOO_LONG"
         rid = st.take_record_id()
         while rid in ids:  # ids wrap at 65535: never append to a record still kept
             rid = st.take_record_id()
@@ -168,6 +178,15 @@ class Recorder:
         self.seal_pending = False
         self.checkpoint_ms = 0
         return 0
+
+    def planned_rows(self):
+        """The rows the session's plan puts in its record, left uninterrupted: its phases' holds or steps
+        and phase rows, and a CHECKPOINT every CHECKPOINT_MS."""
+        ses = self.app.session
+        rows = ses.total_ms() // CHECKPOINT_MS + 1
+        for i in range(ses.count):
+            rows += ses.phases[i].holds() + 1
+        return rows
 
     def _head(self, rid):
         app = self.app
@@ -208,8 +227,8 @@ class Recorder:
         try:
             o = items.peek()
             if o >= 0:
-                self._record(items.data, o, RECORD_WIDTH)
-                items.pop()
+                if self._record(items.data, o, RECORD_WIDTH):
+                    items.pop()
             elif self.seal_pending:
                 self._seal()
             else:
@@ -231,19 +250,28 @@ class Recorder:
         self.recount()
 
     def _record(self, d, o, n):
-        """The row of n ints at d[o:]: into the spool during a treatment, else a line at once."""
+        """The row of n ints at d[o:]: into the spool during a treatment, else a line at once. False when
+        it has to wait (the spool full, the motor on)."""
         if not self.spooling:
             t, pairs = self._line(d, o)
             self.writer.write(t, pairs)
-            return
+            return True
         row = self.row
         for i in range(ROW_WIDTH):
             pack_into("<i", row, 4 * i, d[o + i] if i < n else 0)
-        if not self.spool.append(row):  # full: its rows become lines in the file, and it starts again
-            with open(self.writer.path, "a") as f:
-                self._unspool_into(f)
-            self.spool.start(self.writer.record_id, self.writer.prev)
-            self.spool.append(row)
+        sp = self.spool
+        spooled = sp.append(row)
+        if not spooled or sp.room(4 * ROW_WIDTH) < END_ROWS:
+            self.app.record_full()
+        if spooled:
+            return True
+        if self.app.motor_on:
+            return False
+        with open(self.writer.path, "a") as f:  # full: its rows become lines in the file, and it starts again
+            self._unspool_into(f)
+        sp.start(self.writer.record_id, self.writer.prev)
+        sp.append(row)
+        return True
 
     def _unspool_into(self, f):
         """The spooled rows as the writer's next lines, into the open record file f."""
@@ -293,7 +321,6 @@ class Recorder:
         app = self.app
         ses = app.session
         period = app.period_us
-        self.checkpoint_ms = ses.session_ms
         s = ses.stats
         c = self.ck
         c[0] = R_CHECKPOINT
@@ -316,7 +343,8 @@ class Recorder:
             c[16] = s.min
             c[17] = s.n * period // 1000
             c[18] = s.in_tol * period // 1000
-        self._record(c, 0, ROW_WIDTH)
+        if self._record(c, 0, ROW_WIDTH):
+            self.checkpoint_ms = ses.session_ms
 
     def _seal(self):
         app = self.app

@@ -62,6 +62,12 @@ class Spool:
         self.written = self.at
         return True
 
+    def room(self, n, at=None):
+        """How many more entries of n bytes fit from at: by default where the next one goes; HEADER, in an
+        empty spool."""
+        at = self.at if at is None else at
+        return max(0, (self.region.size - at - ENTRY) // (ENTRY + n))
+
     def clear(self):
         """The rows are in the record: no spool, until start()."""
         self.region.write(6, self.closed)

@@ -151,6 +151,22 @@ def test_e2e_run_on_a_virtual_board_stores_a_verified_record(tmp_path, capsys):
     assert code == 0 and "COMPLETED" in out and "verified" in out
 
 
+@pytest.mark.e2e
+def test_e2e_a_plan_with_more_cycles_than_the_board_can_record_is_refused_before_any_pull(tmp_path, capsys):
+    db = tmp_path / "s.db"
+    plan = tmp_path / "long.toml"  # an hour of 5 s cycles: 721 hold lines and 121 CHECKPOINTs, 779 fit
+    plan.write_text('region = "lumbar"\nbody_weight = "80 kg"\nunit = "lbf"\n[[phase]]\n'
+                    'mode = "intermittent"\nforce = 50\nrest_force = 20\nhold = "2 s"\nrest = "1 s"\n'
+                    'ramp_up = "1 s"\nramp_down = "1 s"\nduration = "60 min"\n')
+    code, out, err = run(["run", str(plan), "--port", "sim", "--store", str(db)], capsys)
+    assert code == 1, out
+    assert "PLAN_TOO_LONG" in err and "fewer or longer cycles, or a shorter plan" in err, err
+    assert "Traceback" not in err + out
+    with Store(db) as store:
+        (row,) = store.sessions()
+    assert row["outcome"] == "NOT_STARTED"
+
+
 def test_a_bad_key_file_is_one_usage_line(tmp_path, capsys):
     bad = tmp_path / "key.hex"
     bad.write_text("abc\n")

@@ -52,6 +52,8 @@ FIXES = {
     "STORE_FULL": "fetch and acknowledge the records the board holds (`traction info` fetches them)",
     "UNSUPPORTED_VERSION": "the board speaks another protocol version: update the firmware or the SDK",
     "NOT_TENSIONED": "the command needs the line in another tension state (TARE needs no force on it)",
+    "PLAN_TOO_LONG": "the board records a treatment's holds, steps and cycles as it runs, and this plan has "
+                     "more than it can keep: fewer or longer cycles, or a shorter plan",
 }
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from traction.record import Record
 
 SCHEMA = "traction.session/1"
-STOP_EVENTS = ("STOP", "ESTOP", "STOP_SWITCH")
+STOP_EVENTS = ("STOP", "ESTOP", "STOP_SWITCH", "RECORD_FULL")  # RECORD_FULL: the board stopped it
 
 
 def summarize(record: Record) -> dict:

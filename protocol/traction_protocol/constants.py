@@ -50,6 +50,7 @@ ERRORS = (
     (14, "STORE_FULL", "the board's file store cannot hold another record"),
     (15, "UNSUPPORTED_VERSION", "the frame's protocol version is not spoken by the board"),
     (16, "NOT_TENSIONED", "the command needs force on the line (e.g. TARE needs none)"),
+    (17, "PLAN_TOO_LONG", "the plan's session record would not fit the board's record spool"),
 )
 
 FAULTS = (
