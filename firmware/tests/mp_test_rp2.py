@@ -347,8 +347,8 @@ class Port:
         self.sent = bytearray()
         self.inbox = bytearray()
 
-    def readable(self):
-        return len(self.inbox) > 0
+    def ipoll(self, timeout):
+        return (1,) if self.inbox else ()
 
     def writable(self):
         return self.room > 0
@@ -381,13 +381,19 @@ def test_link_never_waits_and_never_cuts_a_frame():
     assert port.sent.endswith(b"!")
 
 
-def test_link_reads_only_what_is_asked():
+def test_link_reads_only_what_is_asked_and_stops_at_a_frames_end_or_a_ctrl_c():
     port = Port(0)
     port.inbox += b"hello"
     link = UsbLink(16, port)
     buf = bytearray(3)
     assert link.read(buf) == 3 and buf == b"hel"
     assert port.inbox == b"lo"
+    port.inbox = bytearray(b"ab\x00cd\r\x03\r\x01")  # a frame, the next one's start, a REPL break-in
+    buf = bytearray(16)
+    assert link.read(buf) == 3 and buf[:3] == b"ab\x00"
+    assert link.read(buf) == 4 and buf[:4] == b"cd\r\x03"
+    assert port.inbox == b"\r\x01"  # the REPL's: unread
+    assert link.read(buf) == 2 and link.read(buf) == 0
 
 
 # ---- the record spool on the flash ----

@@ -1,4 +1,4 @@
-# The protocol server (SPEC sections 3-6, 11): reads the port a byte at a time, decodes frames, runs each
+# The protocol server (SPEC sections 3-6, 11): reads the port up to a frame's end, decodes frames, runs each
 # command once (a retransmission gets the remembered reply), answers ACK/NAK/data, and sends the
 # telemetry and events the tick left in its rings. Everything here runs in service(), outside the tick,
 # with a bounded amount of work per call (docs/firmware.md, instruction budgets): the bytes read up to the
@@ -32,6 +32,7 @@ from .hal.samples import WRAP_MASK
 from .wire import START, FrameReader, FrameWriter, copy, u32
 
 READ_MAX = 256  # bytes taken from the port per service() call (fewer once a frame ends)
+READ_CHUNK = 64  # bytes asked of the port at once: a HEARTBEAT or GET_STATUS whole
 EVENTS_PER_SERVICE = 2  # frames per call: each is framed (CRC, COBS) and written within the call
 # Samples per TELEMETRY frame (the SPEC allows 40): 10 a frame at 100 Hz is still under a tenth of
 # 115200 baud.
@@ -67,7 +68,7 @@ class Link:
         self.app = app
         self.port = app.board.link
         self.reader = FrameReader()
-        self.byte = bytearray(1)
+        self.inbox = bytearray(READ_CHUNK)
         self.repl = False  # a REPL break-in was seen: the loop must hand the port over
         self.seq = 0
         # the last command executed (seq, type, size, CRC) and the reply it got (type, payload), for a
@@ -115,31 +116,36 @@ class Link:
         return self.streaming and self._send_samples()
 
     def _read(self):
-        """Up to READ_MAX bytes from the port, a byte at a time (what is not read stays in the port, for
-        the next call or the REPL), up to the end of a frame, which is answered; whether one was."""
+        """Up to READ_MAX bytes from the port, up to the end of a frame, which is answered; whether one
+        was. The port's read ends after a frame's end or a Ctrl-C, so what is not read stays in the port,
+        for the next call or the REPL."""
         port = self.port
-        byte = self.byte
+        chunk = self.inbox
         reader = self.reader
         buf = reader.buf
         brk = REPL_BREAK_2  # locals: the loop runs a byte at a time
         most = MAX_ENCODED
-        for _ in range(READ_MAX):
-            if not port.read(byte):
+        left = READ_MAX
+        while left > 0:
+            got = port.read(chunk)
+            if not got:
                 break
-            b = byte[0]
-            n = reader.n
-            # a block that starts CR, Ctrl-C: a REPL break-in; what follows is the REPL's
-            if b == brk and n == 1 and buf[0] == REPL_BREAK_1 and self.app.repl_allowed():
-                self.repl = True
-                self.app.board.watchdog.stop()  # nothing feeds it once the loop has returned
-                reader.reset()
-                break
-            if b and n < most:  # FrameReader.put's commonest case written out: a call a byte less
-                buf[n] = b
-                reader.n = n + 1
-            elif reader.put(b):
-                self._command()
-                return True
+            left -= got
+            for i in range(got):
+                b = chunk[i]
+                n = reader.n
+                # a block that starts CR, Ctrl-C: a REPL break-in; what follows is the REPL's
+                if b == brk and n == 1 and buf[0] == REPL_BREAK_1 and self.app.repl_allowed():
+                    self.repl = True
+                    self.app.board.watchdog.stop()  # nothing feeds it once the loop has returned
+                    reader.reset()
+                    return False
+                if b and n < most:  # FrameReader.put's commonest case written out: a call a byte less
+                    buf[n] = b
+                    reader.n = n + 1
+                elif reader.put(b):
+                    self._command()
+                    return True
         return False
 
     def _reply(self, name, fields):

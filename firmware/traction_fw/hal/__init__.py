@@ -55,8 +55,9 @@
 # board.watchdog.stop()                       the loop hands the port to the REPL (motor off)
 #
 # board.link.read(buf)   non-blocking: read up to len(buf) bytes into the preallocated bytearray buf,
-#                        return how many (0 if none). Reads byte by byte from the port so bytes meant for
-#                        the REPL stay unread once the application stops reading.
+#                        return how many (0 if none), ending early after a 0 (a frame's end) or a 3 (a
+#                        Ctrl-C, which may be a REPL break-in): what follows stays in the port, so bytes
+#                        meant for the REPL stay unread once the application stops reading.
 # board.link.write(data) queue bytes for the host (never blocks the tick for long)
 # board.link.room()      bytes the link takes now without dropping them or waiting for the host; what can
 #                        wait (SAMPLES) is sent only when there is room to spare

@@ -3,10 +3,15 @@
 # never cut), and drain() writes only while the port has room, taking back what it did not take. The
 # product image (`traction build --target pico`) builds the CDC write timeout at 2 ms instead of 500, so
 # a write the port takes only part of waits at most that long; a host that stops reading then costs
-# nothing, the port having no room. Reading is byte by byte and only while the application asks, so
-# bytes meant for the REPL stay unread.
+# nothing, the port having no room. Reading stops after a frame's end or a Ctrl-C, so bytes meant for
+# the REPL stay unread (hal/__init__.py); it is a poll and a one-byte read per byte, as the port does not
+# say how many it holds, with nothing else in the loop (a poll is 11 us on the emulated RP2040, a call of
+# ours about 10 more).
 import select
 import sys
+
+FRAME_END = 0
+CTRL_C = 3
 
 
 class UsbLink:
@@ -17,16 +22,28 @@ class UsbLink:
         self.dropped = 0  # bytes of frames that found the queue full
         self._byte = bytearray(1)
         self._port = port if port is not None else StdioPort()
+        self._ipoll = self._port.ipoll
+        self._readinto = self._port.readinto
 
     # -- the hal contract --
     def read(self, buf):
         n = 0
-        port = self._port
-        while n < len(buf) and port.readable():
-            if not port.readinto(self._byte):
+        size = len(buf)
+        ipoll = self._ipoll
+        readinto = self._readinto
+        one = self._byte
+        while n < size:
+            for _ in ipoll(0):
                 break
-            buf[n] = self._byte[0]
+            else:
+                return n  # nothing waiting
+            if not readinto(one):
+                return n
+            b = one[0]
+            buf[n] = b
             n += 1
+            if b == FRAME_END or b == CTRL_C:
+                break
         return n
 
     def write(self, data):
@@ -73,15 +90,11 @@ class StdioPort:
         self._out = sys.stdout.buffer
         self._rd = _poller(sys.stdin, select.POLLIN)
         self._wr = _poller(sys.stdout, select.POLLOUT)
-
-    def readable(self):
-        return _ready(self._rd)
+        self.ipoll = self._rd.ipoll  # non-empty while a byte waits
+        self.readinto = self._in.readinto
 
     def writable(self):
         return _ready(self._wr)
-
-    def readinto(self, buf):
-        return self._in.readinto(buf)
 
     def write(self, buf, off, n):
         return self._out.write(buf, off, n)

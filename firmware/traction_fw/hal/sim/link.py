@@ -6,6 +6,8 @@ import sys
 
 import micropython
 
+FRAME_END = 0  # a read ends after either (hal/__init__.py)
+CTRL_C = 3
 
 @micropython.viper
 def _put(buf: ptr8, size: int, at: int, data: ptr8, n: int):  # noqa: F821 - viper's pointer types
@@ -78,8 +80,11 @@ class MemoryLink:
         n = 0
         ring = self._in
         while n < len(buf) and ring.count:
-            buf[n] = ring.get()
+            b = ring.get()
+            buf[n] = b
             n += 1
+            if b == FRAME_END or b == CTRL_C:
+                break
         return n
 
     def write(self, data):
@@ -133,15 +138,18 @@ class StdioLink:
         self._flush = getattr(stream, "flush", None)
 
     def read(self, buf):
-        # One byte at a time, and only while the application asks: what it does not read stays in the
-        # pty for the REPL.
+        # One byte at a time, and only up to a frame's end or a Ctrl-C: what the application does not
+        # read stays in the pty for the REPL.
         n = 0
         while n < len(buf) and self._pending():
             if not self._stdin.readinto(self._byte):
                 break
+            b = self._byte[0]
             if not self.silent:
-                buf[n] = self._byte[0]
+                buf[n] = b
                 n += 1
+            if b == FRAME_END or b == CTRL_C:
+                break
         return n
 
     def write(self, data):
