@@ -120,19 +120,28 @@ def test_adc_implausible_when_stuck():
 
 @hazard("H-03")
 def test_adc_implausible_when_spiking():
-    # two spikes in a row that agree get past the spike filter: the current sense disagrees with them
-    run("loadcell_spikes", {"per_s": 20}, expect=("ADC_IMPLAUSIBLE", "FORCE_DISAGREE"))
+    # two spikes in a row that agree get past the spike filter: the current sense disagrees with them, or,
+    # when the pair reads above the ceiling, it is over-force (which of the three comes first depends on
+    # where in the ramp the seeded spikes land)
+    run("loadcell_spikes", {"per_s": 20}, expect=("ADC_IMPLAUSIBLE", "FORCE_DISAGREE", "OVER_FORCE"))
     h.cleanup()
 
 
 @hazard("H-03")
 def test_isolated_spikes_are_held_back_not_obeyed():
+    # one spike every 1.5 s, placed (random ones at 0.5/s chain three within a second often enough to
+    # latch ADC_IMPLAUSIBLE, rightly, which made the test a matter of the seed)
     host = h.Host()
     host.start(lumbar(), region=2, session_max=7200)
     host.seconds(5)
-    host.sim.inject("loadcell_spikes", per_s=0.5)
-    host.seconds(20)
-    assert host.app.state == 3, "a rare spike latched %s" % FAULT_NAME.get(host.app.fault)
+    safety = host.app.safety
+    for _ in range(13):
+        host.sim.inject("loadcell_spikes", per_s=host.board.control_hz)  # the next conversion spikes
+        host.step()
+        host.sim.clear("loadcell_spikes")
+        assert safety.spikes == 1, safety.spikes  # held back: the one of its window
+        host.seconds(1.5)
+    assert host.app.state == 3, "an isolated spike latched %s" % FAULT_NAME.get(host.app.fault)
     assert host.sim.peak_force_dn() <= 6000 * 102 // 100
     h.cleanup()
 
