@@ -171,8 +171,11 @@ class Host:
             else:
                 self.replies.append(msg)
 
-    def send_raw(self, data, max_ticks=5, re=None):
-        """Write bytes, run the board until a reply arrives (with that re, if given); return it or None."""
+    def send_raw(self, data, max_ticks=10, re=None):
+        """Write bytes, run the board until a reply arrives (with that re, if given); return it or None.
+        Ten periods by default: the 100 ms a host waits before its first retransmission (SPEC 6). A frame
+        is read and run in one service() call and answered in the next, and a busy record takes every other
+        call."""
         if len(self.replies) > 16:
             del self.replies[:-16]  # what a test looks at is the reply it waits for
         before = len(self.replies)

@@ -186,7 +186,7 @@ def test_a_record_is_read_back_without_allocating():
         if at == 400:
             b.link.host_write(h.encode("HEARTBEAT", host._next_seq(), {"lease_ms": 10000}))
         last = len(want) - at < 200
-        for _ in range(2):  # one frame a call
+        for _ in range(4):  # one frame read a call, answered in the next
             _service(app, locked=not (first or last))
         first = False
         host._collect()

@@ -261,8 +261,8 @@ def test_telemetry_batches_consecutive_samples_at_the_divided_rate():
 
 def test_telemetry_rows_outlast_a_full_events_ring_and_commands_meanwhile():
     """The telemetry ring holds what service() could not send yet (app.TELEMETRY_ROWS says why 64 rows
-    do): a whole events ring, sent two a call, and 22 commands answered one a call, all in a row, lose
-    no sample at one per period."""
+    do): a whole events ring, sent two a call, and 11 commands, each read in a call and answered in the
+    next, all in a row, lose no sample at one per period."""
     host = h.Host()
     host.start([h.phase(mode=1, force_dn=3000, ramp_up_ms=1000, duration_ms=30000)], telemetry_div=1)
     host.seconds(2)  # holding: no events of its own
@@ -273,12 +273,12 @@ def test_telemetry_rows_outlast_a_full_events_ring_and_commands_meanwhile():
         j.event(1, RUNNING, 0, 0)
     most = 0
     for i in range(100):
-        if i < 22:
+        if i < 11:
             host.board.link.host_write(encode("GET_STATUS", host._next_seq(), {}))
         host.step()
         most = max(most, app.telemetry.count)
     assert app.telemetry.dropped == 0 and j.events.dropped == 0
-    assert most >= 22 + j.events.size // 2, most  # a row a call that sent none
+    assert most >= 2 * 11 + j.events.size // 2, most  # a row a call that sent none
     n = None
     for r in host.telemetry:  # consecutive samples (no list: a board's heap is small)
         assert n is None or r[0] == n + 1, (n, r[0])
@@ -288,20 +288,23 @@ def test_telemetry_rows_outlast_a_full_events_ring_and_commands_meanwhile():
     h.cleanup()
 
 
-def test_one_frame_is_answered_per_call_the_next_waits_in_the_port():
-    """A call reads up to the end of one frame and answers it: two replies in one call cost half as much
-    again as one (docs/firmware.md, instruction budgets)."""
+def test_a_frame_is_read_in_one_call_and_answered_in_the_next_the_next_frame_waits_in_the_port():
+    """Bounded work per call (docs/firmware.md, instruction budgets): a call reads up to the end of one
+    frame and runs it, the next frames and writes its reply; only then is the next frame read."""
     host = h.Host()
     link = host.board.link
-    link.host_write(encode("HEARTBEAT", 1, {"lease_ms": 5000}) + encode("GET_STATUS", 2, {})
-                    + encode("RECORD_LIST", 3, {}))
+    first = encode("HEARTBEAT", 1, {"lease_ms": 5000})
+    rest = encode("GET_STATUS", 2, {}) + encode("RECORD_LIST", 3, {})
+    link.host_write(first + rest)
     names = []
-    for _ in range(3):
+    for i in range(6):
         host.app.service()
         host._collect()
         names.append([r.name for r in host.replies])
         del host.replies[:]
-    assert names == [["ACK"], ["STATUS"], ["RECORDS"]], names
+        if i == 0:
+            assert link._in.count == len(rest), link._in.count  # the first frame's bytes only
+    assert names == [[], ["ACK"], [], ["STATUS"], [], ["RECORDS"]], names
     assert link._in.count == 0
     h.cleanup()
 

@@ -209,9 +209,13 @@ def test_ack_status_and_event_packed_in_place_are_the_reference_messages():
     host = h.Host()
     app = host.app
     link = app.link
-    msg = _packed(host, lambda: link._ack(201))
+    def replied(pack):  # packed in one service() call, framed and written in the next
+        pack()
+        link.service()
+
+    msg = _packed(host, lambda: replied(lambda: link._ack(201)))
     assert msg.name == "ACK" and msg.fields == {"re": 201, "state": app.state}
-    msg = _packed(host, lambda: link._nak(7, "BAD_STATE"))
+    msg = _packed(host, lambda: replied(lambda: link._nak(7, "BAD_STATE")))
     assert msg.name == "NAK" and msg.fields == {"re": 7, "error": 1, "state": app.state}, msg.fields
     app.target = 70000  # clamped to the field, as the reference would refuse it
     app.safety.force = -40000
@@ -247,10 +251,11 @@ def _record(host):
 
 
 def _answer(host, data):
-    """The bytes the link sends back for data, in one service() call."""
+    """The bytes the link sends back for data: read in one service() call, answered in the next."""
     link = host.board.link
     link.host_read()
     link.host_write(data)
+    host.app.link.service()
     host.app.link.service()
     return link.host_read()
 

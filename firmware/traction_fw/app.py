@@ -33,10 +33,11 @@ E_BOOT = EVENT["BOOT"]
 HELLO_LEASE_MS = 2000
 TELEMETRY_WIDTH = 6  # sample number, force, target, state, phase, segment
 # Rows the tick leaves for service() to send (a list of ints: 24 bytes a row on a 32-bit port). A tick adds
-# at most one; a service() call sends up to link.TELEMETRY_MAX (10) of them in a frame unless it answered
-# a command or sent events instead (one frame, or EVENTS_PER_SERVICE events, a call). So the rows wait
-# for at most 10 + one per call that sent none: 64 rows outlast the whole events ring sent two a call (32
-# calls) with 22 commands besides. (160 rows took 3.8 KB of the heap for nothing.)
+# at most one; a service() call sends up to link.TELEMETRY_MAX (10) of them in a frame unless it read or
+# answered a command or sent events instead (one frame, or EVENTS_PER_SERVICE events, a call). So the
+# rows wait for at most 10 + one per call that sent none: 64 rows outlast the whole events ring sent two a
+# call (32 calls) with 11 commands besides (22 calls: a host waits for each reply before its next
+# command, with at most a heartbeat between). (160 rows took 3.8 KB of the heap for nothing.)
 TELEMETRY_ROWS = 64
 
 
