@@ -137,15 +137,15 @@ def test_a_row_that_finds_the_spool_full_with_the_motor_on_waits_for_the_release
     rec = app.recorder
     commits = _spy_commits(host)
     assert host.until(lambda: app.target >= CEILING * 9 // 10, 10)
-    append = rec.spool.append
-    rec.spool.append = lambda row: False if app.motor_on else append(row)  # full, as far as it goes
+    put = rec.spool.put
+    rec.spool.put = lambda row: False if app.motor_on else put(row)  # full, as far as it goes
     host.ok("PAUSE")  # a row now: it finds the spool full, and the treatment is stopped
     waited = 0
     while app.state != IDLE and waited < 3000:
         host.step()
         waited += 1
         if app.motor_on:
-            assert app.journal.items.count > 0  # the rows wait, kept
+            assert rec.packed  # the row waits, kept (and the journal's items behind it)
     assert app.state == IDLE and not host.board.motor.enabled()
     assert host.until(lambda: not rec.open, 10)
     assert True not in commits, commits

@@ -50,17 +50,27 @@ class Spool:
     def append(self, data):
         """Add one entry (a buffer); False when the region has no room for it. Allocates nothing when
         the region's write does not."""
+        if not self.put(data):
+            return False
+        self.close_entry()
+        return True
+
+    def put(self, data):
+        """An entry's bytes, which count only once close_entry() has written its header (each is a flash
+        program on a Pico: the recorder makes them in two calls). False when there is no room."""
         n = len(data)
         at = self.at
         if n >= END or at + 2 * ENTRY + n > self.region.size:
             return False
-        r = self.region
-        r.write(at + ENTRY, data)
+        self.region.write(at + ENTRY, data)
         pack_into("<HH", self.entry, 0, n, crc16(data, 0, n))
-        r.write(at, self.entry)
-        self.at = at + ENTRY + n
-        self.written = self.at
+        self.written = at + ENTRY + n
         return True
+
+    def close_entry(self):
+        """The header of the entry put() wrote: now it is spooled."""
+        self.region.write(self.at, self.entry)
+        self.at = self.written
 
     def room(self, n, at=None):
         """How many more entries of n bytes fit from at: by default where the next one goes; HEADER, in an
