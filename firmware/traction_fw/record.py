@@ -49,18 +49,21 @@ def to_json(value):
 
 def verify(data, key):
     """True when the record bytes form an intact hash chain closed by a valid seal (SPEC 9.2)."""
+    return data.endswith(b"\n") and verify_lines(split_lines(data), key)
+
+
+def verify_lines(lines, key):
+    """verify() of a record's lines (bytes, without their newlines), which may come a chunk at a time."""
     try:
-        return _verify(data, key)
+        return _verify(lines, key)
     except (ValueError, KeyError, TypeError):
         return False
 
 
-def _verify(data, key):
-    if not data.endswith(b"\n"):
-        return False
+def _verify(lines, key):
     prev = ZERO_HASH
     obj = None
-    for line in split_lines(data):
+    for line in lines:
         obj = json.loads(line)
         if not isinstance(obj, dict) or obj["prev"] != prev:
             return False
