@@ -68,14 +68,15 @@ REPL_BREAK_2 = 0x03
 @micropython.viper
 def _pack_items(body: ptr8, at: int, d, o: int, width: int, end: int, n: int) -> int:  # noqa: F821
     """TELEMETRY's n items (force i16, target u16, little-endian) from the ring's rows at d[o:] (force
-    at +1, target at +2; the ring wraps at end) into body[at:]: the offset after them, or -1 if a sample
-    is outside its field (the reference encoder refuses it too). Machine code: in bytecode, a byte at a
-    time, the ten items of a frame took about 0.4 ms of the emulated RP2040's 5 ms."""
+    at +1, target at +2; the ring wraps at end) into body[at:]: the offset after them, or -1 - r for the
+    row at d[r:] whose sample is outside its fields (the reference encoder refuses it too). Machine code:
+    in bytecode, a byte at a time, the ten items of a frame took about 0.4 ms of the emulated RP2040's
+    5 ms."""
     for _ in range(n):
         force = int(d[o + 1])
         target = int(d[o + 2])
         if force < -32768 or force > 32767 or target < 0 or target > 65535:
-            return -1
+            return -1 - o
         body[at] = force
         body[at + 1] = force >> 8
         body[at + 2] = target
@@ -85,15 +86,6 @@ def _pack_items(body: ptr8, at: int, d, o: int, width: int, end: int, n: int) ->
         if o == end:
             o = 0
     return at
-
-
-def _outside(d, o, width, end, n):
-    """The first (force, target) of the n rows at d[o:] that TELEMETRY's fields cannot hold."""
-    for _ in range(n):
-        force, target = d[o + 1], d[o + 2]
-        if not (-0x8000 <= force <= 0x7FFF and 0 <= target <= 0xFFFF):
-            return force, target
-        o = 0 if o + width == end else o + width
 
 
 class Link:
@@ -348,7 +340,8 @@ class Link:
         # viper takes any buffer for a pointer argument; the stubs' ptr8 is not a buffer type
         at = _pack_items(body, START + TELEMETRY.size, d, o, ring.width, end, n)  # pyright: ignore[reportArgumentType]
         if at < 0:
-            raise EncodeError("TELEMETRY sample %r outside hH" % (_outside(d, o, ring.width, end, n),))
+            bad = -1 - at
+            raise EncodeError("TELEMETRY sample (%d, %d) outside hH" % (d[bad + 1], d[bad + 2]))
         self.port.write(self.writer.finish(self._next_seq(), TELEMETRY.type_id, at - START))
         return True
 

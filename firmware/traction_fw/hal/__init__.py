@@ -67,6 +67,9 @@
 # board.reset_cause()    0 power-on or requested reset, 1 watchdog or unexpected reset
 
 
+FRAME_END = 0  # link.read() ends after either byte (above)
+CTRL_C = 3
+
 def load(config):
     name = config.get("hal", "sim")
     if name == "sim":

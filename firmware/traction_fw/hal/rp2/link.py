@@ -10,8 +10,7 @@
 import select
 import sys
 
-FRAME_END = 0
-CTRL_C = 3
+from .. import CTRL_C, FRAME_END
 
 
 class UsbLink:

@@ -6,8 +6,8 @@ import sys
 
 import micropython
 
-FRAME_END = 0  # a read ends after either (hal/__init__.py)
-CTRL_C = 3
+from .. import CTRL_C, FRAME_END
+
 
 @micropython.viper
 def _put(buf: ptr8, size: int, at: int, data: ptr8, n: int):  # noqa: F821 - viper's pointer types
